@@ -1,0 +1,242 @@
+//! Core benchmark: prints figures, asserts nothing.
+//!
+//! `cargo bench --profile dev --bench grid` (the one cargo profile: see
+//! Cargo.toml). At `DUCKGRID_BENCH_FACTS` facts (default 1,000,000) it
+//! measures, against the real server through gRPC on loopback:
+//!
+//! - seeding time (generate + load + build the summary);
+//! - UpdateCell latency p50/p99 for leaf cells (family x month);
+//! - the time of a write to a top-level subtotal over >= 100,000 facts;
+//! - full-grid GetSheet latency for both sheets.
+//!
+//! The database is a file in a temporary directory (commits write the WAL).
+//! `DUCKGRID_BENCH_QUICK=1` runs a brief smoke version (50,000 facts, fewer
+//! iterations) for CI.
+
+use std::time::{Duration, Instant};
+
+use duckgrid::proto::v1::{self as pb, grid_service_client::GridServiceClient};
+use duckgrid::{Config, Server};
+use tonic::transport::Channel;
+
+const PRODUCT: &str = "sheets/sales_by_product_family";
+const REGION: &str = "sheets/sales_by_region";
+
+struct Settings {
+    facts: u64,
+    leaf_writes: usize,
+    big_writes: usize,
+    reads: usize,
+}
+
+fn settings() -> Settings {
+    let quick = std::env::var("DUCKGRID_BENCH_QUICK").is_ok_and(|v| v == "1");
+    let facts = std::env::var("DUCKGRID_BENCH_FACTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if quick { 50_000 } else { 1_000_000 });
+    if quick {
+        Settings {
+            facts,
+            leaf_writes: 100,
+            big_writes: 2,
+            reads: 10,
+        }
+    } else {
+        Settings {
+            facts,
+            leaf_writes: 1_000,
+            big_writes: 5,
+            reads: 50,
+        }
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+fn report(name: &str, mut samples: Vec<Duration>, target: Option<&str>) {
+    samples.sort();
+    let target = target
+        .map(|t| format!("   (target: {t})"))
+        .unwrap_or_default();
+    println!(
+        "{name:<44} n={:<5} p50 {:>10}  p99 {:>10}  max {:>10}{target}",
+        samples.len(),
+        ms(percentile(&samples, 0.5)),
+        ms(percentile(&samples, 0.99)),
+        ms(*samples.last().unwrap()),
+    );
+}
+
+async fn grid(client: &mut GridServiceClient<Channel>, sheet: &str) -> pb::Grid {
+    client
+        .get_sheet(pb::GetSheetRequest {
+            name: sheet.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .grid
+        .unwrap()
+}
+
+fn edit(
+    sheet: &str,
+    path: &[String],
+    column: &str,
+    measure: &str,
+    value: String,
+) -> pb::UpdateCellRequest {
+    pb::UpdateCellRequest {
+        edit: Some(pb::CellEdit {
+            cell: Some(pb::CellRef {
+                sheet: sheet.into(),
+                row_path: path.to_vec(),
+                column: column.into(),
+                measure: measure.into(),
+            }),
+            value,
+            ..Default::default()
+        }),
+        request_id: String::new(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let s = settings();
+    let log = std::env::var("DUCKGRID_LOG").unwrap_or_else(|_| "warn".into());
+    duckgrid::telemetry::init(Default::default(), &log);
+    println!(
+        "duckgrid core benchmark: {} facts, {} cores",
+        s.facts,
+        std::thread::available_parallelism()?
+    );
+
+    // A database file, as in production: commits pay for the WAL.
+    let dir = tempfile::tempdir()?;
+    let config = Config {
+        listen: "127.0.0.1:0".parse()?,
+        db: dir
+            .path()
+            .join("bench.duckdb")
+            .to_string_lossy()
+            .into_owned(),
+        facts: s.facts,
+        log: log.clone(),
+        ..Config::default()
+    };
+    let started = Instant::now();
+    let server = Server::bind(config).await?;
+    let seeding = started.elapsed();
+    println!(
+        "{:<44} {:>10}   (target at 1,000,000 facts: <= 20 s)",
+        "seed (generate, load, summarise)",
+        ms(seeding)
+    );
+    let addr = server.local_addr();
+    let db = server.database()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(server.run(async {
+        let _ = stopped.await;
+    }));
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+        .connect()
+        .await?;
+    let mut client = GridServiceClient::new(channel).max_decoding_message_size(256 * 1024 * 1024);
+
+    // Full-grid reads.
+    for sheet in [PRODUCT, REGION] {
+        let mut samples = Vec::new();
+        let mut rows = 0;
+        for _ in 0..s.reads {
+            let t = Instant::now();
+            rows = grid(&mut client, sheet).await.rows.len();
+            samples.push(t.elapsed());
+        }
+        report(
+            &format!("GetSheet full grid {sheet} ({rows} rows)"),
+            samples,
+            Some("p99 <= 50 ms"),
+        );
+    }
+
+    // Leaf writes: random family x month cells, one client, sequential.
+    let product = grid(&mut client, PRODUCT).await;
+    let leaves: Vec<Vec<String>> = product
+        .rows
+        .iter()
+        .filter(|r| r.leaf)
+        .map(|r| r.path.clone())
+        .collect();
+    let mut samples = Vec::new();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for i in 0..s.leaf_writes {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let path = &leaves[(x % leaves.len() as u64) as usize];
+        let month = format!("{}-{:02}", 2024 + (x >> 20) % 2, 1 + (x >> 24) % 12);
+        let request = edit(
+            PRODUCT,
+            path,
+            &month,
+            "net_amount",
+            format!("{}.{:02}", 100 + i, i % 100),
+        );
+        let t = Instant::now();
+        client.update_cell(request).await?;
+        samples.push(t.elapsed());
+    }
+    report(
+        "UpdateCell leaf (family x month)",
+        samples,
+        Some("p99 <= 5 ms"),
+    );
+
+    // A top-level subtotal over >= 100,000 facts: the largest first-level
+    // member of either sheet, total column.
+    let (sheet, level, member, facts): (String, String, String, i64) = db.query_row(
+        "SELECT * FROM (
+           SELECT 'product', 'supplier', supplier, count(*) AS n FROM sales JOIN product USING (product_id) GROUP BY ALL
+           UNION ALL
+           SELECT 'customer', 'province', province, count(*) FROM sales JOIN customer USING (customer_id) GROUP BY ALL)
+         ORDER BY n DESC LIMIT 1",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?;
+    let sheet = if sheet == "product" { PRODUCT } else { REGION };
+    let mut samples = Vec::new();
+    for i in 0..s.big_writes {
+        let request = edit(
+            sheet,
+            std::slice::from_ref(&member),
+            "total",
+            "net_amount",
+            format!("{}.00", 5_000_000 + i * 1000),
+        );
+        let t = Instant::now();
+        client.update_cell(request).await?;
+        samples.push(t.elapsed());
+    }
+    report(
+        &format!("UpdateCell {level} subtotal ({facts} facts)"),
+        samples,
+        Some("<= 250 ms at >= 100,000 facts"),
+    );
+    if facts < 100_000 {
+        println!("note: the largest top-level member has fewer than 100,000 facts at this scale");
+    }
+
+    let _ = stop.send(());
+    handle.await??;
+    Ok(())
+}

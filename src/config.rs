@@ -1,0 +1,134 @@
+//! Configuration: command-line flags, each with a `DUCKGRID_*` environment
+//! variable, and safe defaults (loopback only, a local database file).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// duckgrid: a real-time, multi-user planning grid over gRPC.
+#[derive(Debug, Parser)]
+#[command(name = "duckgrid", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (creating and seeding the database on first start).
+    Serve(Box<Config>),
+    /// Check a running server through the gRPC health protocol; exits 0 when
+    /// it is SERVING (for container health checks).
+    Health(HealthArgs),
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Server configuration.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "DUCKGRID_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+    /// DuckDB database file, created and seeded if missing; `:memory:` for a
+    /// throw-away database.
+    #[arg(long, env = "DUCKGRID_DB", default_value = "duckgrid.duckdb")]
+    pub db: String,
+    /// Seed of the generated demo data (new databases only).
+    #[arg(long, env = "DUCKGRID_SEED", default_value_t = 42)]
+    pub seed: u64,
+    /// Number of sales facts to generate (new databases only).
+    #[arg(long, env = "DUCKGRID_FACTS", default_value_t = 100_000)]
+    pub facts: u64,
+    /// The most facts one write may change or create.
+    #[arg(
+        long,
+        env = "DUCKGRID_MAX_FACTS_PER_WRITE",
+        default_value_t = 2_000_000
+    )]
+    pub max_facts_per_write: i64,
+    /// The most concurrent WatchUpdates streams.
+    #[arg(long, env = "DUCKGRID_MAX_WATCHERS", default_value_t = 10_000)]
+    pub max_watchers: usize,
+    /// Milliseconds between progress messages on idle watch streams.
+    #[arg(long, env = "DUCKGRID_PROGRESS_INTERVAL_MS", default_value_t = 10_000)]
+    pub progress_interval_ms: u64,
+    /// Milliseconds a watcher may leave its buffer unread before its stream
+    /// ends (with RESOURCE_EXHAUSTED and the revision to resume from).
+    #[arg(
+        long,
+        env = "DUCKGRID_WATCH_STALL_TIMEOUT_MS",
+        default_value_t = 30_000
+    )]
+    pub watch_stall_timeout_ms: u64,
+    /// Change events a live watcher may fall behind before it catches up
+    /// from the changelog instead.
+    #[arg(long, env = "DUCKGRID_FEED_BUFFER", default_value_t = 4096)]
+    pub feed_buffer: usize,
+    /// Milliseconds a graceful shutdown waits for open calls.
+    #[arg(long, env = "DUCKGRID_SHUTDOWN_TIMEOUT_MS", default_value_t = 10_000)]
+    pub shutdown_timeout_ms: u64,
+    /// Connections (and blocking threads) serving reads.
+    #[arg(long, env = "DUCKGRID_READ_CONNECTIONS", default_value_t = 4)]
+    pub read_connections: usize,
+    /// Log format.
+    #[arg(long, env = "DUCKGRID_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Log filter, e.g. `info` or `duckgrid=debug,info` (RUST_LOG syntax).
+    #[arg(long, env = "DUCKGRID_LOG", default_value = "info")]
+    pub log: String,
+    /// Once serving, write the bound `host:port` to this file (for scripts
+    /// and tests that listen on port 0).
+    #[arg(long, env = "DUCKGRID_ADDR_FILE")]
+    pub addr_file: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        // Exactly what `duckgrid serve` with no flags would use (including
+        // any DUCKGRID_* variables set in the environment).
+        let cli = Cli::try_parse_from(["duckgrid", "serve"]).expect("defaults parse");
+        match cli.command {
+            Command::Serve(config) => *config,
+            Command::Health(_) => unreachable!(),
+        }
+    }
+}
+
+impl Config {
+    pub fn progress_interval(&self) -> Duration {
+        Duration::from_millis(self.progress_interval_ms)
+    }
+
+    pub fn watch_stall_timeout(&self) -> Duration {
+        Duration::from_millis(self.watch_stall_timeout_ms)
+    }
+
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_millis(self.shutdown_timeout_ms)
+    }
+}
+
+/// Arguments of `duckgrid health`.
+#[derive(Debug, Clone, Args)]
+pub struct HealthArgs {
+    /// The server's address.
+    #[arg(long, env = "DUCKGRID_HEALTH_ADDR", default_value = "127.0.0.1:50051")]
+    pub addr: String,
+    /// The service to check; empty checks the server as a whole.
+    #[arg(long, default_value = "")]
+    pub service: String,
+    /// Give up after this many milliseconds.
+    #[arg(long, default_value_t = 3_000)]
+    pub timeout_ms: u64,
+}

@@ -1,0 +1,174 @@
+//! Edits: a write request validated at the edge into domain terms.
+//!
+//! Everything that can be checked without the data is checked here (names,
+//! enums, decimals, limits), so the writer only ever sees well-formed edits
+//! and a rejected request never reaches the queue.
+
+use crate::decimal::{self, Units};
+use crate::error::{Error, Result};
+use crate::model::{AtomFilter, CellAddr, Model};
+use crate::proto::v1 as pb;
+use crate::spread::{Method, Mode};
+
+/// The most edits one batch may hold.
+pub const MAX_EDITS_PER_BATCH: usize = 1_000;
+/// The most holds one edit may name.
+pub const MAX_HOLDS_PER_EDIT: usize = 100;
+/// The longest request id (and actor) accepted.
+pub const MAX_ID_LEN: usize = 128;
+/// Decimal places a percentage may have.
+pub const PERCENT_SCALE: u32 = 6;
+
+/// One validated edit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Edit {
+    pub cell: CellAddr,
+    pub mode: Mode,
+    pub method: Method,
+    /// The facts of the held cells.
+    pub holds: Vec<AtomFilter>,
+    /// Compare-and-set: the value the client saw (an empty cell reads as 0).
+    pub expected: Option<Units>,
+}
+
+/// A validated write: one edit (UpdateCell) or several (BatchUpdateCells).
+#[derive(Debug, Clone)]
+pub struct WriteRequest {
+    pub edits: Vec<Edit>,
+    /// The edits as the client sent them, recorded in the change event.
+    pub source: Vec<pb::CellEdit>,
+    pub request_id: Option<String>,
+    pub actor: String,
+}
+
+impl WriteRequest {
+    /// Validates the edits of a request.
+    pub fn new(
+        model: &Model,
+        source: Vec<pb::CellEdit>,
+        request_id: String,
+        actor: String,
+    ) -> Result<Self> {
+        if source.is_empty() {
+            return Err(Error::invalid("at least one edit is required"));
+        }
+        if source.len() > MAX_EDITS_PER_BATCH {
+            return Err(Error::ResourceExhausted {
+                reason: "TOO_MANY_EDITS",
+                message: format!(
+                    "{} edits in one batch; at most {MAX_EDITS_PER_BATCH} are allowed",
+                    source.len()
+                ),
+                resume_revision: None,
+            });
+        }
+        if request_id.len() > MAX_ID_LEN {
+            return Err(Error::invalid(format!(
+                "request_id is longer than {MAX_ID_LEN} characters"
+            )));
+        }
+        let edits = source
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                Edit::from_proto(model, e).map_err(|err| match err {
+                    // Say which edit of a batch was wrong.
+                    Error::InvalidArgument(m) if source.len() > 1 => {
+                        Error::InvalidArgument(format!("edit {i}: {m}"))
+                    }
+                    Error::NotFound(m) if source.len() > 1 => {
+                        Error::NotFound(format!("edit {i}: {m}"))
+                    }
+                    other => other,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            edits,
+            source,
+            request_id: Some(request_id).filter(|r| !r.is_empty()),
+            actor,
+        })
+    }
+}
+
+impl Edit {
+    /// Validates one edit against the model.
+    pub fn from_proto(model: &Model, e: &pb::CellEdit) -> Result<Self> {
+        let cell = resolve(model, e.cell.as_ref(), "cell")?;
+        let scale = model.measures[cell.measure].scale;
+        let value = |what: &str, text: &str, scale: u32| {
+            decimal::parse_any(text, scale).map_err(|err| Error::invalid(format!("{what} {err}")))
+        };
+        let mode = match pb::UpdateMode::try_from(e.mode) {
+            Ok(pb::UpdateMode::Unspecified | pb::UpdateMode::Set) => Mode::Set(
+                decimal::parse(&e.value, scale)
+                    .map_err(|err| Error::invalid(format!("value {err}")))?,
+            ),
+            Ok(pb::UpdateMode::Add) => Mode::Add(
+                decimal::parse(&e.value, scale)
+                    .map_err(|err| Error::invalid(format!("value {err}")))?,
+            ),
+            Ok(pb::UpdateMode::Percent) => {
+                let (digits, scale) = value("percentage", &e.value, PERCENT_SCALE)?;
+                Mode::Percent { digits, scale }
+            }
+            Err(_) => return Err(Error::invalid(format!("unknown update mode {}", e.mode))),
+        };
+        let method = match pb::SpreadMethod::try_from(e.spread) {
+            Ok(pb::SpreadMethod::Unspecified | pb::SpreadMethod::Proportional) => {
+                Method::Proportional
+            }
+            Ok(pb::SpreadMethod::Equal) => Method::Equal,
+            Err(_) => {
+                return Err(Error::invalid(format!(
+                    "unknown spread method {}",
+                    e.spread
+                )));
+            }
+        };
+        if e.holds.len() > MAX_HOLDS_PER_EDIT {
+            return Err(Error::invalid(format!(
+                "{} holds; at most {MAX_HOLDS_PER_EDIT} are allowed",
+                e.holds.len()
+            )));
+        }
+        let holds = e
+            .holds
+            .iter()
+            .map(|h| {
+                let held = resolve(model, Some(h), "hold")?;
+                if held.measure != cell.measure {
+                    return Err(Error::invalid(format!(
+                        "hold on {} is for another measure than the edit ({})",
+                        model.describe(&held),
+                        model.measures[cell.measure].name
+                    )));
+                }
+                Ok(model.atoms(&held))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let expected = e
+            .expected_value
+            .as_deref()
+            .map(|text| decimal::parse(text, scale))
+            .transpose()
+            .map_err(|err| Error::invalid(format!("expected_value {err}")))?;
+        Ok(Self {
+            cell,
+            mode,
+            method,
+            holds,
+            expected,
+        })
+    }
+}
+
+/// Resolves a cell reference, which must be present.
+pub fn resolve(model: &Model, cell: Option<&pb::CellRef>, what: &str) -> Result<CellAddr> {
+    let c = cell.ok_or_else(|| Error::invalid(format!("{what} is required")))?;
+    if c.sheet.is_empty() {
+        return Err(Error::invalid(format!("{what}.sheet is required")));
+    }
+    model.resolve_cell(&c.sheet, &c.row_path, &c.column, &c.measure)
+}

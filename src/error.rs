@@ -1,0 +1,194 @@
+//! The domain error, and its one mapping to a gRPC status.
+//!
+//! Every failure duckgrid reports has exactly one code, decided here (see
+//! DESIGN §6). Errors carry a short, specific message and a
+//! `google.rpc.ErrorInfo` (domain `duckgrid`, a stable reason and metadata)
+//! so clients can branch on the reason rather than parse the message.
+
+use std::collections::HashMap;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// The `ErrorInfo.domain` of every duckgrid error.
+pub const ERROR_DOMAIN: &str = "duckgrid";
+
+/// A failed request. A request that fails changes nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Malformed request: bad decimal, unknown enum value, missing field.
+    #[error("{0}")]
+    InvalidArgument(String),
+
+    /// An unknown sheet, row member, column or measure.
+    #[error("{0}")]
+    NotFound(String),
+
+    /// Compare-and-set failed: the cell is no longer what the client saw.
+    #[error("{cell} is {}, not the expected {expected}", shown(.current))]
+    ExpectedValueMismatch {
+        cell: String,
+        expected: String,
+        current: String,
+    },
+
+    /// The request is well-formed but the data forbids it (a negative
+    /// quantity, everything held).
+    #[error("{message}")]
+    FailedPrecondition {
+        reason: &'static str,
+        message: String,
+    },
+
+    /// A watch asked for a revision that is not retained, or in the future.
+    #[error("{message}")]
+    OutOfRange {
+        message: String,
+        oldest: i64,
+        head: i64,
+    },
+
+    /// A configured limit was hit.
+    #[error("{message}")]
+    ResourceExhausted {
+        reason: &'static str,
+        message: String,
+        resume_revision: Option<i64>,
+    },
+
+    /// Temporarily impossible: the server is draining or storage is down.
+    /// Watches ended this way say where to resume.
+    #[error("{message}")]
+    Unavailable {
+        reason: &'static str,
+        message: String,
+        resume_revision: Option<i64>,
+    },
+
+    /// A bug or a storage failure: nothing was committed.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// How a cell value reads in a message: an empty cell has no value.
+fn shown(value: &str) -> &str {
+    if value.is_empty() { "empty" } else { value }
+}
+
+/// Shorthand for results with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Error::InvalidArgument(message.into())
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Error::NotFound(message.into())
+    }
+
+    pub fn precondition(reason: &'static str, message: impl Into<String>) -> Self {
+        Error::FailedPrecondition {
+            reason,
+            message: message.into(),
+        }
+    }
+
+    /// The gRPC code of this error.
+    pub fn code(&self) -> Code {
+        match self {
+            Error::InvalidArgument(_) => Code::InvalidArgument,
+            Error::NotFound(_) => Code::NotFound,
+            Error::ExpectedValueMismatch { .. } => Code::Aborted,
+            Error::FailedPrecondition { .. } => Code::FailedPrecondition,
+            Error::OutOfRange { .. } => Code::OutOfRange,
+            Error::ResourceExhausted { .. } => Code::ResourceExhausted,
+            Error::Unavailable { .. } => Code::Unavailable,
+            Error::Internal(_) => Code::Internal,
+        }
+    }
+
+    /// The stable `ErrorInfo.reason` and metadata of this error.
+    fn info(&self) -> (&'static str, HashMap<String, String>) {
+        let mut meta = HashMap::new();
+        let reason = match self {
+            Error::InvalidArgument(_) => "INVALID_ARGUMENT",
+            Error::NotFound(_) => "NOT_FOUND",
+            Error::ExpectedValueMismatch {
+                expected, current, ..
+            } => {
+                meta.insert("current_value".to_owned(), current.clone());
+                meta.insert("expected_value".to_owned(), expected.clone());
+                "EXPECTED_VALUE_MISMATCH"
+            }
+            Error::FailedPrecondition { reason, .. } => reason,
+            Error::OutOfRange { oldest, head, .. } => {
+                meta.insert("oldest_revision".to_owned(), oldest.to_string());
+                meta.insert("head_revision".to_owned(), head.to_string());
+                "REVISION_OUT_OF_RANGE"
+            }
+            Error::ResourceExhausted {
+                reason,
+                resume_revision,
+                ..
+            }
+            | Error::Unavailable {
+                reason,
+                resume_revision,
+                ..
+            } => {
+                if let Some(r) = resume_revision {
+                    meta.insert("resume_revision".to_owned(), r.to_string());
+                }
+                reason
+            }
+            Error::Internal(_) => "INTERNAL",
+        };
+        (reason, meta)
+    }
+}
+
+impl From<duckdb::Error> for Error {
+    fn from(e: duckdb::Error) -> Self {
+        Error::Internal(format!("storage: {e}"))
+    }
+}
+
+impl From<Error> for Status {
+    fn from(e: Error) -> Self {
+        if let Error::Internal(message) = &e {
+            // Internal details belong in the log, not on the wire.
+            tracing::error!(%message, "request failed");
+            return Status::internal("internal error; nothing was committed");
+        }
+        let (reason, metadata) = e.info();
+        let details = ErrorDetails::with_error_info(reason, ERROR_DOMAIN, metadata);
+        Status::with_error_details(e.code(), e.to_string(), details)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mismatch_is_aborted_with_the_current_value_in_the_details() {
+        let status = Status::from(Error::ExpectedValueMismatch {
+            cell: "cell".into(),
+            expected: "1.00".into(),
+            current: "2.00".into(),
+        });
+        assert_eq!(status.code(), Code::Aborted);
+        let info = status.get_details_error_info().expect("error info");
+        assert_eq!(info.reason, "EXPECTED_VALUE_MISMATCH");
+        assert_eq!(info.domain, ERROR_DOMAIN);
+        assert_eq!(info.metadata["current_value"], "2.00");
+    }
+
+    #[test]
+    fn internal_errors_do_not_leak_details() {
+        let status = Status::from(Error::Internal("disk on fire".into()));
+        assert_eq!(status.code(), Code::Internal);
+        assert!(!status.message().contains("disk"));
+    }
+}

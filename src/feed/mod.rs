@@ -1,0 +1,59 @@
+//! The change feed: how committed revisions reach watchers.
+//!
+//! The writer hands every committed [`Event`] to the feed, in revision order;
+//! each process's watchers subscribe to it and read history from it. The
+//! in-process feed ([`memory::MemoryFeed`]) is the embedded default; the Redis
+//! Streams feed implements the same [`Feed`] trait so that any number of
+//! processes fan out one stream.
+//!
+//! Architecture invariant: the DuckDB changelog is the source of truth for
+//! events. A feed is a bounded, replaceable fan-out copy of it.
+
+pub mod memory;
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use prost::Message;
+use tokio::sync::broadcast;
+
+use crate::error::{Error, Result};
+use crate::proto::v1 as pb;
+
+/// One committed revision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub revision: i64,
+    pub change: pb::ChangeEvent,
+}
+
+/// Events are shared by every subscriber, never copied per subscriber.
+pub type EventRef = Arc<Event>;
+
+impl Event {
+    /// Decodes a changelog row's event.
+    pub fn decode(revision: i64, bytes: &[u8]) -> Result<EventRef> {
+        let change = pb::ChangeEvent::decode(bytes).map_err(|e| {
+            Error::Internal(format!("changelog revision {revision} is corrupt: {e}"))
+        })?;
+        Ok(Arc::new(Event { revision, change }))
+    }
+}
+
+/// A source of committed events: live, and from history.
+pub trait Feed: Send + Sync + 'static {
+    /// Hands a committed event over. Called by the writer in revision order
+    /// right after each commit; never blocks.
+    fn publish(&self, event: EventRef);
+
+    /// Every event published from now on. The buffer is bounded: a receiver
+    /// that falls behind gets `Lagged` and catches up from [`Feed::history`].
+    fn subscribe(&self) -> broadcast::Receiver<EventRef>;
+
+    /// Up to `limit` events from revision `from` on, in order. Fails with
+    /// `OutOfRange` when `from` is no longer retained.
+    fn history(&self, from: i64, limit: usize) -> BoxFuture<'_, Result<Vec<EventRef>>>;
+
+    /// The newest revision published.
+    fn head(&self) -> i64;
+}

@@ -1,0 +1,217 @@
+//! The gRPC service: `duckgrid.v1.GridService`.
+//!
+//! A thin edge: each call validates its request into domain types (so bad
+//! input fails here, before touching anything), reads the published summary
+//! or hands the request to the writer or the watch hub, and converts the
+//! result back. Every error
+//! goes through the one `From<Error> for Status` mapping.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tonic::{Request, Response, Status};
+
+use crate::edit::{MAX_ID_LEN, WriteRequest};
+use crate::error::{Error, Result};
+use crate::grid::{self, GridQuery};
+use crate::model::{Col, Model};
+use crate::proto::v1 as pb;
+use crate::proto::v1::grid_service_server::GridService;
+use crate::summary::Published;
+use crate::watch::{WatchRequest, WatchStream, Watches};
+use crate::writer::{WriteOutcome, WriterHandle};
+
+/// The request metadata naming who writes (until authentication exists).
+pub const ACTOR_HEADER: &str = "x-duckgrid-actor";
+/// The actor of requests without one.
+pub const ANONYMOUS: &str = "anonymous";
+
+/// The service's shared state.
+pub struct GridApi {
+    pub model: Arc<Model>,
+    /// The summary at the latest committed revision.
+    pub published: Arc<Published>,
+    pub writer: WriterHandle,
+    pub watches: Arc<Watches>,
+}
+
+fn actor<T>(request: &Request<T>) -> Result<String> {
+    match request.metadata().get(ACTOR_HEADER) {
+        None => Ok(ANONYMOUS.to_owned()),
+        Some(v) => {
+            let actor = v
+                .to_str()
+                .map_err(|_| Error::invalid(format!("{ACTOR_HEADER} must be printable ASCII")))?
+                .trim();
+            if actor.len() > MAX_ID_LEN {
+                return Err(Error::invalid(format!(
+                    "{ACTOR_HEADER} is longer than {MAX_ID_LEN} characters"
+                )));
+            }
+            Ok(if actor.is_empty() { ANONYMOUS } else { actor }.to_owned())
+        }
+    }
+}
+
+impl GridApi {
+    async fn write(&self, request: WriteRequest) -> Result<WriteOutcome> {
+        let started = Instant::now();
+        let actor = request.actor.clone();
+        let outcome = self.writer.write(request).await?;
+        tracing::info!(
+            revision = outcome.event.revision,
+            %actor,
+            replayed = outcome.replayed,
+            facts_changed = outcome.event.change.results.iter().map(|r| r.facts_changed).sum::<i64>(),
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "write committed"
+        );
+        Ok(outcome)
+    }
+
+    /// The contract's description of a sheet.
+    fn describe_sheet(&self, index: usize) -> pb::Sheet {
+        let model = &self.model;
+        let sheet = &model.sheets[index];
+        let dim = &model.dimensions[sheet.dimension];
+        let row_levels: Vec<pb::Level> = dim.def.levels[..sheet.depth()]
+            .iter()
+            .zip(&dim.levels)
+            .map(|(def, members)| pb::Level {
+                name: def.name.to_owned(),
+                display_name: def.display_name.to_owned(),
+                member_count: members.len() as i64,
+            })
+            .collect();
+        let columns = model
+            .columns()
+            .map(|col| {
+                let months = model.column_months(col);
+                pb::Column {
+                    key: model.column_key(col),
+                    display_name: match col {
+                        Col::Month(m) => model.months.start(m).format("%b %Y").to_string(),
+                        Col::Total => "Total".to_owned(),
+                    },
+                    total: col == Col::Total,
+                    period_start: model.months.start(months.start).to_string(),
+                    period_end: model.months.start(months.end).to_string(),
+                }
+            })
+            .collect();
+        let measures = model
+            .measures
+            .iter()
+            .map(|m| pb::Measure {
+                name: m.name.to_owned(),
+                display_name: m.display_name.to_owned(),
+                scale: m.scale as i32,
+                min_value: m
+                    .min
+                    .map(|v| crate::decimal::format(v, m.scale))
+                    .unwrap_or_default(),
+            })
+            .collect();
+        pb::Sheet {
+            name: sheet.name(),
+            display_name: sheet.def.display_name.to_owned(),
+            row_count: 1 + row_levels.iter().map(|l| l.member_count).sum::<i64>(),
+            row_levels,
+            columns,
+            measures,
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl GridService for GridApi {
+    async fn list_sheets(
+        &self,
+        request: Request<pb::ListSheetsRequest>,
+    ) -> Result<Response<pb::ListSheetsResponse>, Status> {
+        let r = request.into_inner();
+        let total = self.model.sheets.len();
+        if r.page_size < 0 {
+            return Err(Error::invalid("page_size cannot be negative").into());
+        }
+        let start = match r.page_token.as_str() {
+            "" => 0,
+            token => token
+                .parse::<usize>()
+                .ok()
+                .filter(|s| *s < total)
+                .ok_or_else(|| {
+                    Error::invalid(format!(
+                        "page_token {token:?} is not one this server issued"
+                    ))
+                })?,
+        };
+        let size = if r.page_size == 0 {
+            total
+        } else {
+            r.page_size as usize
+        };
+        let end = (start + size).min(total);
+        Ok(Response::new(pb::ListSheetsResponse {
+            sheets: (start..end).map(|i| self.describe_sheet(i)).collect(),
+            next_page_token: if end < total {
+                end.to_string()
+            } else {
+                String::new()
+            },
+        }))
+    }
+
+    async fn get_sheet(
+        &self,
+        request: Request<pb::GetSheetRequest>,
+    ) -> Result<Response<pb::GetSheetResponse>, Status> {
+        let r = request.into_inner();
+        let query = GridQuery::resolve(&self.model, &r.name, &r.row_path, &r.columns, &r.measures)?;
+        let grid = grid::read(&self.published.current(), &self.model, &query);
+        Ok(Response::new(pb::GetSheetResponse { grid: Some(grid) }))
+    }
+
+    async fn update_cell(
+        &self,
+        request: Request<pb::UpdateCellRequest>,
+    ) -> Result<Response<pb::UpdateCellResponse>, Status> {
+        let actor = actor(&request)?;
+        let r = request.into_inner();
+        let edit = r.edit.ok_or_else(|| Error::invalid("edit is required"))?;
+        let request = WriteRequest::new(&self.model, vec![edit], r.request_id, actor)?;
+        let outcome = self.write(request).await?;
+        let change = &outcome.event.change;
+        Ok(Response::new(pb::UpdateCellResponse {
+            revision: change.revision,
+            result: change.results.first().cloned(),
+            changes: change.changes.clone(),
+        }))
+    }
+
+    async fn batch_update_cells(
+        &self,
+        request: Request<pb::BatchUpdateCellsRequest>,
+    ) -> Result<Response<pb::BatchUpdateCellsResponse>, Status> {
+        let actor = actor(&request)?;
+        let r = request.into_inner();
+        let request = WriteRequest::new(&self.model, r.edits, r.request_id, actor)?;
+        let outcome = self.write(request).await?;
+        let change = &outcome.event.change;
+        Ok(Response::new(pb::BatchUpdateCellsResponse {
+            revision: change.revision,
+            results: change.results.clone(),
+            changes: change.changes.clone(),
+        }))
+    }
+
+    type WatchUpdatesStream = WatchStream;
+
+    async fn watch_updates(
+        &self,
+        request: Request<pb::WatchUpdatesRequest>,
+    ) -> Result<Response<Self::WatchUpdatesStream>, Status> {
+        let request = WatchRequest::resolve(&self.model, request.get_ref())?;
+        Ok(Response::new(self.watches.start(request)?))
+    }
+}

@@ -1,0 +1,70 @@
+//! A small pool of read connections.
+//!
+//! DuckDB connections are synchronous, so every read runs on the blocking
+//! thread pool with a connection of its own, cloned from the writer's (same
+//! database instance; MVCC means readers never wait behind the writer).
+
+use std::sync::{Arc, Mutex};
+
+use duckdb::Connection;
+use tokio::sync::Semaphore;
+
+use crate::error::{Error, Result};
+
+/// Read connections, handed out one per blocking task.
+pub struct ReadPool {
+    idle: Mutex<Vec<Connection>>,
+    /// Kept to replace a connection lost to a panicking read.
+    root: Mutex<Connection>,
+    permits: Semaphore,
+}
+
+impl ReadPool {
+    /// A pool of `size` connections cloned from `conn`.
+    pub fn new(conn: &Connection, size: usize) -> duckdb::Result<Arc<Self>> {
+        let idle = (0..size)
+            .map(|_| conn.try_clone())
+            .collect::<duckdb::Result<Vec<_>>>()?;
+        Ok(Arc::new(Self {
+            idle: Mutex::new(idle),
+            root: Mutex::new(conn.try_clone()?),
+            permits: Semaphore::new(size),
+        }))
+    }
+
+    /// Runs `f` with a connection on the blocking pool.
+    pub async fn run<T, F>(self: &Arc<Self>, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| Error::Internal("read pool closed".into()))?;
+        let mut conn = self.checkout()?;
+        let pool = Arc::clone(self);
+        let joined = tokio::task::spawn_blocking(move || {
+            let result = f(&mut conn);
+            pool.idle.lock().expect("pool lock").push(conn);
+            result
+        })
+        .await;
+        joined.map_err(|e| Error::Internal(format!("read task failed: {e}")))?
+    }
+
+    /// A new connection to the database, for tools and tests that want to
+    /// look at it directly. Never use it to write: only the writer writes.
+    pub fn connection(&self) -> duckdb::Result<Connection> {
+        self.root.lock().expect("pool lock").try_clone()
+    }
+
+    fn checkout(&self) -> Result<Connection> {
+        if let Some(conn) = self.idle.lock().expect("pool lock").pop() {
+            return Ok(conn);
+        }
+        // A permit without an idle connection: one was lost to a panic.
+        Ok(self.root.lock().expect("pool lock").try_clone()?)
+    }
+}

@@ -1,0 +1,70 @@
+//! Restart durability: revisions, data and the changelog survive a restart
+//! of the server on the same database file.
+
+use duckgrid::proto::v1 as pb;
+
+use crate::helpers::*;
+use crate::watching::{next_change, watch};
+
+#[tokio::test]
+async fn revisions_and_data_continue_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir
+        .path()
+        .join("grid.duckdb")
+        .to_string_lossy()
+        .into_owned();
+    let config = test_config_with(|c| c.db = path.clone());
+
+    let app = spawn_with(config.clone()).await;
+    let grid = app.grid(PRODUCT).await;
+    let family = first_leaf_with_value(&grid, "2024-03", "net_amount")
+        .path
+        .clone();
+    for (i, v) in ["10.00", "20.00", "30.00"].iter().enumerate() {
+        let r = app
+            .update(set(cell(PRODUCT, &family, "2024-03", "net_amount"), v))
+            .await
+            .unwrap();
+        assert_eq!(r.revision, i as i64 + 1);
+    }
+    let before = [app.grid(PRODUCT).await, app.grid(REGION).await];
+    app.shutdown().await;
+
+    // A different seed is ignored: the database exists.
+    let app = spawn_with(test_config_with(|c| {
+        c.db = path.clone();
+        c.seed = 99;
+    }))
+    .await;
+    assert_eq!(
+        [app.grid(PRODUCT).await, app.grid(REGION).await],
+        before,
+        "same data, same revision"
+    );
+    let r = app
+        .update(set(
+            cell(PRODUCT, &family, "2024-03", "net_amount"),
+            "40.00",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(r.revision, 4, "revisions continue");
+    // The history survived too.
+    let mut stream = watch(
+        &app,
+        pb::WatchUpdatesRequest {
+            start_revision: 1,
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut seen = Vec::new();
+    for expected in 1..=4 {
+        let e = next_change(&mut stream).await;
+        assert_eq!(e.revision, expected);
+        seen.push(e.results[0].new_value.clone());
+    }
+    assert_eq!(seen, ["10.00", "20.00", "30.00", "40.00"]);
+    app.shutdown().await;
+}

@@ -1,0 +1,12 @@
+//! Integration tests: the real server on port 0, a real DuckDB, the
+//! generated Rust client. One test binary (one link), modules by topic.
+
+mod concurrency;
+mod consistency;
+mod durability;
+mod helpers;
+mod platform;
+mod reads;
+mod spreading;
+mod watching;
+mod writes;
