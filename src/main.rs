@@ -31,6 +31,8 @@ async fn main() -> ExitCode {
 async fn serve(config: duckgrid::Config) -> anyhow::Result<()> {
     telemetry::init(config.log_format, &config.log);
     let addr_file = config.addr_file.clone();
+    // Listen for signals before anyone can learn the address and send one.
+    let shutdown = shutdown_signal()?;
     let server = Server::bind(config).await?;
     if let Some(path) = addr_file {
         // Written whole, then renamed: a reader never sees half an address.
@@ -38,27 +40,23 @@ async fn serve(config: duckgrid::Config) -> anyhow::Result<()> {
         std::fs::write(&tmp, server.local_addr().to_string())?;
         std::fs::rename(&tmp, &path)?;
     }
-    server.run(shutdown_signal()).await
+    server.run(shutdown).await
 }
 
-/// Completes on SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// A future completing on SIGINT (Ctrl-C) or SIGTERM; the handlers are
+/// installed when this returns, not when the future is first polled.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let ctrl_c = tokio::signal::ctrl_c();
+    Ok(async move {
+        #[cfg(unix)]
+        let term = term.recv();
+        #[cfg(not(unix))]
+        let term = std::future::pending::<Option<()>>();
+        tokio::select! {
+            _ = ctrl_c => tracing::info!("SIGINT received"),
+            _ = term => tracing::info!("SIGTERM received"),
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("SIGINT received"),
-        () = term => tracing::info!("SIGTERM received"),
-    }
+    })
 }

@@ -148,11 +148,13 @@ impl Server {
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<GridServiceServer<GridApi>>().await;
         // Both reflection versions (grpcurl uses either), each listing every
-        // service this server has, the other reflection version included.
+        // service this server has, the other reflection version included,
+        // and google.rpc's error details so grpcurl can show ErrorInfo.
         let reflection = || {
             tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
                 .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
         };
         let reflection_v1 = reflection()
             .register_encoded_file_descriptor_set(

@@ -1,0 +1,113 @@
+// Package duckgrid is the hand-written part of the Go client for duckgrid, the
+// real-time multi-user planning grid: dialing, request metadata, reading the
+// structured error details, a local copy of a sheet (LocalGrid) and a watcher
+// that keeps it current across disconnects (Watcher).
+//
+// The generated messages and the gRPC stubs live in package duckgridv1
+// (github.com/duckgrid/duckgrid/clients/go/duckgridv1).
+package duckgrid
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/duckgrid/duckgrid/clients/go/duckgridv1"
+)
+
+const (
+	// MaxMessageSize is the receive limit the client sets: snapshots and the
+	// change events of large spreads can exceed gRPC's 4 MiB default.
+	MaxMessageSize = 64 << 20
+
+	// ActorHeader is the request metadata key naming who makes a write; it
+	// comes back as ChangeEvent.actor.
+	ActorHeader = "x-duckgrid-actor"
+
+	// ErrorDomain is the google.rpc.ErrorInfo domain of every duckgrid error.
+	ErrorDomain = "duckgrid"
+	// ReasonExpectedValueMismatch is the ErrorInfo reason of a failed
+	// compare-and-set (gRPC code ABORTED); its metadata carries "current_value".
+	ReasonExpectedValueMismatch = "EXPECTED_VALUE_MISMATCH"
+
+	// TotalColumn is the key of every sheet's total column.
+	TotalColumn = "total"
+)
+
+// Dial creates a plaintext client connection to a duckgrid server at addr
+// ("127.0.0.1:50051") with a 64 MiB receive limit. Extra options are appended.
+func Dial(addr string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
+	all := append([]grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize)),
+	}, opts...)
+	conn, err := grpc.NewClient(addr, all...)
+	if err != nil {
+		return nil, fmt.Errorf("duckgrid: connect to %s: %w", addr, err)
+	}
+	return conn, nil
+}
+
+// WithActor returns a context whose outgoing calls name actor as the writer.
+func WithActor(ctx context.Context, actor string) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, ActorHeader, actor)
+}
+
+// ErrorInfo returns the google.rpc.ErrorInfo carried by a gRPC error, if any.
+func ErrorInfo(err error) (*errdetails.ErrorInfo, bool) {
+	st, ok := status.FromError(err)
+	if !ok {
+		return nil, false
+	}
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return info, true
+		}
+	}
+	return nil, false
+}
+
+// CurrentValue returns the cell's current value from a compare-and-set
+// conflict (ABORTED with reason EXPECTED_VALUE_MISMATCH).
+func CurrentValue(err error) (string, bool) {
+	info, ok := ErrorInfo(err)
+	if !ok || info.GetReason() != ReasonExpectedValueMismatch {
+		return "", false
+	}
+	v, ok := info.GetMetadata()["current_value"]
+	return v, ok
+}
+
+// Cell builds a CellRef.
+func Cell(sheet string, rowPath []string, column, measure string) *duckgridv1.CellRef {
+	return &duckgridv1.CellRef{Sheet: sheet, RowPath: rowPath, Column: column, Measure: measure}
+}
+
+// FirstLeaf returns the first leaf row of a grid (hierarchy order).
+func FirstLeaf(g *duckgridv1.Grid) (*duckgridv1.Row, error) {
+	for _, r := range g.GetRows() {
+		if r.GetLeaf() {
+			return r, nil
+		}
+	}
+	return nil, errors.New("duckgrid: grid has no leaf row")
+}
+
+// ParsePath splits a "/"-separated row path ("Acme/Acme Select/Coffee"); ""
+// is the grand total.
+func ParsePath(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "/")
+}
+
+// FormatPath joins a row path with "/" (the grand total is "").
+func FormatPath(path []string) string { return strings.Join(path, "/") }

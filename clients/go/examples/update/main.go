@@ -1,0 +1,89 @@
+// Command update writes one cell and prints what the write did. Without
+// --row it writes the sheet's first leaf row.
+//
+//	go run ./examples/update --addr 127.0.0.1:50051 --column 2024-03 --measure net_amount --value 1234.50
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/duckgrid/duckgrid/clients/go/duckgrid"
+	"github.com/duckgrid/duckgrid/clients/go/duckgridv1"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:50051", "server address host:port")
+	sheet := flag.String("sheet", "sheets/sales_by_product_family", "sheet resource name")
+	row := flag.String("row", "", `row path, members joined by "/" ("" with --total for the grand total; default: the first leaf row)`)
+	total := flag.Bool("total", false, "write the grand total row")
+	column := flag.String("column", "2024-01", `column key ("2024-03" or "total")`)
+	measure := flag.String("measure", "net_amount", "measure name")
+	value := flag.String("value", "", "the value (a decimal string; required)")
+	mode := flag.String("mode", "set", "set, add or percent")
+	spread := flag.String("spread", "proportional", "proportional or equal")
+	expected := flag.String("expected", "", "compare-and-set: the value you expect the cell to hold")
+	actor := flag.String("actor", "go-example", "who writes (x-duckgrid-actor)")
+	flag.Parse()
+	if *value == "" {
+		fmt.Fprintln(os.Stderr, "update: --value is required")
+		os.Exit(2)
+	}
+
+	conn, err := duckgrid.Dial(*addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	defer conn.Close()
+	client := duckgridv1.NewGridServiceClient(conn)
+	ctx, cancel := context.WithTimeout(duckgrid.WithActor(context.Background(), *actor), 60*time.Second)
+	defer cancel()
+
+	path := duckgrid.ParsePath(*row)
+	if *row == "" && !*total {
+		resp, err := client.GetSheet(ctx, &duckgridv1.GetSheetRequest{Name: *sheet, Columns: []string{*column}, Measures: []string{*measure}})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "update:", err)
+			os.Exit(1)
+		}
+		leaf, err := duckgrid.FirstLeaf(resp.GetGrid())
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "update:", err)
+			os.Exit(1)
+		}
+		path = leaf.GetPath()
+	}
+	edit := &duckgridv1.CellEdit{
+		Cell:   duckgrid.Cell(*sheet, path, *column, *measure),
+		Value:  *value,
+		Mode:   map[string]duckgridv1.UpdateMode{"set": 1, "add": 2, "percent": 3}[*mode],
+		Spread: map[string]duckgridv1.SpreadMethod{"proportional": 1, "equal": 2}[*spread],
+	}
+	if *expected != "" {
+		edit.ExpectedValue = expected
+	}
+	resp, err := client.UpdateCell(ctx, &duckgridv1.UpdateCellRequest{Edit: edit})
+	if status.Code(err) == codes.Aborted {
+		if cur, ok := duckgrid.CurrentValue(err); ok {
+			fmt.Printf("conflict: [%s] %s %s is %s, not %s\n", duckgrid.FormatPath(path), *column, *measure, cur, *expected)
+			os.Exit(3)
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "update:", err)
+		os.Exit(1)
+	}
+	r := resp.GetResult()
+	fmt.Printf("revision %d: [%s] %s %s: %q -> %q (%d facts changed)\n",
+		resp.GetRevision(), duckgrid.FormatPath(path), *column, *measure, r.GetPreviousValue(), r.GetNewValue(), r.GetFactsChanged())
+	for _, sc := range resp.GetChanges() {
+		fmt.Printf("  %s: %d cells changed\n", sc.GetSheet(), len(sc.GetCells()))
+	}
+}

@@ -1,0 +1,55 @@
+"""Python client for duckgrid, the real-time multi-user planning grid.
+
+The generated messages and stubs are re-exported as ``pb`` (messages) and
+``pb_grpc`` (``GridServiceStub``); the hand-written helpers cover the common
+cases: connecting, naming the actor, reading structured errors, and keeping a
+local copy of a sheet current with :class:`SheetWatcher`.
+
+>>> import duckgrid_client as dg
+>>> channel = dg.connect("127.0.0.1:50051")
+>>> stub = dg.pb_grpc.GridServiceStub(channel)
+>>> sheets = stub.ListSheets(dg.pb.ListSheetsRequest())
+"""
+
+from duckgrid_client.client import (
+    ACTOR_HEADER,
+    ERROR_DOMAIN,
+    MAX_MESSAGE_SIZE,
+    REASON_EXPECTED_VALUE_MISMATCH,
+    TOTAL_COLUMN,
+    actor_metadata,
+    cell,
+    connect,
+    current_value,
+    error_info,
+    first_leaf,
+    format_path,
+    parse_path,
+)
+from duckgrid_client.gen.duckgrid.v1 import grid_pb2 as pb
+from duckgrid_client.gen.duckgrid.v1 import grid_pb2_grpc as pb_grpc
+from duckgrid_client.localgrid import LocalGrid, RevisionError
+from duckgrid_client.watcher import SheetWatcher, Update, UpdateKind
+
+__all__ = [
+    "ACTOR_HEADER",
+    "ERROR_DOMAIN",
+    "MAX_MESSAGE_SIZE",
+    "REASON_EXPECTED_VALUE_MISMATCH",
+    "TOTAL_COLUMN",
+    "LocalGrid",
+    "RevisionError",
+    "SheetWatcher",
+    "Update",
+    "UpdateKind",
+    "actor_metadata",
+    "cell",
+    "connect",
+    "current_value",
+    "error_info",
+    "first_leaf",
+    "format_path",
+    "parse_path",
+    "pb",
+    "pb_grpc",
+]

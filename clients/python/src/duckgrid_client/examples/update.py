@@ -1,0 +1,68 @@
+"""Write one cell and print what the write did. Without --row it writes the
+sheet's first leaf row.
+
+    python -m duckgrid_client.examples.update --addr 127.0.0.1:50051 --column 2024-03 --measure net_amount --value 1234.50
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import grpc
+
+import duckgrid_client as dg
+
+MODES = {"set": dg.pb.UPDATE_MODE_SET, "add": dg.pb.UPDATE_MODE_ADD, "percent": dg.pb.UPDATE_MODE_PERCENT}
+SPREADS = {"proportional": dg.pb.SPREAD_METHOD_PROPORTIONAL, "equal": dg.pb.SPREAD_METHOD_EQUAL}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m duckgrid_client.examples.update")
+    parser.add_argument("--addr", default="127.0.0.1:50051", help="server address host:port")
+    parser.add_argument("--sheet", default="sheets/sales_by_product_family")
+    parser.add_argument("--row", help='row path, members joined by "/" ("" is the grand total; default: the first leaf row)')
+    parser.add_argument("--column", default="2024-01", help='column key ("2024-03" or "total")')
+    parser.add_argument("--measure", default="net_amount")
+    parser.add_argument("--value", required=True, help="a decimal string")
+    parser.add_argument("--mode", choices=MODES, default="set")
+    parser.add_argument("--spread", choices=SPREADS, default="proportional")
+    parser.add_argument("--expected", help="compare-and-set: the value you expect the cell to hold")
+    parser.add_argument("--actor", default="python-example", help="who writes (x-duckgrid-actor)")
+    args = parser.parse_args(argv)
+
+    with dg.connect(args.addr) as channel:
+        stub = dg.pb_grpc.GridServiceStub(channel)
+        if args.row is None:
+            grid = stub.GetSheet(dg.pb.GetSheetRequest(name=args.sheet, columns=[args.column], measures=[args.measure])).grid
+            path = list(dg.first_leaf(grid).path)
+        else:
+            path = dg.parse_path(args.row)
+        edit = dg.pb.CellEdit(
+            cell=dg.cell(args.sheet, path, args.column, args.measure),
+            value=args.value,
+            mode=MODES[args.mode],
+            spread=SPREADS[args.spread],
+        )
+        if args.expected is not None:
+            edit.expected_value = args.expected
+        try:
+            resp = stub.UpdateCell(dg.pb.UpdateCellRequest(edit=edit), metadata=dg.actor_metadata(args.actor))
+        except grpc.RpcError as err:
+            current = dg.current_value(err)
+            if current is not None:
+                print(f"conflict: [{dg.format_path(path)}] {args.column} {args.measure} is {current}, not {args.expected}")
+                return 3
+            print(f"update: {err.code() if isinstance(err, grpc.Call) else err}: "
+                  f"{err.details() if isinstance(err, grpc.Call) else ''}", file=sys.stderr)
+            return 1
+    r = resp.result
+    print(f'revision {resp.revision}: [{dg.format_path(path)}] {args.column} {args.measure}: '
+          f'"{r.previous_value}" -> "{r.new_value}" ({r.facts_changed} facts changed)')
+    for sc in resp.changes:
+        print(f"  {sc.sheet}: {len(sc.cells)} cells changed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

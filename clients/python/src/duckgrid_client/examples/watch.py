@@ -1,0 +1,52 @@
+"""Follow a sheet: print the snapshot, then every change as it commits; the
+local copy stays current across disconnects (resuming from the last revision + 1).
+
+    python -m duckgrid_client.examples.watch --addr 127.0.0.1:50051 --sheet sheets/sales_by_product_family
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from types import FrameType
+
+import duckgrid_client as dg
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m duckgrid_client.examples.watch")
+    parser.add_argument("--addr", default="127.0.0.1:50051", help="server address host:port")
+    parser.add_argument("--sheet", default="sheets/sales_by_product_family")
+    parser.add_argument("--changes", type=int, default=0, help="exit after this many changes (0: run until interrupted)")
+    args = parser.parse_args(argv)
+
+    with dg.connect(args.addr) as channel:
+        watcher = dg.SheetWatcher(dg.pb_grpc.GridServiceStub(channel), args.sheet)
+
+        def interrupted(_signum: int, _frame: FrameType | None) -> None:
+            watcher.stop()
+
+        signal.signal(signal.SIGINT, interrupted)
+        signal.signal(signal.SIGTERM, interrupted)
+        seen = 0
+        for update in watcher.updates():
+            if update.kind is dg.UpdateKind.SNAPSHOT:
+                print(f"snapshot {update.grid.sheet} at revision {update.revision}: "
+                      f"{len(update.grid.rows)} rows, {len(update.grid)} cells", flush=True)
+            elif update.kind is dg.UpdateKind.CHANGE and update.change is not None:
+                cells = [c for sc in update.change.changes if sc.sheet == args.sheet for c in sc.cells]
+                print(f'revision {update.revision} by "{update.change.actor}": {len(cells)} cells changed')
+                for c in cells[:5]:
+                    print(f"  [{dg.format_path(c.row_path)}] {c.column} {c.measure} = {c.value}")
+                if len(cells) > 5:
+                    print(f"  ... and {len(cells) - 5} more")
+                sys.stdout.flush()
+                seen += 1
+                if args.changes and seen >= args.changes:
+                    watcher.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,289 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class UpdateMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    UPDATE_MODE_UNSPECIFIED: _ClassVar[UpdateMode]
+    UPDATE_MODE_SET: _ClassVar[UpdateMode]
+    UPDATE_MODE_ADD: _ClassVar[UpdateMode]
+    UPDATE_MODE_PERCENT: _ClassVar[UpdateMode]
+
+class SpreadMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SPREAD_METHOD_UNSPECIFIED: _ClassVar[SpreadMethod]
+    SPREAD_METHOD_PROPORTIONAL: _ClassVar[SpreadMethod]
+    SPREAD_METHOD_EQUAL: _ClassVar[SpreadMethod]
+UPDATE_MODE_UNSPECIFIED: UpdateMode
+UPDATE_MODE_SET: UpdateMode
+UPDATE_MODE_ADD: UpdateMode
+UPDATE_MODE_PERCENT: UpdateMode
+SPREAD_METHOD_UNSPECIFIED: SpreadMethod
+SPREAD_METHOD_PROPORTIONAL: SpreadMethod
+SPREAD_METHOD_EQUAL: SpreadMethod
+
+class Sheet(_message.Message):
+    __slots__ = ("name", "display_name", "row_levels", "columns", "measures", "row_count")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    ROW_LEVELS_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    MEASURES_FIELD_NUMBER: _ClassVar[int]
+    ROW_COUNT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    display_name: str
+    row_levels: _containers.RepeatedCompositeFieldContainer[Level]
+    columns: _containers.RepeatedCompositeFieldContainer[Column]
+    measures: _containers.RepeatedCompositeFieldContainer[Measure]
+    row_count: int
+    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., row_levels: _Optional[_Iterable[_Union[Level, _Mapping]]] = ..., columns: _Optional[_Iterable[_Union[Column, _Mapping]]] = ..., measures: _Optional[_Iterable[_Union[Measure, _Mapping]]] = ..., row_count: _Optional[int] = ...) -> None: ...
+
+class Level(_message.Message):
+    __slots__ = ("name", "display_name", "member_count")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_COUNT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    display_name: str
+    member_count: int
+    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., member_count: _Optional[int] = ...) -> None: ...
+
+class Column(_message.Message):
+    __slots__ = ("key", "display_name", "total", "period_start", "period_end")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_START_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_END_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    display_name: str
+    total: bool
+    period_start: str
+    period_end: str
+    def __init__(self, key: _Optional[str] = ..., display_name: _Optional[str] = ..., total: _Optional[bool] = ..., period_start: _Optional[str] = ..., period_end: _Optional[str] = ...) -> None: ...
+
+class Measure(_message.Message):
+    __slots__ = ("name", "display_name", "scale", "min_value")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    SCALE_FIELD_NUMBER: _ClassVar[int]
+    MIN_VALUE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    display_name: str
+    scale: int
+    min_value: str
+    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., scale: _Optional[int] = ..., min_value: _Optional[str] = ...) -> None: ...
+
+class ListSheetsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListSheetsResponse(_message.Message):
+    __slots__ = ("sheets", "next_page_token")
+    SHEETS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    sheets: _containers.RepeatedCompositeFieldContainer[Sheet]
+    next_page_token: str
+    def __init__(self, sheets: _Optional[_Iterable[_Union[Sheet, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetSheetRequest(_message.Message):
+    __slots__ = ("name", "row_path", "columns", "measures")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ROW_PATH_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    MEASURES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    row_path: _containers.RepeatedScalarFieldContainer[str]
+    columns: _containers.RepeatedScalarFieldContainer[str]
+    measures: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., row_path: _Optional[_Iterable[str]] = ..., columns: _Optional[_Iterable[str]] = ..., measures: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class GetSheetResponse(_message.Message):
+    __slots__ = ("grid",)
+    GRID_FIELD_NUMBER: _ClassVar[int]
+    grid: Grid
+    def __init__(self, grid: _Optional[_Union[Grid, _Mapping]] = ...) -> None: ...
+
+class Grid(_message.Message):
+    __slots__ = ("sheet", "revision", "columns", "rows")
+    SHEET_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    sheet: str
+    revision: int
+    columns: _containers.RepeatedScalarFieldContainer[str]
+    rows: _containers.RepeatedCompositeFieldContainer[Row]
+    def __init__(self, sheet: _Optional[str] = ..., revision: _Optional[int] = ..., columns: _Optional[_Iterable[str]] = ..., rows: _Optional[_Iterable[_Union[Row, _Mapping]]] = ...) -> None: ...
+
+class Row(_message.Message):
+    __slots__ = ("path", "leaf", "measures")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    LEAF_FIELD_NUMBER: _ClassVar[int]
+    MEASURES_FIELD_NUMBER: _ClassVar[int]
+    path: _containers.RepeatedScalarFieldContainer[str]
+    leaf: bool
+    measures: _containers.RepeatedCompositeFieldContainer[MeasureValues]
+    def __init__(self, path: _Optional[_Iterable[str]] = ..., leaf: _Optional[bool] = ..., measures: _Optional[_Iterable[_Union[MeasureValues, _Mapping]]] = ...) -> None: ...
+
+class MeasureValues(_message.Message):
+    __slots__ = ("measure", "values")
+    MEASURE_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    measure: str
+    values: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, measure: _Optional[str] = ..., values: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CellRef(_message.Message):
+    __slots__ = ("sheet", "row_path", "column", "measure")
+    SHEET_FIELD_NUMBER: _ClassVar[int]
+    ROW_PATH_FIELD_NUMBER: _ClassVar[int]
+    COLUMN_FIELD_NUMBER: _ClassVar[int]
+    MEASURE_FIELD_NUMBER: _ClassVar[int]
+    sheet: str
+    row_path: _containers.RepeatedScalarFieldContainer[str]
+    column: str
+    measure: str
+    def __init__(self, sheet: _Optional[str] = ..., row_path: _Optional[_Iterable[str]] = ..., column: _Optional[str] = ..., measure: _Optional[str] = ...) -> None: ...
+
+class CellEdit(_message.Message):
+    __slots__ = ("cell", "value", "mode", "spread", "holds", "expected_value")
+    CELL_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    SPREAD_FIELD_NUMBER: _ClassVar[int]
+    HOLDS_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VALUE_FIELD_NUMBER: _ClassVar[int]
+    cell: CellRef
+    value: str
+    mode: UpdateMode
+    spread: SpreadMethod
+    holds: _containers.RepeatedCompositeFieldContainer[CellRef]
+    expected_value: str
+    def __init__(self, cell: _Optional[_Union[CellRef, _Mapping]] = ..., value: _Optional[str] = ..., mode: _Optional[_Union[UpdateMode, str]] = ..., spread: _Optional[_Union[SpreadMethod, str]] = ..., holds: _Optional[_Iterable[_Union[CellRef, _Mapping]]] = ..., expected_value: _Optional[str] = ...) -> None: ...
+
+class EditResult(_message.Message):
+    __slots__ = ("previous_value", "new_value", "facts_changed")
+    PREVIOUS_VALUE_FIELD_NUMBER: _ClassVar[int]
+    NEW_VALUE_FIELD_NUMBER: _ClassVar[int]
+    FACTS_CHANGED_FIELD_NUMBER: _ClassVar[int]
+    previous_value: str
+    new_value: str
+    facts_changed: int
+    def __init__(self, previous_value: _Optional[str] = ..., new_value: _Optional[str] = ..., facts_changed: _Optional[int] = ...) -> None: ...
+
+class SheetChanges(_message.Message):
+    __slots__ = ("sheet", "cells")
+    SHEET_FIELD_NUMBER: _ClassVar[int]
+    CELLS_FIELD_NUMBER: _ClassVar[int]
+    sheet: str
+    cells: _containers.RepeatedCompositeFieldContainer[CellChange]
+    def __init__(self, sheet: _Optional[str] = ..., cells: _Optional[_Iterable[_Union[CellChange, _Mapping]]] = ...) -> None: ...
+
+class CellChange(_message.Message):
+    __slots__ = ("row_path", "column", "measure", "value")
+    ROW_PATH_FIELD_NUMBER: _ClassVar[int]
+    COLUMN_FIELD_NUMBER: _ClassVar[int]
+    MEASURE_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    row_path: _containers.RepeatedScalarFieldContainer[str]
+    column: str
+    measure: str
+    value: str
+    def __init__(self, row_path: _Optional[_Iterable[str]] = ..., column: _Optional[str] = ..., measure: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
+class UpdateCellRequest(_message.Message):
+    __slots__ = ("edit", "request_id")
+    EDIT_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    edit: CellEdit
+    request_id: str
+    def __init__(self, edit: _Optional[_Union[CellEdit, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class UpdateCellResponse(_message.Message):
+    __slots__ = ("revision", "result", "changes")
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    CHANGES_FIELD_NUMBER: _ClassVar[int]
+    revision: int
+    result: EditResult
+    changes: _containers.RepeatedCompositeFieldContainer[SheetChanges]
+    def __init__(self, revision: _Optional[int] = ..., result: _Optional[_Union[EditResult, _Mapping]] = ..., changes: _Optional[_Iterable[_Union[SheetChanges, _Mapping]]] = ...) -> None: ...
+
+class BatchUpdateCellsRequest(_message.Message):
+    __slots__ = ("edits", "request_id")
+    EDITS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    edits: _containers.RepeatedCompositeFieldContainer[CellEdit]
+    request_id: str
+    def __init__(self, edits: _Optional[_Iterable[_Union[CellEdit, _Mapping]]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class BatchUpdateCellsResponse(_message.Message):
+    __slots__ = ("revision", "results", "changes")
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    CHANGES_FIELD_NUMBER: _ClassVar[int]
+    revision: int
+    results: _containers.RepeatedCompositeFieldContainer[EditResult]
+    changes: _containers.RepeatedCompositeFieldContainer[SheetChanges]
+    def __init__(self, revision: _Optional[int] = ..., results: _Optional[_Iterable[_Union[EditResult, _Mapping]]] = ..., changes: _Optional[_Iterable[_Union[SheetChanges, _Mapping]]] = ...) -> None: ...
+
+class WatchUpdatesRequest(_message.Message):
+    __slots__ = ("sheet", "row_path", "measures", "start_revision", "send_snapshot")
+    SHEET_FIELD_NUMBER: _ClassVar[int]
+    ROW_PATH_FIELD_NUMBER: _ClassVar[int]
+    MEASURES_FIELD_NUMBER: _ClassVar[int]
+    START_REVISION_FIELD_NUMBER: _ClassVar[int]
+    SEND_SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    sheet: str
+    row_path: _containers.RepeatedScalarFieldContainer[str]
+    measures: _containers.RepeatedScalarFieldContainer[str]
+    start_revision: int
+    send_snapshot: bool
+    def __init__(self, sheet: _Optional[str] = ..., row_path: _Optional[_Iterable[str]] = ..., measures: _Optional[_Iterable[str]] = ..., start_revision: _Optional[int] = ..., send_snapshot: _Optional[bool] = ...) -> None: ...
+
+class WatchUpdatesResponse(_message.Message):
+    __slots__ = ("snapshot", "change", "progress")
+    SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    CHANGE_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    snapshot: Grid
+    change: ChangeEvent
+    progress: Progress
+    def __init__(self, snapshot: _Optional[_Union[Grid, _Mapping]] = ..., change: _Optional[_Union[ChangeEvent, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ...) -> None: ...
+
+class ChangeEvent(_message.Message):
+    __slots__ = ("revision", "commit_time", "actor", "request_id", "edits", "results", "changes")
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    COMMIT_TIME_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    EDITS_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    CHANGES_FIELD_NUMBER: _ClassVar[int]
+    revision: int
+    commit_time: _timestamp_pb2.Timestamp
+    actor: str
+    request_id: str
+    edits: _containers.RepeatedCompositeFieldContainer[CellEdit]
+    results: _containers.RepeatedCompositeFieldContainer[EditResult]
+    changes: _containers.RepeatedCompositeFieldContainer[SheetChanges]
+    def __init__(self, revision: _Optional[int] = ..., commit_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor: _Optional[str] = ..., request_id: _Optional[str] = ..., edits: _Optional[_Iterable[_Union[CellEdit, _Mapping]]] = ..., results: _Optional[_Iterable[_Union[EditResult, _Mapping]]] = ..., changes: _Optional[_Iterable[_Union[SheetChanges, _Mapping]]] = ...) -> None: ...
+
+class Progress(_message.Message):
+    __slots__ = ("head_revision",)
+    HEAD_REVISION_FIELD_NUMBER: _ClassVar[int]
+    head_revision: int
+    def __init__(self, head_revision: _Optional[int] = ...) -> None: ...

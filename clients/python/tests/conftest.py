@@ -1,0 +1,107 @@
+"""Fixtures: the real duckgrid binary on a free loopback port, seeded small."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+
+import duckgrid_client as dg
+
+SEED = 7
+FACTS = 5000
+PRODUCT = "sheets/sales_by_product_family"
+REGION = "sheets/sales_by_region"
+
+
+def binary() -> Path:
+    """$DUCKGRID_BIN, or scripts/env.sh's default."""
+    env = os.environ.get("DUCKGRID_BIN")
+    if env:
+        path = Path(env)
+    else:
+        target = os.environ.get("CARGO_TARGET_DIR") or str(Path.home() / ".cache/duckgrid/target")
+        path = Path(target) / "debug" / "duckgrid"
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        pytest.fail(f"duckgrid binary not found at {path}: build the server first (cargo build) or set DUCKGRID_BIN")
+    return path
+
+
+@dataclass
+class Server:
+    addr: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def log_tail(self, n: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
+
+    def stop(self) -> None:
+        """SIGTERM, then up to 10 s for a graceful exit (killed and reported otherwise)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+                raise AssertionError("duckgrid did not exit within 10s of SIGTERM")
+        if self.process.returncode != 0:
+            raise AssertionError(f"duckgrid exited with {self.process.returncode} after SIGTERM:\n{self.log_tail()}")
+
+
+def start_server(workdir: Path) -> Server:
+    addr_file = workdir / "addr"
+    addr_file.unlink(missing_ok=True)
+    log = workdir / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(binary()), "serve", "--listen", "127.0.0.1:0", "--db", ":memory:",
+             "--seed", str(SEED), "--facts", str(FACTS), "--addr-file", str(addr_file),
+             "--progress-interval-ms", "200"],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+    server = Server("", process, log)
+    deadline = time.monotonic() + 180
+    while True:
+        if addr_file.exists():
+            addr = addr_file.read_text().strip()
+            if re.fullmatch(r"[^\s:]+:\d+", addr):
+                server.addr = addr
+                return server
+        if process.poll() is not None:
+            pytest.fail(f"duckgrid exited ({process.returncode}) before serving:\n{server.log_tail()}")
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"duckgrid did not write {addr_file} within 180s:\n{server.log_tail()}")
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[Server]:
+    """One server for the suite; tests read before they write, so they
+    tolerate each other's edits. The canonical edit script uses its own."""
+    with tempfile.TemporaryDirectory(prefix="duckgrid-py-test-") as tmp:
+        s = start_server(Path(tmp))
+        yield s
+        s.stop()
+
+
+@pytest.fixture(scope="session")
+def channel(server: Server) -> Iterator[grpc.Channel]:
+    with dg.connect(server.addr) as ch:
+        yield ch
+
+
+@pytest.fixture(scope="session")
+def stub(channel: grpc.Channel) -> dg.pb_grpc.GridServiceStub:
+    return dg.pb_grpc.GridServiceStub(channel)
