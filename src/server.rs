@@ -29,7 +29,7 @@ use crate::service::GridApi;
 use crate::store::{self, ReadPool};
 use crate::summary::{Published, Snapshot};
 use crate::watch::{WatchConfig, Watches};
-use crate::writer::{self, WriterConfig, WriterHandle};
+use crate::writer::{self, Mirror, WriterConfig, WriterHandle};
 
 /// Largest request accepted.
 const MAX_DECODING_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
@@ -55,9 +55,18 @@ impl Server {
     pub async fn bind(config: Config) -> anyhow::Result<Self> {
         let spec = DemoSpec::new(config.seed, config.facts);
         let path = config.db.clone();
-        let db = tokio::task::spawn_blocking(move || store::open(&path, spec))
-            .await
-            .context("opening the database")??;
+        let (db, mirror) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let db = store::open(&path, spec)?;
+            let started = std::time::Instant::now();
+            let mirror = Mirror::load(&db.conn, &db.model).context("loading the facts")?;
+            tracing::info!(
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "loaded the facts"
+            );
+            Ok((db, mirror))
+        })
+        .await
+        .context("opening the database")??;
         let pool = ReadPool::new(&db.conn, config.read_connections.max(1))?;
         let feed: Arc<dyn Feed> = Arc::new(MemoryFeed::new(
             Arc::clone(&pool),
@@ -74,6 +83,7 @@ impl Server {
         };
         let (writer, writer_thread) = writer::spawn(
             db.conn,
+            mirror,
             Arc::clone(&model),
             Arc::clone(&published),
             writer_config,
@@ -217,7 +227,8 @@ impl Server {
         let joined = tokio::task::spawn_blocking(move || writer_thread.join());
         match tokio::time::timeout(config.shutdown_timeout(), joined).await {
             Ok(Ok(Ok(()))) => tracing::info!("shutdown complete"),
-            Ok(_) => tracing::error!("the writer thread panicked"),
+            Ok(Ok(Err(_))) => tracing::error!("the writer thread panicked"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "could not wait for the writer to stop"),
             Err(_) => tracing::warn!("the writer did not stop within the shutdown timeout"),
         }
         Ok(())

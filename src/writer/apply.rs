@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use duckdb::Connection;
 
+use super::mirror::Mirror;
 use crate::decimal::{self, Units};
 use crate::edit::Edit;
 use crate::error::Error;
@@ -111,8 +112,9 @@ pub struct Applier<'a> {
     pub max_facts: i64,
     /// The writer's working copy of the summary.
     pub summary: &'a mut Summary,
-    /// The next free `sale_id` (for adjustment facts).
-    pub next_sale_id: &'a mut i64,
+    /// The writer's in-memory copy of the facts (changes are recorded in it
+    /// as they are written to DuckDB).
+    pub mirror: &'a mut Mirror,
 }
 
 impl Applier<'_> {
@@ -170,11 +172,10 @@ impl Applier<'_> {
         }
         self.check_cap(facts)?;
 
-        let atoms =
-            facts::fetch(self.conn, model, &filter, cell.measure).map_err(|e| clean(e.into()))?;
+        let atoms = self.mirror.atoms(&filter, cell.measure, facts as usize);
         if atoms.len() as i64 != facts {
             return Err(clean(Error::Internal(format!(
-                "summary of {} counts {facts} facts, sales has {}",
+                "summary of {} counts {facts} facts, the writer's facts {}",
                 model.describe(cell),
                 atoms.len()
             ))));
@@ -210,7 +211,7 @@ impl Applier<'_> {
             }
         }
 
-        let t_fetch = started.elapsed();
+        let spread_at = started.elapsed();
         let mut updates = Vec::new();
         let mut deltas = Vec::new();
         for (atom, new) in atoms.iter().zip(&new_values) {
@@ -227,10 +228,13 @@ impl Applier<'_> {
             }
         }
         let updated = facts::update(self.conn, model, &filter, cell.measure, &updates)?;
-        let t_update = started.elapsed();
+        for &(id, value) in &updates {
+            self.mirror.set(id, cell.measure, value);
+        }
+        let written_at = started.elapsed();
         self.roll_up(&deltas, changes);
         self.post_check(edit, target, &new_values, updated, updates.len())?;
-        tracing::debug!(?t_fetch, ?t_update, total = ?started.elapsed(), facts, "edit timings");
+        tracing::debug!(facts, ?spread_at, ?written_at, total = ?started.elapsed(), "edit applied");
         Ok(EditOutcome {
             previous: Some(value),
             new: Some(target),
@@ -280,13 +284,14 @@ impl Applier<'_> {
                 keys[filter.dimension] = leaf;
                 let mut values = [0; MAX_MEASURES];
                 values[edit.cell.measure] = value;
-                new_facts.push(facts::NewFact {
-                    sale_id: *self.next_sale_id,
+                let fact = facts::NewFact {
+                    sale_id: self.mirror.next_id(),
                     invoice_date: model.months.start(month),
                     keys,
                     values,
-                });
-                *self.next_sale_id += 1;
+                };
+                self.mirror.append(&fact, month);
+                new_facts.push(fact);
                 deltas.push(FactDelta {
                     keys,
                     month,

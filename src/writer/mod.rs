@@ -13,6 +13,9 @@
 //! summary deltas and its changelog row.
 
 mod apply;
+mod mirror;
+
+pub use mirror::Mirror;
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -88,21 +91,23 @@ fn stopped() -> Error {
 ///
 /// `published` holds the summary at `head`; the writer replaces it after
 /// every commit, before the events go out and before anyone gets a reply.
+/// `mirror` is the facts as loaded from `conn` (see [`Mirror::load`]).
 pub fn spawn(
     conn: Connection,
+    mirror: Mirror,
     model: Arc<Model>,
     published: Arc<Published>,
     config: WriterConfig,
     feed: Arc<dyn Feed>,
 ) -> anyhow::Result<(WriterHandle, JoinHandle<()>)> {
-    let next_sale_id = facts::next_sale_id(&conn)?;
+    facts::create_stages(&conn, &model)?;
     let committed = published.current();
     let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
     let mut writer = Writer {
         conn,
         model,
         head: committed.revision,
-        next_sale_id,
+        mirror,
         committed,
         published,
         config,
@@ -118,7 +123,8 @@ struct Writer {
     conn: Connection,
     model: Arc<Model>,
     head: i64,
-    next_sale_id: i64,
+    /// The facts, in memory (committed state between groups).
+    mirror: Mirror,
     /// The summary at `head`, as published.
     committed: Arc<Snapshot>,
     published: Arc<Published>,
@@ -155,11 +161,11 @@ impl Writer {
         tracing::info!(head = self.head, "writer stopped");
     }
 
-    /// Re-reads the head revision, the next fact id and the summary from
-    /// the database.
-    fn reload(&mut self) -> duckdb::Result<()> {
+    /// Re-reads the head revision, the facts and the summary from the
+    /// database.
+    fn reload(&mut self) -> anyhow::Result<()> {
         self.head = store::read::head_revision(&self.conn)?;
-        self.next_sale_id = facts::next_sale_id(&self.conn)?;
+        self.mirror = Mirror::load(&self.conn, &self.model)?;
         self.committed = Arc::new(Snapshot {
             revision: self.head,
             summary: store::summary::load(&self.conn, &self.model)?,
@@ -170,10 +176,12 @@ impl Writer {
 
     /// Applies a group of requests in one transaction, commits, publishes.
     fn run_group(&mut self, mut group: Vec<Command>) {
+        let group_started = std::time::Instant::now();
         loop {
-            let (head, next_sale_id) = (self.head, self.next_sale_id);
+            let head = self.head;
             match self.try_group(&group) {
                 Ok((results, summary)) => {
+                    self.mirror.commit();
                     if self.head != self.committed.revision {
                         self.committed = Arc::new(Snapshot {
                             revision: self.head,
@@ -181,6 +189,7 @@ impl Writer {
                         });
                         self.published.publish(Arc::clone(&self.committed));
                     }
+                    let t_published = group_started.elapsed();
                     for (cmd, result) in group.into_iter().zip(results) {
                         if let Ok(outcome) = &result
                             && !outcome.replayed
@@ -190,13 +199,14 @@ impl Writer {
                         // The caller may have gone; the write stands anyway.
                         let _ = cmd.reply.send(result);
                     }
+                    tracing::debug!(?t_published, total = ?group_started.elapsed(), "group done");
                     return;
                 }
                 Err(GroupFailure::Request(i, error)) => {
                     // Request i changed data and then failed: the whole
                     // transaction was rolled back. Answer it, retry the rest.
                     self.head = head;
-                    self.next_sale_id = next_sale_id;
+                    self.mirror.rollback();
                     let _ = group.remove(i).reply.send(Err(error));
                     if group.is_empty() {
                         return;
@@ -204,7 +214,7 @@ impl Writer {
                 }
                 Err(GroupFailure::Commit(error)) => {
                     self.head = head;
-                    self.next_sale_id = next_sale_id;
+                    self.mirror.rollback();
                     tracing::error!(%error, "commit failed; the group was rolled back");
                     for cmd in group {
                         let _ = cmd.reply.send(Err(Error::Unavailable {
@@ -236,7 +246,7 @@ impl Writer {
                 model: &self.model,
                 max_facts: self.config.max_facts_per_write,
                 summary: &mut summary,
-                next_sale_id: &mut self.next_sale_id,
+                mirror: &mut self.mirror,
             };
             match apply_request(&mut applier, &cmd.request, revision) {
                 Ok(outcome) => {
@@ -320,6 +330,7 @@ fn apply_request(
         });
     }
 
+    let t_applied = std::time::Instant::now();
     let now = Utc::now();
     let change = pb::ChangeEvent {
         revision,
@@ -341,6 +352,7 @@ fn apply_request(
         request.request_id.as_deref(),
         &change.encode_to_vec(),
     )?;
+    tracing::debug!(record = ?t_applied.elapsed(), "changelog recorded");
     Ok(WriteOutcome {
         event: Arc::new(Event { revision, change }),
         replayed: false,
