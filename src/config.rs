@@ -34,9 +34,46 @@ pub enum LogFormat {
     Json,
 }
 
+/// What a process does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Role {
+    /// Owns the database: applies writes, serves reads and watches.
+    #[default]
+    Writer,
+    /// No database: serves watches from the Redis stream and forwards
+    /// everything else to the writer (needs --writer and --redis-url).
+    Edge,
+}
+
 /// Server configuration.
 #[derive(Debug, Clone, Args)]
 pub struct Config {
+    /// The process's role.
+    #[arg(long, env = "DUCKGRID_ROLE", value_enum, default_value_t = Role::Writer)]
+    pub role: Role,
+    /// The writer's gRPC address (edges only), e.g. `http://127.0.0.1:50051`.
+    #[arg(long, env = "DUCKGRID_WRITER")]
+    pub writer: Option<String>,
+    /// Redis URL, e.g. `redis://127.0.0.1:6379`: change events go through a
+    /// Redis stream (any number of processes can watch). Without it the
+    /// in-process feed is used.
+    #[arg(long, env = "DUCKGRID_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// The key of the Redis stream of change events.
+    #[arg(
+        long,
+        env = "DUCKGRID_REDIS_STREAM",
+        default_value = "duckgrid:grid:changes"
+    )]
+    pub redis_stream: String,
+    /// Approximate number of revisions the Redis stream retains (older ones
+    /// are replayed from the changelog).
+    #[arg(long, env = "DUCKGRID_REDIS_MAXLEN", default_value_t = 100_000)]
+    pub redis_maxlen: u64,
+    /// Revisions the changelog keeps (0: all). Older revisions can neither be
+    /// replayed nor deduplicated by request id.
+    #[arg(long, env = "DUCKGRID_CHANGELOG_RETENTION", default_value_t = 0)]
+    pub changelog_retention: u64,
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, env = "DUCKGRID_LISTEN", default_value = "127.0.0.1:50051")]
     pub listen: SocketAddr,

@@ -68,6 +68,10 @@ pub enum Error {
     /// A bug or a storage failure: nothing was committed.
     #[error("internal error: {0}")]
     Internal(String),
+
+    /// An error the writer returned to an edge, passed on unchanged.
+    #[error("{}", .0.message())]
+    Passthrough(Status),
 }
 
 /// How a cell value reads in a message: an empty cell has no value.
@@ -105,6 +109,7 @@ impl Error {
             Error::ResourceExhausted { .. } => Code::ResourceExhausted,
             Error::Unavailable { .. } => Code::Unavailable,
             Error::Internal(_) => Code::Internal,
+            Error::Passthrough(status) => status.code(),
         }
     }
 
@@ -142,7 +147,7 @@ impl Error {
                 }
                 reason
             }
-            Error::Internal(_) => "INTERNAL",
+            Error::Internal(_) | Error::Passthrough(_) => "INTERNAL",
         };
         (reason, meta)
     }
@@ -156,6 +161,9 @@ impl From<duckdb::Error> for Error {
 
 impl From<Error> for Status {
     fn from(e: Error) -> Self {
+        if let Error::Passthrough(status) = e {
+            return status;
+        }
         if let Error::Internal(message) = &e {
             // Internal details belong in the log, not on the wire.
             tracing::error!(%message, "request failed");

@@ -10,7 +10,8 @@
 //! - [`server`] assembles everything and runs the gRPC stack; [`service`] is
 //!   the `GridService` edge, converting messages to domain types.
 //! - [`edit`] validates write requests; [`grid`] reads sheets; [`watch`]
-//!   serves `WatchUpdates` streams from the [`feed`].
+//!   serves `WatchUpdates` streams from the [`feed`] (in-process, or Redis
+//!   Streams); [`edge`] is the watch-only role that forwards to a writer.
 //! - [`writer`] is the one thread that writes: spreading ([`spread`]), rolling
 //!   up ([`rollup`]) into the in-memory [`summary`] that reads are served
 //!   from, and recording each revision in one transaction.
@@ -26,6 +27,7 @@
 pub mod config;
 pub mod decimal;
 pub mod demo;
+pub mod edge;
 pub mod edit;
 pub mod error;
 pub mod feed;

@@ -6,7 +6,11 @@
 //! `run(shutdown)` serves until the shutdown future completes, then drains:
 //! health goes NOT_SERVING, watch streams end with UNAVAILABLE and the
 //! revision to resume from, open calls get `shutdown_timeout` to finish, the
-//! writer commits what is queued and checkpoints, and `run` returns.
+//! writer commits what is queued and checkpoints, the feed publishes what it
+//! still can, and `run` returns.
+//!
+//! A writer owns the database; an edge (`--role edge`) has none and serves
+//! watches from Redis, forwarding everything else to the writer.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -14,113 +18,180 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
-use crate::config::Config;
+use crate::config::{Config, Role};
 use crate::demo::DemoSpec;
-use crate::feed::{Feed, memory::MemoryFeed};
+use crate::edge::{self, EdgeApi, EdgeHistory, RemoteSheets};
+use crate::feed::redis::{self, RedisFeed, RedisSettings};
+use crate::feed::{ChangelogHistory, Feed, memory::MemoryFeed};
 use crate::model::Model;
 use crate::proto::{FILE_DESCRIPTOR_SET, v1::grid_service_server::GridServiceServer};
 use crate::service::GridApi;
 use crate::store::{self, ReadPool};
 use crate::summary::{Published, Snapshot};
-use crate::watch::{WatchConfig, Watches};
+use crate::watch::{LocalSheets, WatchConfig, Watches};
 use crate::writer::{self, Mirror, WriterConfig, WriterHandle};
 
 /// Largest request accepted.
 const MAX_DECODING_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
 /// Largest response sent (a write to a grand total changes every cell).
 const MAX_ENCODING_MESSAGE_SIZE: usize = 256 * 1024 * 1024;
+/// The health-checked name of the grid service.
+const GRID_SERVICE: &str = "duckgrid.v1.GridService";
 
 /// A bound, ready-to-run server.
 pub struct Server {
     config: Config,
     listener: TcpListener,
-    model: Arc<Model>,
-    pool: Arc<ReadPool>,
-    published: Arc<Published>,
-    writer: WriterHandle,
-    writer_thread: JoinHandle<()>,
+    role: RoleState,
     watches: Arc<Watches>,
+    feed: Arc<dyn Feed>,
     stop_watches: watch::Sender<bool>,
+    stop_feed: watch::Sender<bool>,
+}
+
+enum RoleState {
+    Writer {
+        model: Arc<Model>,
+        pool: Arc<ReadPool>,
+        published: Arc<Published>,
+        writer: WriterHandle,
+        writer_thread: JoinHandle<()>,
+    },
+    Edge {
+        writer: crate::proto::v1::grid_service_client::GridServiceClient<tonic::transport::Channel>,
+    },
 }
 
 impl Server {
-    /// Opens (or creates and seeds) the database, starts the writer and
-    /// binds the listener.
+    /// Opens (or creates and seeds) the database and starts the writer (or,
+    /// for an edge, connects to Redis and the writer), and binds the
+    /// listener.
     pub async fn bind(config: Config) -> anyhow::Result<Self> {
-        let spec = DemoSpec::new(config.seed, config.facts);
-        let path = config.db.clone();
-        let (db, mirror) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-            let db = store::open(&path, spec)?;
-            let started = std::time::Instant::now();
-            let mirror = Mirror::load(&db.conn, &db.model).context("loading the facts")?;
-            tracing::info!(
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "loaded the facts"
-            );
-            Ok((db, mirror))
-        })
-        .await
-        .context("opening the database")??;
-        let pool = ReadPool::new(&db.conn, config.read_connections.max(1))?;
-        let feed: Arc<dyn Feed> = Arc::new(MemoryFeed::new(
-            Arc::clone(&pool),
-            db.head,
-            config.feed_buffer.max(1),
-        ));
-        let model = Arc::clone(&db.model);
-        let published = Arc::new(Published::new(Snapshot {
-            revision: db.head,
-            summary: db.summary,
-        }));
-        let writer_config = WriterConfig {
-            max_facts_per_write: config.max_facts_per_write,
-        };
-        let (writer, writer_thread) = writer::spawn(
-            db.conn,
-            mirror,
-            Arc::clone(&model),
-            Arc::clone(&published),
-            writer_config,
-            Arc::clone(&feed),
-        )?;
-        let (stop_watches, stopped) = watch::channel(false);
+        let (stop_watches, watches_stopped) = watch::channel(false);
+        let (stop_feed, feed_stopped) = watch::channel(false);
         let watch_config = WatchConfig {
             progress_interval: config.progress_interval(),
             stall_timeout: config.watch_stall_timeout(),
             max_watchers: config.max_watchers,
         };
-        let watches = Watches::new(
-            feed,
-            Arc::clone(&published),
-            Arc::clone(&model),
-            watch_config,
-            stopped,
-        );
+        let redis = config.redis_url.as_ref().map(|url| RedisSettings {
+            url: url.clone(),
+            stream: config.redis_stream.clone(),
+            maxlen: config.redis_maxlen.max(1),
+        });
+        let capacity = config.feed_buffer.max(1);
+        let (role, watches, feed) = match config.role {
+            Role::Writer => {
+                let spec = DemoSpec::new(config.seed, config.facts);
+                let path = config.db.clone();
+                let (db, mirror) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+                    let db = store::open(&path, spec)?;
+                    let started = std::time::Instant::now();
+                    let mirror = Mirror::load(&db.conn, &db.model).context("loading the facts")?;
+                    tracing::info!(
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "loaded the facts"
+                    );
+                    Ok((db, mirror))
+                })
+                .await
+                .context("opening the database")??;
+                let pool = ReadPool::new(&db.conn, config.read_connections.max(1))?;
+                let history = ChangelogHistory::new(Arc::clone(&pool));
+                let feed: Arc<dyn Feed> = match &redis {
+                    None => Arc::new(MemoryFeed::new(history, db.head, capacity)),
+                    Some(settings) => Arc::new(RedisFeed::writer(
+                        settings,
+                        Arc::new(history),
+                        db.head,
+                        capacity,
+                        feed_stopped,
+                    )?),
+                };
+                let model = Arc::clone(&db.model);
+                let published = Arc::new(Published::new(Snapshot {
+                    revision: db.head,
+                    summary: db.summary,
+                }));
+                let writer_config = WriterConfig {
+                    max_facts_per_write: config.max_facts_per_write,
+                    changelog_retention: config.changelog_retention,
+                };
+                let (writer, writer_thread) = writer::spawn(
+                    db.conn,
+                    mirror,
+                    Arc::clone(&model),
+                    Arc::clone(&published),
+                    writer_config,
+                    Arc::clone(&feed),
+                )?;
+                let sheets = Arc::new(LocalSheets {
+                    model: Arc::clone(&model),
+                    published: Arc::clone(&published),
+                });
+                let watches =
+                    Watches::new(Arc::clone(&feed), sheets, watch_config, watches_stopped);
+                let role = RoleState::Writer {
+                    model,
+                    pool,
+                    published,
+                    writer,
+                    writer_thread,
+                };
+                (role, watches, feed)
+            }
+            Role::Edge => {
+                let (Some(url), Some(settings)) = (&config.writer, &redis) else {
+                    bail!("an edge needs --writer and --redis-url");
+                };
+                let writer = edge::writer_client(url)?;
+                let history = EdgeHistory {
+                    redis: redis::client(&settings.url)?,
+                    stream: settings.stream.clone(),
+                    writer: writer.clone(),
+                };
+                // The connection task runs on its own (and reconnects).
+                drop(fred::prelude::ClientLike::connect(&history.redis));
+                let head_client = writer.clone();
+                let feed: Arc<dyn Feed> = Arc::new(RedisFeed::edge(
+                    settings,
+                    Arc::new(history),
+                    capacity,
+                    Box::new(move || Box::pin(edge::writer_head(head_client.clone()))),
+                    feed_stopped,
+                )?);
+                let sheets = Arc::new(RemoteSheets {
+                    writer: writer.clone(),
+                });
+                let watches =
+                    Watches::new(Arc::clone(&feed), sheets, watch_config, watches_stopped);
+                (RoleState::Edge { writer }, watches, feed)
+            }
+        };
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
         tracing::info!(
             addr = %listener.local_addr()?,
+            role = ?config.role,
             db = %config.db,
-            head_revision = db.head,
+            redis = config.redis_url.as_deref().unwrap_or("(none: in-process feed)"),
             "duckgrid ready"
         );
         Ok(Self {
             config,
             listener,
-            model,
-            pool,
-            published,
-            writer,
-            writer_thread,
+            role,
             watches,
+            feed,
             stop_watches,
+            stop_feed,
         })
     }
 
@@ -132,14 +203,20 @@ impl Server {
     }
 
     /// A new connection to the server's database, for tests and tools that
-    /// inspect it (read only: only the writer writes).
-    pub fn database(&self) -> duckdb::Result<duckdb::Connection> {
-        self.pool.connection()
+    /// inspect it (read only: only the writer writes). Writers only.
+    pub fn database(&self) -> anyhow::Result<duckdb::Connection> {
+        match &self.role {
+            RoleState::Writer { pool, .. } => Ok(pool.connection()?),
+            RoleState::Edge { .. } => bail!("an edge has no database"),
+        }
     }
 
-    /// The model the server serves.
-    pub fn model(&self) -> &Arc<Model> {
-        &self.model
+    /// The model the server serves (writers only).
+    pub fn model(&self) -> Option<&Arc<Model>> {
+        match &self.role {
+            RoleState::Writer { model, .. } => Some(model),
+            RoleState::Edge { .. } => None,
+        }
     }
 
     /// Serves until `shutdown` completes, then drains (see the module docs).
@@ -147,16 +224,16 @@ impl Server {
         let Server {
             config,
             listener,
-            model,
-            pool: _,
-            published,
-            writer,
-            writer_thread,
+            role,
             watches,
+            feed,
             stop_watches,
+            stop_feed,
         } = self;
         let (health, health_service) = tonic_health::server::health_reporter();
-        health.set_serving::<GridServiceServer<GridApi>>().await;
+        health
+            .set_service_status(GRID_SERVICE, ServingStatus::Serving)
+            .await;
         // Both reflection versions (grpcurl uses either), each listing every
         // service this server has, the other reflection version included,
         // and google.rpc's error details so grpcurl can show ErrorInfo.
@@ -174,14 +251,39 @@ impl Server {
         let reflection_v1alpha = reflection()
             .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
             .build_v1alpha()?;
-        let grid = GridServiceServer::new(GridApi {
-            model,
-            published,
-            writer,
-            watches,
-        })
-        .max_decoding_message_size(MAX_DECODING_MESSAGE_SIZE)
-        .max_encoding_message_size(MAX_ENCODING_MESSAGE_SIZE);
+
+        let router = tonic::transport::Server::builder()
+            .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .trace_fn(|req| tracing::info_span!("grpc", method = %req.uri().path()))
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha);
+        let (router, writer_thread) = match role {
+            RoleState::Writer {
+                model,
+                pool: _,
+                published,
+                writer,
+                writer_thread,
+            } => {
+                let api = GridApi {
+                    model,
+                    published,
+                    writer,
+                    watches,
+                };
+                let service = GridServiceServer::new(api)
+                    .max_decoding_message_size(MAX_DECODING_MESSAGE_SIZE)
+                    .max_encoding_message_size(MAX_ENCODING_MESSAGE_SIZE);
+                (router.add_service(service), Some(writer_thread))
+            }
+            RoleState::Edge { writer } => {
+                let service = GridServiceServer::new(EdgeApi { writer, watches })
+                    .max_decoding_message_size(MAX_DECODING_MESSAGE_SIZE)
+                    .max_encoding_message_size(MAX_ENCODING_MESSAGE_SIZE);
+                (router.add_service(service), None)
+            }
+        };
 
         let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
         // The builder's tcp_nodelay only applies to listeners it binds itself:
@@ -191,25 +293,16 @@ impl Server {
             .with_keepalive(Some(Duration::from_secs(60)));
         // Boxed (not stack-pinned) so it can be dropped before the writer is
         // joined: the service inside owns the writer's handles.
-        let mut serve = Box::pin(
-            tonic::transport::Server::builder()
-                .http2_keepalive_interval(Some(Duration::from_secs(30)))
-                .trace_fn(|req| tracing::info_span!("grpc", method = %req.uri().path()))
-                .add_service(health_service)
-                .add_service(reflection_v1)
-                .add_service(reflection_v1alpha)
-                .add_service(grid)
-                .serve_with_incoming_shutdown(incoming, async {
-                    let _ = drain_rx.await;
-                }),
-        );
+        let mut serve = Box::pin(router.serve_with_incoming_shutdown(incoming, async {
+            let _ = drain_rx.await;
+        }));
 
         tokio::select! {
             result = &mut serve => result.context("serving gRPC")?,
             () = shutdown => {
                 tracing::info!("shutting down: health NOT_SERVING, ending watch streams");
                 health.set_service_status("", ServingStatus::NotServing).await;
-                health.set_not_serving::<GridServiceServer<GridApi>>().await;
+                health.set_service_status(GRID_SERVICE, ServingStatus::NotServing).await;
                 let _ = stop_watches.send(true);
                 let _ = drain_tx.send(());
                 match tokio::time::timeout(config.shutdown_timeout(), &mut serve).await {
@@ -224,13 +317,20 @@ impl Server {
         // Every WriterHandle lived in the service, now dropped: the writer
         // applies what is queued, checkpoints and stops.
         drop(serve);
-        let joined = tokio::task::spawn_blocking(move || writer_thread.join());
-        match tokio::time::timeout(config.shutdown_timeout(), joined).await {
-            Ok(Ok(Ok(()))) => tracing::info!("shutdown complete"),
-            Ok(Ok(Err(_))) => tracing::error!("the writer thread panicked"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "could not wait for the writer to stop"),
-            Err(_) => tracing::warn!("the writer did not stop within the shutdown timeout"),
+        if let Some(writer_thread) = writer_thread {
+            let joined = tokio::task::spawn_blocking(move || writer_thread.join());
+            match tokio::time::timeout(config.shutdown_timeout(), joined).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(_))) => tracing::error!("the writer thread panicked"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "could not wait for the writer to stop"),
+                Err(_) => tracing::warn!("the writer did not stop within the shutdown timeout"),
+            }
         }
+        // Last: the relay publishes what the writer committed while draining
+        // (what it cannot, it republishes from the changelog at next start).
+        let _ = stop_feed.send(true);
+        feed.close().await;
+        tracing::info!("shutdown complete");
         Ok(())
     }
 }

@@ -18,7 +18,7 @@ use crate::model::{Col, Model};
 use crate::proto::v1 as pb;
 use crate::proto::v1::grid_service_server::GridService;
 use crate::summary::Published;
-use crate::watch::{WatchRequest, WatchStream, Watches};
+use crate::watch::{WatchStream, Watches};
 use crate::writer::{WriteOutcome, WriterHandle};
 
 /// The request metadata naming who writes (until authentication exists).
@@ -211,7 +211,6 @@ impl GridService for GridApi {
         &self,
         request: Request<pb::WatchUpdatesRequest>,
     ) -> Result<Response<Self::WatchUpdatesStream>, Status> {
-        let request = WatchRequest::resolve(&self.model, request.get_ref())?;
-        Ok(Response::new(self.watches.start(request)?))
+        Ok(Response::new(self.watches.start(request.get_ref()).await?))
     }
 }

@@ -30,11 +30,15 @@ use crate::grid::{self, GridQuery};
 use crate::model::Model;
 use crate::proto::v1 as pb;
 use crate::summary::Published;
+use futures::FutureExt;
+use futures::future::BoxFuture;
 
 /// History is read in pages of this many events.
 const PAGE: usize = 64;
 /// Messages buffered per watch before the task waits for the client.
 const BUFFER: usize = 32;
+/// How often a waiting watch checks that the feed has not left it behind.
+const STUCK_CHECK: Duration = Duration::from_secs(1);
 
 /// Watch settings.
 #[derive(Debug, Clone, Copy)]
@@ -103,11 +107,12 @@ pub struct WatchRequest {
     /// The first revision to deliver; 0 means "from now on".
     pub start: i64,
     /// Send this grid first (snapshot-then-changes).
-    pub snapshot: Option<GridQuery>,
+    pub snapshot: Option<pb::GetSheetRequest>,
 }
 
 impl WatchRequest {
-    pub fn resolve(model: &Model, r: &pb::WatchUpdatesRequest) -> Result<Self> {
+    /// Checks what needs no model, and builds the request from names.
+    pub fn from_proto(r: &pb::WatchUpdatesRequest) -> Result<Self> {
         if r.start_revision < 0 {
             return Err(Error::invalid("start_revision cannot be negative"));
         }
@@ -119,33 +124,70 @@ impl WatchRequest {
                 "send_snapshot and start_revision exclude each other: the snapshot decides where changes start",
             ));
         }
-        let mut selection = Selection {
-            row_prefix: r.row_path.clone(),
-            ..Default::default()
-        };
-        let mut snapshot = None;
-        if !r.sheet.is_empty() {
-            let q = GridQuery::resolve(model, &r.sheet, &r.row_path, &[], &r.measures)?;
-            selection.sheet = Some(model.sheets[q.sheet].name());
-            snapshot = r.send_snapshot.then_some(q);
-        }
-        for m in &r.measures {
-            model.resolve_measure(m)?;
-            selection.measures.push(m.clone());
-        }
+        let sheet = Some(r.sheet.clone()).filter(|s| !s.is_empty());
         Ok(Self {
-            selection,
+            snapshot: r.send_snapshot.then(|| pb::GetSheetRequest {
+                name: r.sheet.clone(),
+                row_path: r.row_path.clone(),
+                columns: Vec::new(),
+                measures: r.measures.clone(),
+            }),
+            selection: Selection {
+                sheet,
+                row_prefix: r.row_path.clone(),
+                measures: r.measures.clone(),
+            },
             start: r.start_revision,
-            snapshot,
         })
+    }
+}
+
+/// Where watches are validated and snapshots read: this process's summary
+/// (the writer) or the writer over gRPC (edges, see `crate::edge`).
+pub trait SheetSource: Send + Sync + 'static {
+    /// Validates a watch request: names exist, with the right error codes.
+    fn resolve<'a>(
+        &'a self,
+        request: &'a pb::WatchUpdatesRequest,
+    ) -> BoxFuture<'a, Result<WatchRequest>>;
+    /// The grid a snapshot-first watch starts with.
+    fn snapshot<'a>(&'a self, query: &'a pb::GetSheetRequest) -> BoxFuture<'a, Result<pb::Grid>>;
+}
+
+/// The writer's own summary.
+pub struct LocalSheets {
+    pub model: Arc<Model>,
+    pub published: Arc<Published>,
+}
+
+impl SheetSource for LocalSheets {
+    fn resolve<'a>(
+        &'a self,
+        r: &'a pb::WatchUpdatesRequest,
+    ) -> BoxFuture<'a, Result<WatchRequest>> {
+        let resolved = WatchRequest::from_proto(r).and_then(|request| {
+            if !r.sheet.is_empty() {
+                GridQuery::resolve(&self.model, &r.sheet, &r.row_path, &[], &r.measures)?;
+            }
+            for m in &r.measures {
+                self.model.resolve_measure(m)?;
+            }
+            Ok(request)
+        });
+        futures::future::ready(resolved).boxed()
+    }
+
+    fn snapshot<'a>(&'a self, q: &'a pb::GetSheetRequest) -> BoxFuture<'a, Result<pb::Grid>> {
+        let grid = GridQuery::resolve(&self.model, &q.name, &q.row_path, &q.columns, &q.measures)
+            .map(|query| grid::read(&self.published.current(), &self.model, &query));
+        futures::future::ready(grid).boxed()
     }
 }
 
 /// Starts watches; shared by every WatchUpdates call.
 pub struct Watches {
     pub feed: Arc<dyn Feed>,
-    pub published: Arc<Published>,
-    pub model: Arc<Model>,
+    pub sheets: Arc<dyn SheetSource>,
     pub config: WatchConfig,
     /// Flips to true when the server shuts down.
     pub shutdown: watch::Receiver<bool>,
@@ -155,23 +197,22 @@ pub struct Watches {
 impl Watches {
     pub fn new(
         feed: Arc<dyn Feed>,
-        published: Arc<Published>,
-        model: Arc<Model>,
+        sheets: Arc<dyn SheetSource>,
         config: WatchConfig,
         shutdown: watch::Receiver<bool>,
     ) -> Arc<Self> {
         Arc::new(Self {
             permits: Arc::new(Semaphore::new(config.max_watchers)),
             feed,
-            published,
-            model,
+            sheets,
             config,
             shutdown,
         })
     }
 
-    /// Validates the start against the feed and starts the watch's task.
-    pub fn start(self: &Arc<Self>, mut request: WatchRequest) -> Result<WatchStream> {
+    /// Validates a request, checks its start against the head and starts
+    /// the watch's task.
+    pub async fn start(self: &Arc<Self>, request: &pb::WatchUpdatesRequest) -> Result<WatchStream> {
         if *self.shutdown.borrow() {
             return Err(Error::Unavailable {
                 reason: "SHUTTING_DOWN",
@@ -179,7 +220,12 @@ impl Watches {
                 resume_revision: None,
             });
         }
-        let head = self.feed.head();
+        let mut request = self.sheets.resolve(request).await?;
+        let mut head = self.feed.head();
+        if request.start > head + 1 {
+            // This process may be behind the writer (an edge): ask.
+            head = self.feed.current_head().await?;
+        }
         if request.start > head + 1 {
             return Err(Error::OutOfRange {
                 message: format!(
@@ -241,7 +287,7 @@ impl Watches {
         let mut live = self.feed.subscribe();
         let mut cursor = match &request.snapshot {
             Some(q) => {
-                let grid = grid::read(&self.published.current(), &self.model, q);
+                let grid = self.sheets.snapshot(q).await?;
                 let next = grid.revision + 1;
                 // A client that missed the snapshot must start over: no resume point.
                 sink.send(pb::watch_updates_response::Kind::Snapshot(grid), None)
@@ -252,6 +298,13 @@ impl Watches {
         };
         let period = self.config.progress_interval;
         let mut progress = interval_at(Instant::now() + period, period);
+        // Live events are the fast path, not the only one: a revision the
+        // feed has known of for a whole check without it arriving live (a
+        // Redis reader that started after it, a Redis outage while the
+        // writer commits) is read from history instead.
+        let every = period.min(STUCK_CHECK);
+        let mut check = interval_at(Instant::now() + every, every);
+        let mut known = self.feed.head();
         let mut shutdown = self.shutdown.clone();
         loop {
             cursor = self.catch_up(request, sink, cursor).await?;
@@ -285,6 +338,12 @@ impl Watches {
                             }));
                         }
                     },
+                    _ = check.tick() => {
+                        if cursor <= known {
+                            break;
+                        }
+                        known = self.feed.head();
+                    }
                     _ = progress.tick() => {
                         let p = pb::Progress { head_revision: cursor - 1 };
                         sink.send(pb::watch_updates_response::Kind::Progress(p), Some(cursor)).await?;

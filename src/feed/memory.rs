@@ -1,32 +1,29 @@
 //! The in-process feed: a broadcast channel for live events and the DuckDB
 //! changelog for history. One process, no Redis needed.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use futures::FutureExt;
 use futures::future::BoxFuture;
 use tokio::sync::broadcast;
 
-use super::{Event, EventRef, Feed};
+use super::{ChangelogHistory, EventRef, Feed, History};
 use crate::error::Result;
-use crate::store::{ReadPool, read};
 
 /// Live events fan out through a broadcast channel; history is the changelog.
 pub struct MemoryFeed {
     live: broadcast::Sender<EventRef>,
     head: AtomicI64,
-    pool: Arc<ReadPool>,
+    history: ChangelogHistory,
 }
 
 impl MemoryFeed {
     /// A feed whose subscribers may fall `capacity` events behind before
     /// they catch up from the changelog.
-    pub fn new(pool: Arc<ReadPool>, head: i64, capacity: usize) -> Self {
+    pub fn new(history: ChangelogHistory, head: i64, capacity: usize) -> Self {
         Self {
             live: broadcast::channel(capacity).0,
             head: AtomicI64::new(head),
-            pool,
+            history,
         }
     }
 }
@@ -43,24 +40,10 @@ impl Feed for MemoryFeed {
     }
 
     fn history(&self, from: i64, limit: usize) -> BoxFuture<'_, Result<Vec<EventRef>>> {
-        changelog_history(&self.pool, from, limit).boxed()
+        self.history.events(from, limit)
     }
 
     fn head(&self) -> i64 {
         self.head.load(Ordering::Acquire)
     }
-}
-
-/// Reads events from the changelog.
-pub async fn changelog_history(
-    pool: &Arc<ReadPool>,
-    from: i64,
-    limit: usize,
-) -> Result<Vec<EventRef>> {
-    let rows = pool
-        .run(move |conn| read::events(conn, from, limit))
-        .await?;
-    rows.into_iter()
-        .map(|(revision, bytes)| Event::decode(revision, &bytes))
-        .collect()
 }

@@ -3,22 +3,27 @@
 //! The writer hands every committed [`Event`] to the feed, in revision order;
 //! each process's watchers subscribe to it and read history from it. The
 //! in-process feed ([`memory::MemoryFeed`]) is the embedded default; the Redis
-//! Streams feed implements the same [`Feed`] trait so that any number of
-//! processes fan out one stream.
+//! Streams feed ([`redis::RedisFeed`]) implements the same [`Feed`] trait so
+//! that any number of processes fan out one stream.
 //!
 //! Architecture invariant: the DuckDB changelog is the source of truth for
 //! events. A feed is a bounded, replaceable fan-out copy of it.
 
+pub mod history;
 pub mod memory;
+pub mod redis;
 
 use std::sync::Arc;
 
+use futures::FutureExt;
 use futures::future::BoxFuture;
 use prost::Message;
 use tokio::sync::broadcast;
 
 use crate::error::{Error, Result};
 use crate::proto::v1 as pb;
+
+pub use history::{ChangelogHistory, History};
 
 /// One committed revision.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,11 +36,16 @@ pub struct Event {
 pub type EventRef = Arc<Event>;
 
 impl Event {
-    /// Decodes a changelog row's event.
+    /// Decodes an encoded `ChangeEvent` (a changelog row, a stream entry).
     pub fn decode(revision: i64, bytes: &[u8]) -> Result<EventRef> {
-        let change = pb::ChangeEvent::decode(bytes).map_err(|e| {
-            Error::Internal(format!("changelog revision {revision} is corrupt: {e}"))
-        })?;
+        let change = pb::ChangeEvent::decode(bytes)
+            .map_err(|e| Error::Internal(format!("revision {revision} is corrupt: {e}")))?;
+        if change.revision != revision {
+            return Err(Error::Internal(format!(
+                "revision {revision} holds the event of revision {}",
+                change.revision
+            )));
+        }
         Ok(Arc::new(Event { revision, change }))
     }
 }
@@ -43,17 +53,29 @@ impl Event {
 /// A source of committed events: live, and from history.
 pub trait Feed: Send + Sync + 'static {
     /// Hands a committed event over. Called by the writer in revision order
-    /// right after each commit; never blocks.
+    /// right after each commit; never blocks. (Edge processes never call it.)
     fn publish(&self, event: EventRef);
 
-    /// Every event published from now on. The buffer is bounded: a receiver
-    /// that falls behind gets `Lagged` and catches up from [`Feed::history`].
+    /// Every event from now on. The buffer is bounded: a receiver that falls
+    /// behind gets `Lagged` and catches up from [`Feed::history`].
     fn subscribe(&self) -> broadcast::Receiver<EventRef>;
 
     /// Up to `limit` events from revision `from` on, in order. Fails with
-    /// `OutOfRange` when `from` is no longer retained.
+    /// `OutOfRange` when `from` is no longer retained anywhere.
     fn history(&self, from: i64, limit: usize) -> BoxFuture<'_, Result<Vec<EventRef>>>;
 
-    /// The newest revision published.
+    /// The newest revision this process knows of.
     fn head(&self) -> i64;
+
+    /// The newest committed revision, asking the writer when this process
+    /// may be behind (edges). The default is [`Feed::head`].
+    fn current_head(&self) -> BoxFuture<'_, Result<i64>> {
+        futures::future::ready(Ok(self.head())).boxed()
+    }
+
+    /// Publishes what is still pending, within a short deadline, and stops
+    /// (at shutdown, after the writer stopped). The default does nothing.
+    fn close(&self) -> BoxFuture<'_, ()> {
+        futures::future::ready(()).boxed()
+    }
 }

@@ -44,6 +44,8 @@ const QUEUE_CAPACITY: usize = 1024;
 pub struct WriterConfig {
     /// The most facts one write may change or create.
     pub max_facts_per_write: i64,
+    /// Revisions the changelog keeps (0: all).
+    pub changelog_retention: u64,
 }
 
 /// The result of a write.
@@ -174,6 +176,24 @@ impl Writer {
         Ok(())
     }
 
+    /// Keeps the changelog to `changelog_retention` revisions (checked every
+    /// 64 revisions; its own small statement after the commit).
+    fn prune_changelog(&mut self) {
+        let keep = self.config.changelog_retention as i64;
+        if keep == 0 || self.head % 64 != 0 {
+            return;
+        }
+        let below = self.head - keep + 1;
+        match self
+            .conn
+            .execute("DELETE FROM changelog WHERE revision < ?", [below])
+        {
+            Ok(n) if n > 0 => tracing::debug!(pruned = n, oldest = below, "pruned the changelog"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not prune the changelog"),
+        }
+    }
+
     /// Applies a group of requests in one transaction, commits, publishes.
     fn run_group(&mut self, mut group: Vec<Command>) {
         let group_started = std::time::Instant::now();
@@ -200,6 +220,7 @@ impl Writer {
                         let _ = cmd.reply.send(result);
                     }
                     tracing::debug!(?t_published, total = ?group_started.elapsed(), "group done");
+                    self.prune_changelog();
                     return;
                 }
                 Err(GroupFailure::Request(i, error)) => {

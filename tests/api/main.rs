@@ -7,6 +7,8 @@ mod durability;
 mod helpers;
 mod platform;
 mod reads;
+mod redis_feed;
+mod redis_server;
 mod spreading;
 mod watching;
 mod writes;

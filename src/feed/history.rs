@@ -1,0 +1,54 @@
+//! Where past events come from: the DuckDB changelog (the writer), or the
+//! Redis stream with the writer as fallback (edges, see `crate::edge`).
+
+use std::sync::Arc;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+
+use super::{Event, EventRef};
+use crate::error::{Error, Result};
+use crate::store::{ReadPool, read};
+
+/// Pages of past events.
+pub trait History: Send + Sync + 'static {
+    /// Up to `limit` events from revision `from` on, in order, gap-free.
+    /// Fails with `OutOfRange` when `from` is no longer retained.
+    fn events(&self, from: i64, limit: usize) -> BoxFuture<'_, Result<Vec<EventRef>>>;
+}
+
+/// The changelog, read on the read pool.
+pub struct ChangelogHistory {
+    pool: Arc<ReadPool>,
+}
+
+impl ChangelogHistory {
+    pub fn new(pool: Arc<ReadPool>) -> Self {
+        Self { pool }
+    }
+}
+
+impl History for ChangelogHistory {
+    fn events(&self, from: i64, limit: usize) -> BoxFuture<'_, Result<Vec<EventRef>>> {
+        async move {
+            let rows = self.pool.run(move |conn| read::events(conn, from, limit)).await?;
+            if let Some((first, _)) = rows.first()
+                && *first != from
+            {
+                // The changelog was pruned past `from` (--changelog-retention).
+                let head = self.pool.run(|conn| Ok(read::head_revision(conn)?)).await?;
+                return Err(Error::OutOfRange {
+                    message: format!(
+                        "revision {from} is no longer retained; the oldest is {first}, resync with a snapshot"
+                    ),
+                    oldest: *first,
+                    head,
+                });
+            }
+            rows.into_iter()
+                .map(|(revision, bytes)| Event::decode(revision, &bytes))
+                .collect()
+        }
+        .boxed()
+    }
+}
