@@ -15,10 +15,13 @@
 //! `DUCKGRID_BENCH_QUICK=1` runs a brief smoke version (50,000 facts, fewer
 //! iterations) for CI.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use duckgrid::proto::v1::{self as pb, grid_service_client::GridServiceClient};
 use tonic::transport::Channel;
+
+mod common;
+use common::{Server, ms, report};
 
 const PRODUCT: &str = "sheets/sales_by_product_family";
 const REGION: &str = "sheets/sales_by_region";
@@ -51,29 +54,6 @@ fn settings() -> Settings {
             reads: 50,
         }
     }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1e3)
-}
-
-fn report(name: &str, mut samples: Vec<Duration>, target: Option<&str>) {
-    samples.sort();
-    let target = target
-        .map(|t| format!("   (target: {t})"))
-        .unwrap_or_default();
-    println!(
-        "{name:<44} n={:<5} p50 {:>10}  p99 {:>10}  max {:>10}{target}",
-        samples.len(),
-        ms(percentile(&samples, 0.5)),
-        ms(percentile(&samples, 0.99)),
-        ms(*samples.last().unwrap()),
-    );
 }
 
 async fn grid(client: &mut GridServiceClient<Channel>, sheet: &str) -> pb::Grid {
@@ -143,36 +123,24 @@ async fn main() -> anyhow::Result<()> {
     )?;
     drop(db);
 
-    let addr_file = dir.path().join("addr");
     let started = Instant::now();
-    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_duckgrid"))
-        .arg("serve")
-        .args(["--listen", "127.0.0.1:0", "--log"])
-        .arg(std::env::var("DUCKGRID_BENCH_LOG").unwrap_or_else(|_| "warn".into()))
-        .arg("--db")
-        .arg(&path)
-        .args(["--facts", &s.facts.to_string()])
-        .arg("--addr-file")
-        .arg(&addr_file)
-        .spawn()?;
-    let addr = loop {
-        if let Ok(addr) = std::fs::read_to_string(&addr_file) {
-            break addr;
-        }
-        if let Some(status) = server.try_wait()? {
-            anyhow::bail!("duckgrid exited early: {status}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let server = Server::start(
+        dir.path(),
+        "duckgrid",
+        &[
+            "--db",
+            path.to_str().unwrap(),
+            "--facts",
+            &s.facts.to_string(),
+        ],
+    )
+    .await?;
     println!(
         "{:<44} {:>10}",
         "server start (summary + writer's fact copy)",
         ms(started.elapsed())
     );
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
-        .connect()
-        .await?;
-    let mut client = GridServiceClient::new(channel).max_decoding_message_size(256 * 1024 * 1024);
+    let mut client = server.client().await?;
     // The floor: a call that does no work (ListSheets).
     let mut samples = Vec::new();
     for _ in 0..s.reads {
@@ -257,12 +225,6 @@ async fn main() -> anyhow::Result<()> {
         println!("note: the largest top-level member has fewer than 100,000 facts at this scale");
     }
 
-    // Graceful shutdown, as SIGTERM does it.
-    std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(server.id().to_string())
-        .status()?;
-    let status = server.wait()?;
-    anyhow::ensure!(status.success(), "duckgrid exited with {status}");
+    server.stop()?;
     Ok(())
 }

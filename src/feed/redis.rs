@@ -353,6 +353,8 @@ impl Relay {
         let mut backoff = Duration::from_millis(50);
         let mut down_since: Option<Instant> = None;
         let mut last_lag_log = Instant::now();
+        // The newest revision known to be in the stream (for the lag logs).
+        let mut published = 0;
         loop {
             while let Ok(event) = self.inbox.try_recv() {
                 pending.push_back(event);
@@ -360,6 +362,7 @@ impl Relay {
             let head = self.committed.load(Ordering::Acquire);
             match self.publish_up_to(head, &mut next, &mut pending).await {
                 Ok(()) => {
+                    published = head;
                     if let Some(since) = down_since.take() {
                         tracing::info!(
                             head,
@@ -389,7 +392,9 @@ impl Relay {
                     }
                 }
                 Err(e) => {
-                    let published = next.map_or(0, |n| n - 1);
+                    if let Some(n) = next {
+                        published = n - 1;
+                    }
                     if down_since.is_none() {
                         down_since = Some(Instant::now());
                         tracing::warn!(

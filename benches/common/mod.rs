@@ -1,0 +1,99 @@
+//! What the benchmarks share: percentiles, the report line, and the real
+//! `duckgrid` binary started as a separate process (as in production).
+
+#![allow(dead_code)] // Each benchmark uses its own part.
+
+use std::path::Path;
+use std::process::{Child, Command};
+use std::time::Duration;
+
+use duckgrid::proto::v1::grid_service_client::GridServiceClient;
+use tonic::transport::Channel;
+
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+pub fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+/// One line: count, p50, p99, max, and the target if there is one.
+pub fn report(name: &str, mut samples: Vec<Duration>, target: Option<&str>) {
+    samples.sort();
+    let target = target
+        .map(|t| format!("   (target: {t})"))
+        .unwrap_or_default();
+    if samples.is_empty() {
+        println!("{name:<44} n=0{target}");
+        return;
+    }
+    println!(
+        "{name:<44} n={:<7} p50 {:>10}  p99 {:>10}  max {:>10}{target}",
+        samples.len(),
+        ms(percentile(&samples, 0.5)),
+        ms(percentile(&samples, 0.99)),
+        ms(*samples.last().unwrap()),
+    );
+}
+
+/// A running `duckgrid serve`; killed if dropped without [`Server::stop`].
+pub struct Server {
+    pub addr: String,
+    child: Child,
+}
+
+impl Server {
+    /// Starts `duckgrid serve` on a free loopback port with `args`, and
+    /// waits until it listens. `name` names its address file in `dir`.
+    pub async fn start(dir: &Path, name: &str, args: &[&str]) -> anyhow::Result<Self> {
+        let addr_file = dir.join(format!("{name}.addr"));
+        let log = std::env::var("DUCKGRID_BENCH_LOG").unwrap_or_else(|_| "warn".into());
+        let mut child = Command::new(env!("CARGO_BIN_EXE_duckgrid"))
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0", "--log", &log])
+            .arg("--addr-file")
+            .arg(&addr_file)
+            .args(args)
+            .spawn()?;
+        let addr = loop {
+            if let Ok(addr) = std::fs::read_to_string(&addr_file) {
+                break addr;
+            }
+            if let Some(status) = child.try_wait()? {
+                anyhow::bail!("duckgrid ({name}) exited early: {status}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        Ok(Self { addr, child })
+    }
+
+    pub async fn client(&self) -> anyhow::Result<GridServiceClient<Channel>> {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", self.addr))?
+            .tcp_nodelay(true)
+            .connect()
+            .await?;
+        Ok(GridServiceClient::new(channel).max_decoding_message_size(256 * 1024 * 1024))
+    }
+
+    /// Graceful shutdown, as SIGTERM does it; fails if the exit is not clean.
+    pub fn stop(mut self) -> anyhow::Result<()> {
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()?;
+        let status = self.child.wait()?;
+        anyhow::ensure!(status.success(), "duckgrid exited with {status}");
+        Ok(())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

@@ -1,0 +1,419 @@
+//! Fan-out benchmark: prints figures, asserts nothing.
+//!
+//! `cargo bench --profile dev --bench fanout`. One writer and two edges (the
+//! real `duckgrid` binary, three processes) share a real `redis-server`
+//! started here on a loopback port. Subscribers (default 1,000) watch a sheet
+//! each, spread evenly over the three processes, while the writer commits
+//! leaf edits at a steady rate (default 500 revisions/s) for a fixed time.
+//! Every subscriber checks that it receives every revision once, in order;
+//! the figures are the commit-to-receive latency (from the event's
+//! `commit_time`, taken just before the writer's COMMIT, to the subscriber
+//! decoding it) and delivered/expected counts.
+//!
+//! The floor, first, in the same run: raw Redis, one producer XADDing
+//! entries of the same size at the same rate while the same number of
+//! readers each follow the stream with their own blocking XREAD.
+//!
+//! Settings (environment): `DUCKGRID_BENCH_SUBSCRIBERS` (1000),
+//! `DUCKGRID_BENCH_RATE` (500 per second), `DUCKGRID_BENCH_SECONDS` (10),
+//! `DUCKGRID_BENCH_FACTS` (20,000: the model's size hardly matters here).
+//! `DUCKGRID_BENCH_QUICK=1` runs a brief smoke version for CI.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use duckgrid::proto::v1::{self as pb, watch_updates_response::Kind};
+use fred::prelude::{ClientLike, Config, StreamsInterface, Value};
+use fred::types::streams::XReadResponse;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+mod common;
+use common::{Server, report};
+
+#[path = "../tests/api/redis_server.rs"]
+#[allow(dead_code)]
+mod redis_server;
+
+const PRODUCT: &str = "sheets/sales_by_product_family";
+const REGION: &str = "sheets/sales_by_region";
+/// Watch streams per HTTP/2 connection (servers allow 200 by default).
+const STREAMS_PER_CONNECTION: usize = 50;
+/// How long subscribers may take to drain after the last commit.
+const DRAIN: Duration = Duration::from_secs(30);
+
+struct Settings {
+    subscribers: usize,
+    rate: u64,
+    seconds: u64,
+    facts: u64,
+}
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn settings() -> Settings {
+    let quick = std::env::var("DUCKGRID_BENCH_QUICK").is_ok_and(|v| v == "1");
+    let (subscribers, rate, seconds) = if quick { (60, 50, 3) } else { (1000, 500, 10) };
+    Settings {
+        subscribers: env_or("DUCKGRID_BENCH_SUBSCRIBERS", subscribers) as usize,
+        rate: env_or("DUCKGRID_BENCH_RATE", rate).max(1),
+        seconds: env_or("DUCKGRID_BENCH_SECONDS", seconds).max(1),
+        facts: env_or("DUCKGRID_BENCH_FACTS", 20_000),
+    }
+}
+
+fn now_micros() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64
+}
+
+fn since_micros(then: i64) -> Duration {
+    Duration::from_micros((now_micros() - then).max(0) as u64)
+}
+
+/// What one subscriber saw.
+#[derive(Default)]
+struct Seen {
+    latencies: Vec<Duration>,
+    delivered: u64,
+    /// Revisions out of order, repeated or missing.
+    faults: u64,
+}
+
+impl Seen {
+    /// Records revision `got` where `next` was expected.
+    fn revision(&mut self, got: i64, next: &mut i64) {
+        if got != *next {
+            self.faults += 1;
+        }
+        *next = got + 1;
+        self.delivered += 1;
+    }
+}
+
+/// Totals over all subscribers, printed as one block.
+fn summarise(name: &str, seen: Vec<Seen>, per_subscriber: u64, target: Option<&str>) {
+    let subscribers = seen.len() as u64;
+    let delivered: u64 = seen.iter().map(|s| s.delivered).sum();
+    let faults: u64 = seen.iter().map(|s| s.faults).sum();
+    let latencies: Vec<Duration> = seen.into_iter().flat_map(|s| s.latencies).collect();
+    report(name, latencies, target);
+    println!(
+        "  delivered {delivered} of {} expected ({subscribers} subscribers x {per_subscriber}); out of order, repeated or missing: {faults}",
+        subscribers * per_subscriber
+    );
+}
+
+/// Calls `tick(i)` `rate` times a second for `seconds`, at most `in_flight`
+/// at once (open loop: a slow call delays no later tick, up to the limit).
+/// Returns how many ran and the achieved rate.
+async fn paced<F, Fut>(rate: u64, seconds: u64, in_flight: usize, tick: F) -> (u64, f64)
+where
+    F: Fn(u64) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let total = rate * seconds;
+    let permits = Arc::new(Semaphore::new(in_flight));
+    let mut tasks = JoinSet::new();
+    let mut interval = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let started = Instant::now();
+    for i in 0..total {
+        interval.tick().await;
+        let permit = Arc::clone(&permits).acquire_owned().await.unwrap();
+        let call = tick(i);
+        tasks.spawn(async move {
+            call.await;
+            drop(permit);
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    (total, total as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Raw Redis: XADD at `rate` to a stream that `readers` connections each
+/// follow with a blocking XREAD.
+async fn redis_floor(url: &str, s: &Settings, payload: usize) -> anyhow::Result<()> {
+    const STREAM: &str = "bench:floor";
+    let config = Config::from_url(url)?;
+    let mut readers = JoinSet::new();
+    let ready = Arc::new(Semaphore::new(0));
+    let last = Arc::new(AtomicI64::new(i64::MAX));
+    for _ in 0..s.subscribers {
+        let client = fred::prelude::Client::new(config.clone(), None, None, None);
+        client.init().await?;
+        let (ready, last) = (Arc::clone(&ready), Arc::clone(&last));
+        readers.spawn(async move {
+            let mut seen = Seen::default();
+            let mut next = 1;
+            let mut after = "0-0".to_owned();
+            ready.add_permits(1);
+            while next <= last.load(Ordering::Acquire) {
+                let reply: Value = match client
+                    .xread(Some(512), Some(1_000), STREAM, after.clone())
+                    .await
+                {
+                    Ok(reply) => reply,
+                    Err(_) => break,
+                };
+                if reply.is_null() {
+                    continue;
+                }
+                let response: XReadResponse<String, String, String, Value> =
+                    reply.into_xread_response().unwrap();
+                for (_, entries) in response {
+                    for (id, fields) in entries {
+                        let t: i64 = fields["t"].as_str().unwrap().parse().unwrap();
+                        seen.latencies.push(since_micros(t));
+                        let revision: i64 = id.split('-').next().unwrap().parse().unwrap();
+                        seen.revision(revision, &mut next);
+                        after = id;
+                    }
+                }
+            }
+            let _ = client.quit().await;
+            seen
+        });
+    }
+    // Every reader has issued (or is about to issue) its first XREAD.
+    let _ = ready.acquire_many(s.subscribers as u32).await?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let producer = fred::prelude::Client::new(config, None, None, None);
+    producer.init().await?;
+    let body = vec![b'x'; payload];
+    // One append at a time, as duckgrid's relay does (ids must grow).
+    let (total, achieved) = paced(s.rate, s.seconds, 1, |i| {
+        let (producer, body) = (producer.clone(), body.clone());
+        async move {
+            let fields: Vec<(&str, Value)> = vec![
+                ("t", now_micros().to_string().into()),
+                ("event", Value::Bytes(body.into())),
+            ];
+            let _: String = producer
+                .xadd(STREAM, false, None, format!("{}-0", i + 1), fields)
+                .await
+                .unwrap();
+        }
+    })
+    .await;
+    last.store(total as i64, Ordering::Release);
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + DRAIN;
+    while let Ok(Some(reader)) = tokio::time::timeout_at(deadline, readers.join_next()).await {
+        seen.push(reader?);
+    }
+    readers.abort_all();
+    println!(
+        "raw redis: {total} entries of {payload} bytes at {achieved:.0}/s, {} readers",
+        s.subscribers
+    );
+    summarise("floor: XADD -> XREAD latency", seen, total, None);
+    producer.quit().await?;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let s = settings();
+    println!(
+        "duckgrid fan-out benchmark: {} subscribers over a writer and 2 edges, {} revisions/s for {} s, {} facts, {} cores",
+        s.subscribers,
+        s.rate,
+        s.seconds,
+        s.facts,
+        std::thread::available_parallelism()?
+    );
+    let redis = redis_server::RedisServer::start(false);
+    let dir = tempfile::tempdir()?;
+    let url = redis.url();
+
+    let writer = Server::start(
+        dir.path(),
+        "writer",
+        &[
+            "--db",
+            ":memory:",
+            "--facts",
+            &s.facts.to_string(),
+            "--redis-url",
+            &url,
+        ],
+    )
+    .await?;
+    let writer_url = format!("http://{}", writer.addr);
+    let edge_args = [
+        "--role",
+        "edge",
+        "--writer",
+        &writer_url,
+        "--redis-url",
+        &url,
+    ];
+    let edges = [
+        Server::start(dir.path(), "edge1", &edge_args).await?,
+        Server::start(dir.path(), "edge2", &edge_args).await?,
+    ];
+
+    // The edits: leaf cells (family x month) in turn, and a warm-up that
+    // also tells the size of a typical event.
+    let mut client = writer.client().await?;
+    let product = client
+        .get_sheet(pb::GetSheetRequest {
+            name: PRODUCT.into(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .grid
+        .unwrap();
+    let leaves: Arc<Vec<Vec<String>>> = Arc::new(
+        product
+            .rows
+            .iter()
+            .filter(|r| r.leaf)
+            .map(|r| r.path.clone())
+            .collect(),
+    );
+    let edit = {
+        let leaves = Arc::clone(&leaves);
+        move |i: u64| pb::UpdateCellRequest {
+            edit: Some(pb::CellEdit {
+                cell: Some(pb::CellRef {
+                    sheet: PRODUCT.into(),
+                    row_path: leaves[(i as usize * 7) % leaves.len()].clone(),
+                    column: format!("{}-{:02}", 2024 + i % 2, 1 + (i / 2) % 12),
+                    measure: "quantity".into(),
+                }),
+                value: (100 + i % 900).to_string(),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        }
+    };
+    let mut sizes = Vec::new();
+    for i in 0..20 {
+        let response = client.update_cell(edit(i)).await?.into_inner();
+        sizes.push(prost::Message::encoded_len(&response));
+    }
+    sizes.sort();
+    let payload = sizes[sizes.len() / 2];
+
+    redis_floor(&url, &s, payload).await?;
+
+    // Subscribers, spread over the three processes, half on each sheet,
+    // from the revision after the warm-up.
+    let head = client
+        .get_sheet(pb::GetSheetRequest {
+            name: PRODUCT.into(),
+            columns: vec!["total".into()],
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .grid
+        .unwrap()
+        .revision;
+    let servers = [&writer, &edges[0], &edges[1]];
+    let last = Arc::new(AtomicI64::new(i64::MAX));
+    let mut subscribers = JoinSet::new();
+    let mut connections: Vec<Vec<_>> = Vec::new();
+    for server in servers {
+        let mut of_server = Vec::new();
+        for _ in 0..s
+            .subscribers
+            .div_ceil(servers.len() * STREAMS_PER_CONNECTION)
+        {
+            of_server.push(server.client().await?);
+        }
+        connections.push(of_server);
+    }
+    for i in 0..s.subscribers {
+        let (server, k) = (i % servers.len(), i / servers.len());
+        let mut watcher = connections[server][k / STREAMS_PER_CONNECTION].clone();
+        let sheet = if i % 2 == 0 { PRODUCT } else { REGION };
+        let mut stream = watcher
+            .watch_updates(pb::WatchUpdatesRequest {
+                sheet: sheet.into(),
+                start_revision: head + 1,
+                ..Default::default()
+            })
+            .await?
+            .into_inner();
+        let last = Arc::clone(&last);
+        subscribers.spawn(async move {
+            let mut seen = Seen::default();
+            let mut next = head + 1;
+            while next <= last.load(Ordering::Acquire) {
+                let message =
+                    match tokio::time::timeout(Duration::from_secs(1), stream.message()).await {
+                        Ok(Ok(Some(message))) => message,
+                        Ok(_) => break,
+                        Err(_) => continue, // Check `last` again.
+                    };
+                if let Some(Kind::Change(change)) = message.kind {
+                    let t = change.commit_time.unwrap();
+                    seen.latencies.push(since_micros(
+                        t.seconds * 1_000_000 + i64::from(t.nanos) / 1_000,
+                    ));
+                    seen.revision(change.revision, &mut next);
+                }
+            }
+            seen
+        });
+    }
+    println!(
+        "duckgrid: {} subscribers watching from revision {} ({} on the writer, {} on each edge)",
+        s.subscribers,
+        head + 1,
+        s.subscribers.div_ceil(3),
+        s.subscribers / 3
+    );
+
+    let writes = {
+        let client = client.clone();
+        move |i: u64| {
+            let mut client = client.clone();
+            let request = edit(20 + i);
+            async move {
+                client
+                    .update_cell(request)
+                    .await
+                    .expect("the write commits");
+            }
+        }
+    };
+    let (total, achieved) = paced(s.rate, s.seconds, 64, writes).await;
+    last.store(head + total as i64, Ordering::Release);
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + DRAIN;
+    while let Ok(Some(subscriber)) =
+        tokio::time::timeout_at(deadline, subscribers.join_next()).await
+    {
+        seen.push(subscriber?);
+    }
+    subscribers.abort_all();
+    println!(
+        "duckgrid: {total} revisions committed at {achieved:.0}/s (events of ~{payload} bytes)"
+    );
+    summarise(
+        "duckgrid: commit -> WatchUpdates latency",
+        seen,
+        total,
+        Some("p99 <= 20 ms, within 3x of the floor"),
+    );
+
+    for edge in edges {
+        edge.stop()?;
+    }
+    writer.stop()?;
+    Ok(())
+}
