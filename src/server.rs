@@ -106,13 +106,16 @@ impl Server {
                 let history = ChangelogHistory::new(Arc::clone(&pool));
                 let feed: Arc<dyn Feed> = match &redis {
                     None => Arc::new(MemoryFeed::new(history, db.head, capacity)),
-                    Some(settings) => Arc::new(RedisFeed::writer(
-                        settings,
-                        Arc::new(history),
-                        db.head,
-                        capacity,
-                        feed_stopped,
-                    )?),
+                    Some(settings) => {
+                        redis::check_stream_matches(settings, db.head).await?;
+                        Arc::new(RedisFeed::writer(
+                            settings,
+                            Arc::new(history),
+                            db.head,
+                            capacity,
+                            feed_stopped,
+                        )?)
+                    }
                 };
                 let model = Arc::clone(&db.model);
                 let published = Arc::new(Published::new(Snapshot {

@@ -176,6 +176,43 @@ pub async fn stream_top(client: &Client, stream: &str) -> Result<i64, fred::erro
         .unwrap_or(0))
 }
 
+fn ahead_message(stream: &str, top: i64, head: i64) -> String {
+    format!(
+        "the Redis stream {stream} holds revision {top} but this database's head is {head}: \
+         the stream belongs to another database (delete it with `redis-cli DEL {stream}` \
+         or choose another --redis-stream)"
+    )
+}
+
+/// Checks, if Redis answers within a moment, that the stream does not hold
+/// revisions this database never committed (it would then be another
+/// database's stream, and appends would be mistaken for duplicates).
+pub async fn check_stream_matches(settings: &RedisSettings, head: i64) -> Result<()> {
+    let client = client(&settings.url)?;
+    let connection = client.connect();
+    let top = tokio::time::timeout(Duration::from_secs(2), async {
+        client.wait_for_connect().await?;
+        stream_top(&client, &settings.stream).await
+    })
+    .await;
+    let _ = client.quit().await;
+    connection.abort();
+    match top {
+        Ok(Ok(top)) if top > head => {
+            Err(Error::invalid(ahead_message(&settings.stream, top, head)))
+        }
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "redis is not available yet; the relay publishes when it is");
+            Ok(())
+        }
+        Err(_) => {
+            tracing::warn!("redis did not answer; the relay publishes when it does");
+            Ok(())
+        }
+    }
+}
+
 /// Up to `limit` entries from revision `from` on, decoded.
 pub async fn stream_range(
     client: &Client,
@@ -436,6 +473,12 @@ impl Relay {
             Some(n) => n,
             None => {
                 let top = stream_top(&self.client, stream).await?;
+                if top > head {
+                    return Err(fred::error::Error::new(
+                        fred::error::ErrorKind::Unknown,
+                        ahead_message(stream, top, head),
+                    ));
+                }
                 // Nothing older than the retention is worth republishing.
                 let oldest_kept = head - self.settings.maxlen as i64 + 1;
                 let n = (top + 1).max(oldest_kept).max(1);

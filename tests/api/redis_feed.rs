@@ -171,8 +171,14 @@ async fn watchers_on_the_writer_and_two_edges_see_the_same_sequence() {
         sequences[0], sequences[2],
         "the writer and edge 2 saw identical events"
     );
-    // Reads through an edge are the writer's.
+    // Reads through an edge are the writer's, and so are its errors.
     assert_eq!(edges[0].grid(REGION).await, writer.grid(REGION).await);
+    let status = edges[1]
+        .update(set(cell("sheets/nope", &[], "total", "quantity"), "1"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+    assert_eq!(writer.head().await, 40, "nothing applied");
 }
 
 async fn survive_a_redis_crash(persistent: bool) {
@@ -476,4 +482,29 @@ async fn a_stalled_edge_subscriber_delays_nobody() {
         error_info(&status).metadata["resume_revision"],
         (last + 1).to_string()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stream_of_another_database_is_refused() {
+    let redis = RedisServer::start(false);
+    let writer = spawn_writer(&redis, |_| {}).await;
+    writer
+        .update(set(cell(PRODUCT, &[], "2024-05", "quantity"), "90000"))
+        .await
+        .unwrap();
+    stream_ids_through(&redis, 1).await;
+    drop(writer);
+    // A new in-memory database (head 0) with the old stream: its revision 1
+    // would be mistaken for the one already there.
+    let error = duckgrid::Server::bind(test_config_with(|c| c.redis_url = Some(redis.url())))
+        .await
+        .err()
+        .expect("the writer refuses to start");
+    assert!(
+        format!("{error:#}").contains("belongs to another database"),
+        "{error:#}"
+    );
+    // Another stream on the same Redis is fine.
+    let other = spawn_writer(&redis, |c| c.redis_stream = "duckgrid:other:changes".into()).await;
+    assert_eq!(other.head().await, 0);
 }
