@@ -30,7 +30,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 mod common;
-use common::{Server, report};
+use common::{CpuMeter, Server, report};
 
 #[path = "../tests/api/redis_server.rs"]
 #[allow(dead_code)]
@@ -141,7 +141,12 @@ where
 
 /// Raw Redis: XADD at `rate` to a stream that `readers` connections each
 /// follow with a blocking XREAD.
-async fn redis_floor(url: &str, s: &Settings, payload: usize) -> anyhow::Result<()> {
+async fn redis_floor(
+    url: &str,
+    redis_pid: u32,
+    s: &Settings,
+    payload: usize,
+) -> anyhow::Result<()> {
     const STREAM: &str = "bench:floor";
     let config = Config::from_url(url)?;
     let mut readers = JoinSet::new();
@@ -189,6 +194,8 @@ async fn redis_floor(url: &str, s: &Settings, payload: usize) -> anyhow::Result<
 
     let producer = fred::prelude::Client::new(config, None, None, None);
     producer.init().await?;
+    let cpu = CpuMeter::start(&[("redis", redis_pid), ("readers", std::process::id())]);
+    let started = Instant::now();
     let body = vec![b'x'; payload];
     // One append at a time, as duckgrid's relay does (ids must grow).
     let (total, achieved) = paced(s.rate, s.seconds, 1, |i| {
@@ -217,6 +224,7 @@ async fn redis_floor(url: &str, s: &Settings, payload: usize) -> anyhow::Result<
         s.subscribers
     );
     summarise("floor: XADD -> XREAD latency", seen, total, None);
+    println!("  {}", cpu.report(started.elapsed()));
     producer.quit().await?;
     Ok(())
 }
@@ -307,7 +315,8 @@ async fn main() -> anyhow::Result<()> {
     sizes.sort();
     let payload = sizes[sizes.len() / 2];
 
-    redis_floor(&url, &s, payload).await?;
+    let redis_pid = redis.pid().expect("redis runs");
+    redis_floor(&url, redis_pid, &s, payload).await?;
 
     // Subscribers, spread over the three processes, half on each sheet,
     // from the revision after the warm-up.
@@ -391,6 +400,14 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     };
+    let cpu = CpuMeter::start(&[
+        ("writer", writer.pid()),
+        ("edge1", edges[0].pid()),
+        ("edge2", edges[1].pid()),
+        ("redis", redis_pid),
+        ("subscribers", std::process::id()),
+    ]);
+    let started = Instant::now();
     let (total, achieved) = paced(s.rate, s.seconds, 64, writes).await;
     last.store(head + total as i64, Ordering::Release);
     let mut seen = Vec::new();
@@ -410,6 +427,7 @@ async fn main() -> anyhow::Result<()> {
         total,
         Some("p99 <= 20 ms, within 3x of the floor"),
     );
+    println!("  {}", cpu.report(started.elapsed()));
 
     for edge in edges {
         edge.stop()?;

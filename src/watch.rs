@@ -421,6 +421,12 @@ impl Sink {
         resume: Option<i64>,
     ) -> Result<(), Stop> {
         let message = pb::WatchUpdatesResponse { kind: Some(kind) };
+        // The common case, a buffer with room, needs no timer.
+        let message = match self.tx.try_send(message) {
+            Ok(()) => return Ok(()),
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(Stop::ClientGone),
+            Err(mpsc::error::TrySendError::Full(message)) => message,
+        };
         match self.tx.send_timeout(message, self.stall).await {
             Ok(()) => Ok(()),
             Err(mpsc::error::SendTimeoutError::Closed(_)) => Err(Stop::ClientGone),

@@ -69,6 +69,10 @@ impl Server {
         Ok(Self { addr, child })
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub async fn client(&self) -> anyhow::Result<GridServiceClient<Channel>> {
         let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", self.addr))?
             .tcp_nodelay(true)
@@ -95,5 +99,54 @@ impl Drop for Server {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+    }
+}
+
+/// CPU time (user + system) a process has used so far, from /proc (Linux;
+/// zero elsewhere). Where the CPU goes tells what a run on a small machine
+/// measured.
+pub fn cpu_time(pid: u32) -> Duration {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Duration::ZERO;
+    };
+    // Fields after the parenthesised command name; utime and stime are the
+    // 14th and 15th fields of the line, in clock ticks (100 per second).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields
+        .get(11..13)
+        .map(|f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum())
+        .unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
+/// CPU time of named processes between two points.
+pub struct CpuMeter(Vec<(String, u32, Duration)>);
+
+impl CpuMeter {
+    pub fn start(processes: &[(&str, u32)]) -> Self {
+        Self(
+            processes
+                .iter()
+                .map(|(name, pid)| (name.to_string(), *pid, cpu_time(*pid)))
+                .collect(),
+        )
+    }
+
+    /// "name 1.23 s, ..." of CPU used since `start`, over `wall`.
+    pub fn report(&self, wall: Duration) -> String {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|(name, pid, before)| {
+                let used = cpu_time(*pid).saturating_sub(*before);
+                format!("{name} {:.1}", used.as_secs_f64())
+            })
+            .collect();
+        format!(
+            "CPU seconds over {:.1} s wall: {}",
+            wall.as_secs_f64(),
+            parts.join(", ")
+        )
     }
 }

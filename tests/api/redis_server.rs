@@ -103,6 +103,13 @@ impl RedisServer {
         }
     }
 
+    /// The server's process id (while it runs; the fan-out benchmark
+    /// measures its CPU time).
+    #[allow(dead_code)]
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// SIGKILL: no shutdown, no final save.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
