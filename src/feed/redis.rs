@@ -396,6 +396,11 @@ impl Relay {
             while let Ok(event) = self.inbox.try_recv() {
                 pending.push_back(event);
             }
+            // Bounded through any outage: what is dropped here is read back
+            // from the changelog when it is its turn.
+            while pending.len() > RELAY_BUFFER {
+                pending.pop_front();
+            }
             let head = self.committed.load(Ordering::Acquire);
             match self.publish_up_to(head, &mut next, &mut pending).await {
                 Ok(()) => {
