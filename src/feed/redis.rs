@@ -56,6 +56,8 @@ const READ_COUNT: u64 = 512;
 const BLOCK_MS: u64 = 2_000;
 /// How often an idle relay checks that Redis still has what it published.
 const IDLE_CHECK: Duration = Duration::from_secs(5);
+/// Revisions a connected relay may trail the writer by before it says so.
+const LAG_WARN: i64 = 1_000;
 /// How often a lagging relay says so.
 const LAG_LOG: Duration = Duration::from_secs(5);
 /// How long a stopping relay tries to publish what is pending.
@@ -413,6 +415,12 @@ impl Relay {
                         );
                     }
                     backoff = Duration::from_millis(50);
+                    // Connected but slower than the writer.
+                    let lag = self.committed.load(Ordering::Acquire) - published;
+                    if lag >= LAG_WARN && last_lag_log.elapsed() >= LAG_LOG {
+                        last_lag_log = Instant::now();
+                        tracing::warn!(lag, published, "redis feed behind the writer");
+                    }
                     tokio::select! {
                         event = self.inbox.recv() => match event {
                             Some(event) => pending.push_back(event),
