@@ -53,8 +53,8 @@ fn stage(measure: &str) -> String {
     format!("fact_update_{measure}")
 }
 
-/// Sets `measure` of the given facts (all beneath `filter`) to new values;
-/// returns how many facts were changed.
+/// Sets `measure` of the given facts (all beneath `filter`, when given) to
+/// new values; returns how many facts were changed.
 ///
 /// The statement repeats the cell's filter and the range of the changed ids
 /// so that zone maps skip every row group that holds none of them (a join
@@ -64,7 +64,7 @@ fn stage(measure: &str) -> String {
 pub fn update(
     conn: &Connection,
     model: &Model,
-    filter: &AtomFilter,
+    filter: Option<&AtomFilter>,
     measure: usize,
     values: &[(i64, Units)],
 ) -> duckdb::Result<usize> {
@@ -75,7 +75,6 @@ pub fn update(
         return Ok(0);
     };
     let m = &model.measures[measure];
-    let (cond, filter_args) = filter_sql(model, filter);
     let mut args = Vec::with_capacity(8);
     let source = if values.len() <= INLINE_UPDATE {
         let pairs = values
@@ -108,11 +107,16 @@ pub fn update(
         app.flush()?;
         table
     };
-    args.extend(filter_args);
+    let mut cond = String::new();
+    if let Some(filter) = filter {
+        let (sql, filter_args) = filter_sql(model, filter);
+        cond = format!("{sql} AND ");
+        args.extend(filter_args);
+    }
     args.extend([Value::BigInt(lo), Value::BigInt(hi)]);
     conn.prepare_cached(&format!(
         "UPDATE sales SET {col} = u.value FROM {source} u
-         WHERE sales.sale_id = u.sale_id AND {cond} AND sales.sale_id BETWEEN ? AND ?",
+         WHERE sales.sale_id = u.sale_id AND {cond}sales.sale_id BETWEEN ? AND ?",
         col = m.column,
     ))?
     .execute(params_from_iter(args))

@@ -11,7 +11,7 @@ use super::mirror::Mirror;
 use crate::decimal::{self, Units};
 use crate::edit::Edit;
 use crate::error::Error;
-use crate::model::{Col, MAX_DIMENSIONS, MAX_MEASURES, Model, RowRef};
+use crate::model::{AtomFilter, Col, MAX_DIMENSIONS, MAX_MEASURES, Model, RowRef};
 use crate::proto::v1 as pb;
 use crate::rollup::{self, CellDelta, FactDelta};
 use crate::spread::{self, Method, SpreadError};
@@ -112,9 +112,70 @@ pub struct Applier<'a> {
     pub max_facts: i64,
     /// The writer's working copy of the summary.
     pub summary: &'a mut Summary,
-    /// The writer's in-memory copy of the facts (changes are recorded in it
-    /// as they are written to DuckDB).
+    /// The writer's in-memory copy of the facts: changes are made to it
+    /// first, and written to DuckDB from it (see [`FactWrites`]).
     pub mirror: &'a mut Mirror,
+    /// The facts the group changed, written to DuckDB before commit.
+    pub writes: &'a mut FactWrites,
+}
+
+/// The fact values a group of requests changed, written to DuckDB once per
+/// measure just before the group commits.
+///
+/// One UPDATE costs about as much for one fact as for a few thousand (a
+/// join over the changed ids), so a statement per edit would cap a busy
+/// writer at a few hundred leaf writes a second; one per group keeps the
+/// cost per write falling as the load grows. The values come from the
+/// mirror, which every edit changed first: what DuckDB gets is the group's
+/// final state, whatever the order of its edits.
+#[derive(Debug, Default)]
+pub struct FactWrites {
+    /// Per measure, the cells written and the ids of the facts changed.
+    changed: [Vec<(AtomFilter, Vec<i64>)>; MAX_MEASURES],
+}
+
+impl FactWrites {
+    fn record(&mut self, measure: usize, cell: AtomFilter, ids: Vec<i64>) {
+        if !ids.is_empty() {
+            self.changed[measure].push((cell, ids));
+        }
+    }
+
+    /// Writes every changed fact value to DuckDB and checks that each
+    /// changed exactly one row. An error here fails the whole group.
+    pub fn flush(
+        &mut self,
+        conn: &Connection,
+        model: &Model,
+        mirror: &Mirror,
+    ) -> Result<(), Error> {
+        for (measure, cells) in self.changed.iter_mut().enumerate() {
+            // A single cell keeps its filter: the statement then skips every
+            // row group outside it (the common case: one leaf edit).
+            let (filter, mut ids) = match cells.len() {
+                0 => continue,
+                1 => {
+                    let (filter, ids) = cells.pop().expect("one cell");
+                    (Some(filter), ids)
+                }
+                _ => (None, cells.drain(..).flat_map(|(_, ids)| ids).collect()),
+            };
+            ids.sort_unstable();
+            ids.dedup();
+            let values: Vec<(i64, Units)> = ids
+                .iter()
+                .map(|&id| (id, mirror.value(id, measure)))
+                .collect();
+            let updated = facts::update(conn, model, filter.as_ref(), measure, &values)?;
+            if updated != values.len() {
+                return Err(Error::Internal(format!(
+                    "{updated} facts were updated where {} changed",
+                    values.len()
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Applier<'_> {
@@ -196,6 +257,18 @@ impl Applier<'_> {
                 )),
                 SpreadError::Overflow => clean(Error::invalid("the new value is out of range")),
             })?;
+        // Every fact must fit the column, checked here so the group's
+        // deferred UPDATE cannot fail on one request's values.
+        if new_values
+            .iter()
+            .any(|v| v.abs() >= decimal::pow10(decimal::MAX_DIGITS))
+        {
+            return Err(clean(Error::invalid(format!(
+                "writing {} to {} would put a fact out of range",
+                model.format(cell.measure, target),
+                model.describe(cell)
+            ))));
+        }
         if let Some(min) = measure.min {
             let below = new_values.iter().filter(|v| **v < min).count();
             if below > 0 {
@@ -212,11 +285,12 @@ impl Applier<'_> {
         }
 
         let spread_at = started.elapsed();
-        let mut updates = Vec::new();
+        let mut changed = Vec::new();
         let mut deltas = Vec::new();
         for (atom, new) in atoms.iter().zip(&new_values) {
             if *new != atom.value {
-                updates.push((atom.sale_id, *new));
+                changed.push(atom.sale_id);
+                self.mirror.set(atom.sale_id, cell.measure, *new);
                 let mut values = [0; MAX_MEASURES];
                 values[cell.measure] = new - atom.value;
                 deltas.push(FactDelta {
@@ -227,18 +301,15 @@ impl Applier<'_> {
                 });
             }
         }
-        let updated = facts::update(self.conn, model, &filter, cell.measure, &updates)?;
-        for &(id, value) in &updates {
-            self.mirror.set(id, cell.measure, value);
-        }
-        let written_at = started.elapsed();
+        let facts_changed = changed.len() as i64;
+        self.writes.record(cell.measure, filter, changed);
         self.roll_up(&deltas, changes);
-        self.post_check(edit, target, &new_values, updated, updates.len())?;
-        tracing::debug!(facts, ?spread_at, ?written_at, total = ?started.elapsed(), "edit applied");
+        self.post_check(edit, target, &new_values)?;
+        tracing::debug!(facts, ?spread_at, total = ?started.elapsed(), "edit applied");
         Ok(EditOutcome {
             previous: Some(value),
             new: Some(target),
-            facts_changed: updates.len() as i64,
+            facts_changed,
         })
     }
 
@@ -306,7 +377,7 @@ impl Applier<'_> {
             .iter()
             .map(|f| f.values[edit.cell.measure])
             .collect();
-        self.post_check(edit, target, &values, new_facts.len(), new_facts.len())?;
+        self.post_check(edit, target, &values)?;
         Ok(EditOutcome {
             previous: None,
             new: Some(target),
@@ -335,29 +406,23 @@ impl Applier<'_> {
     }
 
     /// Before anyone commits, the cell must hold exactly the target: the
-    /// database changed exactly the facts it was asked to, the facts beneath
-    /// the cell (all of them: their count was checked against the summary)
-    /// sum to the target, and so does the rolled-up summary cell. Anything
-    /// else is a bug, and the transaction is dropped.
-    fn post_check(
-        &self,
-        edit: &Edit,
-        target: Units,
-        facts: &[Units],
-        changed: usize,
-        expected_changes: usize,
-    ) -> Result<(), ApplyError> {
+    /// facts beneath the cell (all of them: their count was checked against
+    /// the summary) sum to the target, and so does the rolled-up summary
+    /// cell. Anything else is a bug, and the transaction is dropped. (That
+    /// the database changed exactly the facts it was asked to is checked
+    /// when the group's writes are flushed.)
+    fn post_check(&self, edit: &Edit, target: Units, facts: &[Units]) -> Result<(), ApplyError> {
         let (model, cell) = (self.model, &edit.cell);
         let from_facts: Units = facts.iter().sum();
         let from_summary = self
             .summary
             .cell(model, cell.sheet, cell.row, cell.col)
             .map(|c| c.values[cell.measure]);
-        if changed != expected_changes || from_facts != target || from_summary != Some(target) {
+        if from_facts != target || from_summary != Some(target) {
             return Err(ApplyError {
                 error: Error::Internal(format!(
                     "post-check failed for {}: target {target}, facts {from_facts}, summary \
-                     {from_summary:?}, {changed} of {expected_changes} facts changed",
+                     {from_summary:?}",
                     model.describe(cell)
                 )),
                 dirty: true,

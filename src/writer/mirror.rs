@@ -152,6 +152,11 @@ impl Mirror {
         atoms
     }
 
+    /// The current value of one measure of a fact.
+    pub fn value(&self, id: i64, measure: usize) -> Units {
+        Units::from(self.values[id as usize][measure])
+    }
+
     /// Records a new value of one measure of a fact.
     pub fn set(&mut self, id: i64, measure: usize, value: Units) {
         let slot = &mut self.values[id as usize][measure];

@@ -32,7 +32,7 @@ use crate::model::Model;
 use crate::proto::v1 as pb;
 use crate::store::{self, changelog, facts};
 use crate::summary::{Published, Snapshot, Summary};
-use apply::{Applier, ApplyError, Changes};
+use apply::{Applier, ApplyError, Changes, FactWrites};
 
 /// The most requests committed together.
 const MAX_GROUP: usize = 64;
@@ -260,6 +260,7 @@ impl Writer {
             .unchecked_transaction()
             .map_err(|e| GroupFailure::Commit(e.into()))?;
         let mut results = Vec::with_capacity(group.len());
+        let mut writes = FactWrites::default();
         for (i, cmd) in group.iter().enumerate() {
             let revision = self.head + 1;
             let mut applier = Applier {
@@ -268,6 +269,7 @@ impl Writer {
                 max_facts: self.config.max_facts_per_write,
                 summary: &mut summary,
                 mirror: &mut self.mirror,
+                writes: &mut writes,
             };
             match apply_request(&mut applier, &cmd.request, revision) {
                 Ok(outcome) => {
@@ -286,9 +288,18 @@ impl Writer {
                 }
             }
         }
+        let flushing = std::time::Instant::now();
+        writes
+            .flush(conn, &self.model, &self.mirror)
+            .map_err(GroupFailure::Commit)?;
         let committing = std::time::Instant::now();
         tx.commit().map_err(|e| GroupFailure::Commit(e.into()))?;
-        tracing::debug!(requests = group.len(), commit = ?committing.elapsed(), "group committed");
+        tracing::debug!(
+            requests = group.len(),
+            facts = ?committing.duration_since(flushing),
+            commit = ?committing.elapsed(),
+            "group committed"
+        );
         Ok((results, summary))
     }
 }

@@ -1,6 +1,8 @@
 //! After any sequence of edits, every sheet equals a fresh GROUPING SETS
 //! recomputation from the facts (property test over random edit sequences,
-//! both measures, both sheets, every mode, spread and hold).
+//! both measures, both sheets, every mode, spread and hold), whether the
+//! edits arrive one by one or at once (then the writer commits them in
+//! groups, and writes each group's facts together).
 
 use std::collections::BTreeMap;
 
@@ -163,6 +165,43 @@ proptest! {
                     Err(status) => assert_eq!(app.head().await, before, "{status:?}"),
                 }
             }
+            let grids = [app.grid(PRODUCT).await, app.grid(REGION).await];
+            assert_eq!(grids[0].revision, accepted);
+            assert_sheets_match_facts(&app, &grids);
+        });
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 6, max_shrink_iters: 20, ..ProptestConfig::default() })]
+
+    #[test]
+    fn concurrent_edits_leave_every_sheet_equal_to_the_recomputation(
+        rounds in prop::collection::vec(prop::collection::vec(abstract_edit(), 2..8), 1..4)
+    ) {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let app = spawn_app().await;
+            let mut revisions = Vec::new();
+            for round in &rounds {
+                // Every edit of a round is made concrete against the same
+                // grids and sent at once, on its own connection.
+                let grids = [app.grid(PRODUCT).await, app.grid(REGION).await];
+                let mut calls = Vec::new();
+                for e in round {
+                    let edit = concrete(e, &grids[e.sheet]);
+                    let mut client = app.new_client().await;
+                    calls.push(async move { update(&mut client, edit, "").await });
+                }
+                for result in futures::future::join_all(calls).await {
+                    if let Ok(r) = result {
+                        revisions.push(r.revision);
+                    }
+                }
+            }
+            revisions.sort_unstable();
+            let accepted = revisions.len() as i64;
+            assert_eq!(revisions, (1..=accepted).collect::<Vec<_>>(), "each revision once");
             let grids = [app.grid(PRODUCT).await, app.grid(REGION).await];
             assert_eq!(grids[0].revision, accepted);
             assert_sheets_match_facts(&app, &grids);
