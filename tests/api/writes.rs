@@ -210,6 +210,35 @@ async fn quantities_never_go_negative() {
 }
 
 #[tokio::test]
+async fn a_spread_that_would_put_a_fact_out_of_range_is_refused() {
+    let app = spawn_app().await;
+    let grid = app.grid(PRODUCT).await;
+    let family = first_leaf_with_value(&grid, "2024-03", "net_amount")
+        .path
+        .clone();
+    let brand = &family[..2];
+    // The largest amount a cell may hold, on one family...
+    let huge = "9999999999999999.99";
+    app.update(set(cell(PRODUCT, &family, "2024-03", "net_amount"), huge))
+        .await
+        .unwrap();
+    // ...held, while its brand goes just as far the other way: the brand's other
+    // families would need twice the range between them.
+    let before = app.state().await;
+    let overshoot = pb::CellEdit {
+        holds: vec![cell(PRODUCT, &family, "2024-03", "net_amount")],
+        ..set(
+            cell(PRODUCT, brand, "2024-03", "net_amount"),
+            &format!("-{huge}"),
+        )
+    };
+    let status = app
+        .assert_rejected(&before, app.update(overshoot).await, Code::InvalidArgument)
+        .await;
+    assert!(status.message().contains("out of range"), "{status:?}");
+}
+
+#[tokio::test]
 async fn add_and_percent_modes_change_the_current_value() {
     let app = spawn_app().await;
     let grid = app.grid(PRODUCT).await;
