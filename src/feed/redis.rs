@@ -471,7 +471,10 @@ impl Relay {
         }
     }
 
-    /// Appends every revision up to `head` that the stream lacks.
+    /// Appends every revision up to `head` that the stream lacks, up to
+    /// [`APPEND_BATCH`] consecutive revisions per script call (one round
+    /// trip each would cap the relay at a few thousand revisions a second,
+    /// and a busy writer's feed would trail it).
     async fn publish_up_to(
         &self,
         head: i64,
@@ -479,9 +482,6 @@ impl Relay {
         pending: &mut VecDeque<EventRef>,
     ) -> Result<(), fred::error::Error> {
         let stream = &self.settings.stream;
-        // Right after a resync the first append may follow an older entry;
-        // otherwise every append must follow its predecessor exactly.
-        let resynced = next.is_none();
         let first = match *next {
             Some(n) => n,
             None => {
@@ -505,12 +505,16 @@ impl Relay {
                 n
             }
         };
+        // The next append may follow an older entry right after a resync
+        // (and after revisions the changelog no longer has); otherwise every
+        // append must follow its predecessor exactly.
+        let mut gap_allowed = next.is_none();
         *next = Some(first);
         let mut page: VecDeque<EventRef> = VecDeque::new();
-        let started_behind = head - first + 1;
-        while let Some(n) = *next
-            && n <= head
-        {
+        let mut batch: Vec<EventRef> = Vec::new();
+        let mut batch_after_gap = false;
+        let mut n = first;
+        while n <= head {
             while pending.front().is_some_and(|e| e.revision < n) {
                 pending.pop_front();
             }
@@ -537,7 +541,8 @@ impl Relay {
                         Some(e) if e.revision == n => e,
                         // The changelog no longer has it (pruned): skip ahead.
                         Some(e) => {
-                            *next = Some(e.revision);
+                            n = e.revision;
+                            gap_allowed = true;
                             page.push_front(e);
                             continue;
                         }
@@ -545,59 +550,98 @@ impl Relay {
                     }
                 }
             };
-            self.append(&event, resynced && n == first).await?;
-            *next = Some(n + 1);
+            // A batch holds consecutive revisions only.
+            if gap_allowed && !batch.is_empty() {
+                self.append(&batch, batch_after_gap).await?;
+                batch.clear();
+                *next = Some(n);
+            }
+            if batch.is_empty() {
+                batch_after_gap = gap_allowed;
+            }
+            gap_allowed = false;
+            batch.push(event);
+            n += 1;
+            if batch.len() == APPEND_BATCH {
+                self.append(&batch, batch_after_gap).await?;
+                batch.clear();
+                *next = Some(n);
+            }
         }
-        if started_behind > 1 {
+        if !batch.is_empty() {
+            self.append(&batch, batch_after_gap).await?;
+            *next = Some(n);
+        }
+        // Said only after real catching up: a busy writer's feed always
+        // has a few revisions to publish.
+        if head - first >= APPEND_BATCH as i64 {
             tracing::info!(head, "redis feed caught up");
         }
         Ok(())
     }
 
-    /// Appends one revision, atomically checked against the stream's last
-    /// entry: it must be the previous revision (or, right after a resync,
-    /// anything older). A revision already there is skipped; a gap means
-    /// Redis lost entries since we last looked, and the relay resyncs
-    /// before appending anything newer (stream ids only grow, so a newer
-    /// entry would make the lost ones impossible to restore).
-    async fn append(&self, event: &Event, after_resync: bool) -> Result<(), fred::error::Error> {
+    /// Appends consecutive revisions, atomically checked against the
+    /// stream's last entry: the first must follow the previous revision (or,
+    /// with `after_gap`, anything older). Revisions already there are
+    /// skipped; a gap means Redis lost entries since we last looked, and the
+    /// relay resyncs before appending anything newer (stream ids only grow,
+    /// so a newer entry would make the lost ones impossible to restore).
+    async fn append(&self, events: &[EventRef], after_gap: bool) -> Result<(), fred::error::Error> {
         let mut args: Vec<Value> = vec![
-            event.revision.into(),
             (self.settings.maxlen as i64).into(),
-            i64::from(after_resync).into(),
+            i64::from(after_gap).into(),
         ];
-        for (name, value) in entry_fields(event) {
-            args.push(name.into());
-            args.push(value);
+        for event in events {
+            let fields = entry_fields(event);
+            args.push(event.revision.into());
+            args.push((fields.len() as i64 * 2).into());
+            for (name, value) in fields {
+                args.push(name.into());
+                args.push(value);
+            }
         }
         let appended: i64 = self
             .client
             .eval(APPEND_SCRIPT, &self.settings.stream, args)
             .await?;
-        match appended {
-            1 | 0 => Ok(()),
-            _ => Err(fred::error::Error::new(
+        if appended < 0 {
+            return Err(fred::error::Error::new(
                 fred::error::ErrorKind::Unknown,
-                format!("the stream lost entries before revision {}", event.revision),
-            )),
+                format!("the stream lost entries before revision {}", -appended),
+            ));
         }
+        Ok(())
     }
 }
 
-/// XADD only if the stream's last entry is the previous revision (ARGV[3]
-/// = 1 allows an older one, after a resync). Returns 1 appended, 0 already
-/// there, -1 gap. KEYS[1] stream; ARGV revision, maxlen, allow, fields...
+/// Revisions appended per script call.
+const APPEND_BATCH: usize = 64;
+
+/// XADD each entry only if the stream's last entry is the previous revision
+/// (ARGV[2] = 1 lets the first follow an older one). Entries already there
+/// are skipped. Returns how many were appended, or -revision at a gap.
+/// KEYS[1] stream; ARGV maxlen, allow, then per entry: revision, the number
+/// of field arguments, the fields.
 const APPEND_SCRIPT: &str = r#"
-local rev = tonumber(ARGV[1])
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 local top = 0
 if #last > 0 then top = tonumber(string.match(last[1][1], '^(%d+)')) end
-if top >= rev then return 0 end
-if top ~= rev - 1 and ARGV[3] ~= '1' then return -1 end
-local fields = {}
-for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], rev .. '-0', unpack(fields))
-return 1
+local allow = ARGV[2] == '1'
+local appended = 0
+local i = 3
+while i <= #ARGV do
+  local rev = tonumber(ARGV[i])
+  local n = tonumber(ARGV[i + 1])
+  if rev > top then
+    if top ~= rev - 1 and not allow then return -rev end
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], rev .. '-0', unpack(ARGV, i + 2, i + 1 + n))
+    top = rev
+    appended = appended + 1
+  end
+  allow = false
+  i = i + 2 + n
+end
+return appended
 "#;
 
 /// Follows the stream with a blocking XREAD and feeds the local watchers.
