@@ -102,7 +102,7 @@ pub fn spawn(
     config: WriterConfig,
     feed: Arc<dyn Feed>,
 ) -> anyhow::Result<(WriterHandle, JoinHandle<()>)> {
-    facts::create_stages(&conn, &model)?;
+    facts::create_stage(&conn)?;
     let committed = published.current();
     let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
     let mut writer = Writer {
