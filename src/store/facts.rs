@@ -6,7 +6,7 @@ use duckdb::types::Value;
 use duckdb::{Connection, params, params_from_iter};
 
 use super::{date_value, units_to_value};
-use crate::decimal::{self, Units};
+use crate::decimal::Units;
 use crate::model::{AtomFilter, MAX_DIMENSIONS, MAX_MEASURES, Model};
 
 /// A fact to insert.
@@ -37,10 +37,10 @@ fn filter_sql(model: &Model, filter: &AtomFilter) -> (String, [Value; 4]) {
 /// through a staging table (appending is cheaper than parsing at that size).
 const INLINE_UPDATE: usize = 2_000;
 
-/// The temporary table that stages large fact updates: values travel as
-/// integer units (appending a DECIMAL goes through a generic value and a
-/// cast per row, several times slower) and the statement scales them back,
-/// exactly, in SQL.
+/// The temporary table that stages large fact updates. Values travel as
+/// integer units, inline or staged (appending a DECIMAL goes through a
+/// generic value and a cast per row, several times slower), and the
+/// statement scales them back, exactly, in SQL.
 const STAGE: &str = "fact_update";
 
 /// Creates the staging table of large fact updates.
@@ -84,27 +84,18 @@ pub fn update(
     };
     let m = &model.measures[measure];
     let mut args = Vec::with_capacity(8);
-    let source = if values.len() <= INLINE_UPDATE {
+    // Either way the values travel as integer units (sale_id, units).
+    let units = if values.len() <= INLINE_UPDATE {
         let pairs = values
             .iter()
-            .map(|(id, v)| {
-                format!(
-                    "{id}:{}",
-                    decimal::Display {
-                        units: *v,
-                        scale: m.scale
-                    }
-                )
-            })
+            .map(|(id, v)| format!("{id}:{v}"))
             .collect::<Vec<_>>()
             .join(";");
         args.push(Value::Text(pairs));
-        format!(
-            "(SELECT CAST(split_part(pair, ':', 1) AS BIGINT) AS sale_id,
-                     CAST(split_part(pair, ':', 2) AS {ty}) AS value
-              FROM (SELECT unnest(string_split(?, ';')) AS pair))",
-            ty = m.sql_type
-        )
+        "(SELECT CAST(split_part(pair, ':', 1) AS BIGINT) AS sale_id,
+                 CAST(split_part(pair, ':', 2) AS BIGINT) AS units
+          FROM (SELECT unnest(string_split(?, ';')) AS pair))"
+            .to_owned()
     } else {
         conn.execute(&format!("DELETE FROM {STAGE}"), [])?;
         let mut app = conn.appender_to_catalog_and_db(STAGE, "temp", "main")?;
@@ -112,11 +103,12 @@ pub fn update(
             app.append_row(params![id, v as i64])?;
         }
         app.flush()?;
-        format!(
-            "(SELECT sale_id, {value} AS value FROM {STAGE})",
-            value = units_sql("units", m.scale, m.sql_type)
-        )
+        STAGE.to_owned()
     };
+    let source = format!(
+        "(SELECT sale_id, {value} AS value FROM {units})",
+        value = units_sql("units", m.scale, m.sql_type)
+    );
     let mut cond = String::new();
     if let Some(filter) = filter {
         let (sql, filter_args) = filter_sql(model, filter);
