@@ -133,9 +133,12 @@ fn distribute_leftover(shares: &mut [Units], remainders: &mut [(Units, usize)], 
     if leftover == 0 {
         return;
     }
-    // Largest remainder first; ties go to the earlier fact.
-    remainders.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    for &(_, i) in remainders.iter().take(leftover as usize) {
+    // Largest remainder first; ties go to the earlier fact. Only which
+    // facts get a unit matters, not their order: a selection, not a sort
+    // (linear; a subtotal over 100,000+ facts spreads noticeably faster).
+    let n = leftover as usize;
+    remainders.select_nth_unstable_by(n - 1, |a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    for &(_, i) in &remainders[..n] {
         shares[i] += 1;
     }
 }
@@ -256,6 +259,30 @@ mod tests {
                 if *weight == 0 { prop_assert_eq!(*share, 0); }
                 prop_assert!(*share >= 0, "non-negative facts stay non-negative");
             }
+        }
+
+        #[test]
+        fn the_largest_remainders_get_the_leftover_units(target in -10_000i128..10_000, w in weights()) {
+            let total: Units = w.iter().sum();
+            prop_assume!(total > 0);
+            // The rule spelled out: every floor share, then one more unit
+            // for each of the largest remainders in a full ordering (ties
+            // to the earlier fact).
+            let mut floors: Vec<(Units, Units, usize)> = w
+                .iter()
+                .enumerate()
+                .map(|(i, &wi)| {
+                    let (q, r) = decimal::div_floor(target * wi, total);
+                    (q, r, i)
+                })
+                .collect();
+            let leftover = target - floors.iter().map(|f| f.0).sum::<Units>();
+            floors.sort_by(|a, b| b.1.cmp(&a.1).then(a.2.cmp(&b.2)));
+            let mut expected = vec![0; w.len()];
+            for (k, &(q, _, i)) in floors.iter().enumerate() {
+                expected[i] = q + Units::from((k as Units) < leftover);
+            }
+            prop_assert_eq!(spread(target, &w, Method::Proportional), expected);
         }
 
         #[test]
