@@ -5,7 +5,7 @@ use chrono::NaiveDate;
 use duckdb::types::Value;
 use duckdb::{Connection, params, params_from_iter};
 
-use super::{date_value, units_to_value};
+use super::{date_value, units_to_value, value_expr};
 use crate::decimal::Units;
 use crate::model::{AtomFilter, MAX_DIMENSIONS, MAX_MEASURES, Model};
 
@@ -50,25 +50,15 @@ pub fn create_stage(conn: &Connection) -> duckdb::Result<()> {
     ))
 }
 
-/// SQL for `units` (an integer) as the exact value of a measure at `scale`:
-/// BIGINT × DECIMAL(s+1, s) is an exact DECIMAL (no floating point).
-fn units_sql(units: &str, scale: u32, sql_type: &str) -> String {
-    if scale == 0 {
-        units.to_owned()
-    } else {
-        let step = format!("0.{}1", "0".repeat(scale as usize - 1));
-        format!("CAST({units} * {step} AS {sql_type})")
-    }
-}
-
 /// Sets `measure` of the given facts (all beneath `filter`, when given) to
 /// new values; returns how many facts were changed.
 ///
 /// The statement repeats the cell's filter and the range of the changed ids
 /// so that zone maps skip every row group that holds none of them (a join
-/// against every fact costs several milliseconds). A few (id, value) pairs
-/// travel as one text parameter that the statement splits; many are
-/// appended to a staging table first.
+/// against every fact costs several milliseconds). Without a filter (several
+/// cells at once) only the id range narrows the scan. Values travel as
+/// (id, units) pairs: a few as one text parameter that the statement
+/// splits, many appended to a staging table first.
 pub fn update(
     conn: &Connection,
     model: &Model,
@@ -107,7 +97,7 @@ pub fn update(
     };
     let source = format!(
         "(SELECT sale_id, {value} AS value FROM {units})",
-        value = units_sql("units", m.scale, m.sql_type)
+        value = value_expr(m, "units")
     );
     let mut cond = String::new();
     if let Some(filter) = filter {

@@ -288,3 +288,14 @@ pub fn first_leaf_with_value<'a>(grid: &'a pb::Grid, column: &str, measure: &str
         })
         .expect("a leaf with a value")
 }
+
+/// The first leaf row (of a real member, not `(unassigned)`) with no facts
+/// in `column`.
+pub fn first_empty_leaf<'a>(grid: &'a pb::Grid, column: &str) -> &'a pb::Row {
+    let c = grid.columns.iter().position(|k| k == column).unwrap();
+    grid.rows
+        .iter()
+        .filter(|r| r.leaf && r.path[0] != "(unassigned)")
+        .find(|r| r.measures[0].values[c].is_empty())
+        .expect("an empty leaf in the column")
+}

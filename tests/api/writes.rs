@@ -457,15 +457,7 @@ async fn writing_an_empty_cell_creates_documented_adjustment_facts() {
     let app = spawn_app().await;
     let grid = app.grid(PRODUCT).await;
     let cells = Cells::of(&grid);
-    let c = grid.columns.iter().position(|k| k == "2025-02").unwrap();
-    let family = grid
-        .rows
-        .iter()
-        .filter(|r| r.leaf && r.path[0] != "(unassigned)")
-        .find(|r| r.measures[0].values[c].is_empty())
-        .expect("an empty family-month")
-        .path
-        .clone();
+    let family = first_empty_leaf(&grid, "2025-02").path.clone();
     let products: i64 = app.query::<i64>(&format!(
         "SELECT count(*) FROM product WHERE supplier = '{}' AND brand = '{}' AND family = '{}'",
         family[0].replace('\'', "''"),
