@@ -12,6 +12,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let wkt = protoc_bin_vendored::include_path()?;
     tonic_prost_build::configure()
+        // Decoding errors are the client's: see src/wire.rs.
+        .codec_path("crate::wire::GridCodec")
         .file_descriptor_set_path(out_dir.join("duckgrid_descriptor.bin"))
         .compile_with_config(
             config,

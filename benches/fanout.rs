@@ -241,10 +241,31 @@ async fn main() -> anyhow::Result<()> {
         std::thread::available_parallelism()?
     );
     let redis = redis_server::RedisServer::start(false);
+    for (i, (label, bin)) in common::binaries().into_iter().enumerate() {
+        println!("-- {label}: {}", bin.display());
+        // Each binary gets an empty Redis.
+        redis.cli(&["FLUSHALL"]);
+        let payload = run(&s, &bin, &redis).await?;
+        if i == 0 {
+            let redis_pid = redis.pid().expect("redis runs");
+            redis_floor(&redis.url(), redis_pid, &s, payload).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The fan-out measurement against one binary; returns the typical event
+/// size (for the Redis floor).
+async fn run(
+    s: &Settings,
+    bin: &std::path::Path,
+    redis: &redis_server::RedisServer,
+) -> anyhow::Result<usize> {
     let dir = tempfile::tempdir()?;
     let url = redis.url();
 
-    let writer = Server::start(
+    let writer = Server::start_bin(
+        bin,
         dir.path(),
         "writer",
         &[
@@ -267,10 +288,9 @@ async fn main() -> anyhow::Result<()> {
         &url,
     ];
     let edges = [
-        Server::start(dir.path(), "edge1", &edge_args).await?,
-        Server::start(dir.path(), "edge2", &edge_args).await?,
+        Server::start_bin(bin, dir.path(), "edge1", &edge_args).await?,
+        Server::start_bin(bin, dir.path(), "edge2", &edge_args).await?,
     ];
-
     // The edits: leaf cells (family x month) in turn, and a warm-up that
     // also tells the size of a typical event.
     let mut client = writer.client().await?;
@@ -316,7 +336,6 @@ async fn main() -> anyhow::Result<()> {
     let payload = sizes[sizes.len() / 2];
 
     let redis_pid = redis.pid().expect("redis runs");
-    redis_floor(&url, redis_pid, &s, payload).await?;
 
     // Subscribers, spread over the three processes, half on each sheet,
     // from the revision after the warm-up.
@@ -433,5 +452,5 @@ async fn main() -> anyhow::Result<()> {
         edge.stop()?;
     }
     writer.stop()?;
-    Ok(())
+    Ok(payload)
 }

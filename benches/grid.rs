@@ -12,6 +12,8 @@
 //! - full-grid GetSheet latency for both sheets.
 //!
 //! The database is a file in a temporary directory (commits write the WAL).
+//! With `DUCKGRID_BENCH_BASELINE=/path/to/duckgrid` the same measurements run
+//! against that binary too, from a copy of the same data, in the same run.
 //! `DUCKGRID_BENCH_QUICK=1` runs a brief smoke version (50,000 facts, fewer
 //! iterations) for CI.
 
@@ -123,9 +125,30 @@ async fn main() -> anyhow::Result<()> {
     )?;
     drop(db);
 
+    for (label, bin) in common::binaries() {
+        println!("-- {label}: {}", bin.display());
+        // Each binary starts from the same freshly seeded data.
+        let copy = dir
+            .path()
+            .join(format!("{}.duckdb", label.replace(' ', "-")));
+        std::fs::copy(&path, &copy)?;
+        scenario(&s, &bin, dir.path(), &copy, &province, province_facts).await?;
+    }
+    Ok(())
+}
+
+async fn scenario(
+    s: &Settings,
+    bin: &std::path::Path,
+    dir: &std::path::Path,
+    path: &std::path::Path,
+    province: &str,
+    province_facts: i64,
+) -> anyhow::Result<()> {
     let started = Instant::now();
-    let server = Server::start(
-        dir.path(),
+    let server = Server::start_bin(
+        bin,
+        dir,
         "duckgrid",
         &[
             "--db",
@@ -205,7 +228,7 @@ async fn main() -> anyhow::Result<()> {
     for i in 0..s.big_writes {
         let request = edit(
             REGION,
-            std::slice::from_ref(&province),
+            &[province.to_owned()],
             "total",
             "net_amount",
             format!("{}.00", 5_000_000 + i * 1000),

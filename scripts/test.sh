@@ -2,11 +2,18 @@
 # The test command: lint gates, the Rust unit and integration tests (real
 # DuckDB, real server on port 0), then the client suites and the grpcurl
 # walkthrough against the real binary. `.ci/run` calls this.
+#
+# On a fresh machine it first installs what the tests need (scripts/setup.sh:
+# redis-server, the pinned code generators and client toolchains, the first
+# build); when everything is installed that step takes seconds.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/env.sh
 
 step() { printf '\n==> %s\n' "$*"; }
+
+step "set-up (installs only what is missing)"
+scripts/setup.sh
 
 if [ -x scripts/ci/lint.sh ]; then
   step "lint gates"

@@ -5,7 +5,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::bail;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::feed::redis::redact;
+use crate::writer::Faults;
 
 /// duckgrid: a real-time, multi-user planning grid over gRPC.
 #[derive(Debug, Parser)]
@@ -87,16 +91,42 @@ pub struct Config {
     /// Number of sales facts to generate (new databases only).
     #[arg(long, env = "DUCKGRID_FACTS", default_value_t = 100_000)]
     pub facts: u64,
-    /// The most facts one write may change or create.
+    /// The most facts one write request may change or create, over all its
+    /// edits (also what one commit group touches before the next begins).
     #[arg(
         long,
         env = "DUCKGRID_MAX_FACTS_PER_WRITE",
         default_value_t = 2_000_000
     )]
-    pub max_facts_per_write: i64,
+    pub max_facts_per_write: u64,
     /// The most concurrent WatchUpdates streams.
     #[arg(long, env = "DUCKGRID_MAX_WATCHERS", default_value_t = 10_000)]
     pub max_watchers: usize,
+    /// The most concurrent WatchUpdates streams from one client address.
+    #[arg(long, env = "DUCKGRID_MAX_WATCHERS_PER_PEER", default_value_t = 2_000)]
+    pub max_watchers_per_peer: usize,
+    /// The most bytes of events one watch buffers for a client that reads
+    /// slowly (beyond it the watch waits, up to the stall timeout).
+    #[arg(long, env = "DUCKGRID_WATCH_BUFFER_BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub watch_buffer_bytes: usize,
+    /// The largest request accepted, in bytes.
+    #[arg(long, env = "DUCKGRID_MAX_REQUEST_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub max_request_bytes: usize,
+    /// The most concurrent streams (calls) on one HTTP/2 connection.
+    #[arg(
+        long,
+        env = "DUCKGRID_MAX_STREAMS_PER_CONNECTION",
+        default_value_t = 1_024
+    )]
+    pub max_streams_per_connection: u32,
+    /// The most calls one connection may have in flight before the next
+    /// waits (a watch counts until its stream starts).
+    #[arg(long, env = "DUCKGRID_MAX_CALLS_PER_CONNECTION", default_value_t = 256)]
+    pub max_calls_per_connection: usize,
+    /// Milliseconds a unary call may take (a client's shorter deadline
+    /// wins); watch streams are not cut by it.
+    #[arg(long, env = "DUCKGRID_REQUEST_TIMEOUT_MS", default_value_t = 60_000)]
+    pub request_timeout_ms: u64,
     /// Milliseconds between progress messages on idle watch streams.
     #[arg(long, env = "DUCKGRID_PROGRESS_INTERVAL_MS", default_value_t = 10_000)]
     pub progress_interval_ms: u64,
@@ -112,6 +142,10 @@ pub struct Config {
     /// from the changelog instead.
     #[arg(long, env = "DUCKGRID_FEED_BUFFER", default_value_t = 4096)]
     pub feed_buffer: usize,
+    /// The most bytes of recent events kept for live watchers (one event
+    /// can be megabytes; older ones are read from the changelog).
+    #[arg(long, env = "DUCKGRID_FEED_BUFFER_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub feed_buffer_bytes: usize,
     /// Milliseconds a graceful shutdown waits for open calls.
     #[arg(long, env = "DUCKGRID_SHUTDOWN_TIMEOUT_MS", default_value_t = 10_000)]
     pub shutdown_timeout_ms: u64,
@@ -128,6 +162,9 @@ pub struct Config {
     /// and tests that listen on port 0).
     #[arg(long, env = "DUCKGRID_ADDR_FILE")]
     pub addr_file: Option<PathBuf>,
+    /// Failure points for fault-injection tests (library API only).
+    #[arg(skip)]
+    pub faults: Faults,
 }
 
 impl Default for Config {
@@ -143,6 +180,91 @@ impl Default for Config {
 }
 
 impl Config {
+    /// Checks every setting, and fails with all the problems found, each
+    /// naming its flag.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let mut problems = Vec::new();
+        let mut at_least = |flag: &str, value: u128, min: u128| {
+            if value < min {
+                problems.push(format!("--{flag} must be at least {min} (it is {value})"));
+            }
+        };
+        at_least("progress-interval-ms", self.progress_interval_ms.into(), 1);
+        at_least(
+            "watch-stall-timeout-ms",
+            self.watch_stall_timeout_ms.into(),
+            1,
+        );
+        at_least("shutdown-timeout-ms", self.shutdown_timeout_ms.into(), 100);
+        at_least("request-timeout-ms", self.request_timeout_ms.into(), 1);
+        at_least("max-facts-per-write", self.max_facts_per_write.into(), 1);
+        at_least("max-watchers", self.max_watchers as u128, 1);
+        at_least(
+            "max-watchers-per-peer",
+            self.max_watchers_per_peer as u128,
+            1,
+        );
+        at_least("watch-buffer-bytes", self.watch_buffer_bytes as u128, 1024);
+        at_least("max-request-bytes", self.max_request_bytes as u128, 1024);
+        at_least(
+            "max-streams-per-connection",
+            self.max_streams_per_connection.into(),
+            1,
+        );
+        at_least(
+            "max-calls-per-connection",
+            self.max_calls_per_connection as u128,
+            1,
+        );
+        at_least("feed-buffer", self.feed_buffer as u128, 1);
+        at_least("feed-buffer-bytes", self.feed_buffer_bytes as u128, 1024);
+        at_least("read-connections", self.read_connections as u128, 1);
+        at_least("redis-maxlen", self.redis_maxlen.into(), 1);
+        let mut at_most = |flag: &str, value: u128, max: u128| {
+            if value > max {
+                problems.push(format!("--{flag} must be at most {max} (it is {value})"));
+            }
+        };
+        let i64_max = i64::MAX as u128;
+        at_most(
+            "max-facts-per-write",
+            self.max_facts_per_write.into(),
+            i64_max,
+        );
+        at_most("redis-maxlen", self.redis_maxlen.into(), i64_max);
+        at_most(
+            "changelog-retention",
+            self.changelog_retention.into(),
+            i64_max,
+        );
+        at_most(
+            "max-watchers",
+            self.max_watchers as u128,
+            tokio::sync::Semaphore::MAX_PERMITS as u128,
+        );
+        at_most(
+            "max-request-bytes",
+            self.max_request_bytes as u128,
+            u32::MAX as u128,
+        );
+        if self.role == Role::Edge && (self.writer.is_none() || self.redis_url.is_none()) {
+            problems.push("an edge (--role edge) needs --writer and --redis-url".to_owned());
+        }
+        if let Some(url) = &self.redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            problems.push(format!(
+                "--redis-url must start with redis:// or rediss:// (it is {})",
+                redact(url)
+            ));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            bail!("invalid configuration:\n  {}", problems.join("\n  "))
+        }
+    }
+
     pub fn progress_interval(&self) -> Duration {
         Duration::from_millis(self.progress_interval_ms)
     }
@@ -153,6 +275,10 @@ impl Config {
 
     pub fn shutdown_timeout(&self) -> Duration {
         Duration::from_millis(self.shutdown_timeout_ms)
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
     }
 }
 
@@ -168,4 +294,31 @@ pub struct HealthArgs {
     /// Give up after this many milliseconds.
     #[arg(long, default_value_t = 3_000)]
     pub timeout_ms: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_bad_setting_is_named_at_once() {
+        let config = Config {
+            progress_interval_ms: 0,
+            max_facts_per_write: u64::MAX,
+            role: Role::Edge,
+            redis_url: Some("http://user:s3cret@host".into()),
+            ..Config::default()
+        };
+        let message = config.validate().unwrap_err().to_string();
+        for part in [
+            "--progress-interval-ms must be at least 1",
+            "--max-facts-per-write must be at most",
+            "needs --writer and --redis-url",
+            "--redis-url must start with",
+        ] {
+            assert!(message.contains(part), "{part:?} missing from {message}");
+        }
+        assert!(!message.contains("s3cret"));
+        assert!(Config::default().validate().is_ok());
+    }
 }

@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use crate::error::quoted;
+
 /// A value in the smallest unit of its measure (cents for scale 2).
 pub type Units = i128;
 
@@ -19,11 +21,11 @@ pub const MAX_DIGITS: u32 = 18;
 pub enum DecimalError {
     #[error("is empty")]
     Empty,
-    #[error("{0:?} is not a decimal number (expected digits, an optional sign and point)")]
+    #[error("{} is not a decimal number (expected digits, an optional sign and point)", quoted(.0))]
     Syntax(String),
-    #[error("{value:?} has more than {scale} decimal places")]
+    #[error("{} has more than {scale} decimal places", quoted(.value))]
     TooPrecise { value: String, scale: u32 },
-    #[error("{0:?} is out of range (at most {MAX_DIGITS} digits)")]
+    #[error("{} is out of range (at most {MAX_DIGITS} digits)", quoted(.0))]
     OutOfRange(String),
 }
 

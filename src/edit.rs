@@ -6,7 +6,7 @@
 
 use crate::decimal::{self, Units};
 use crate::error::{Error, Result};
-use crate::model::{AtomFilter, CellAddr, Model};
+use crate::model::{CellAddr, HoldSet, Model};
 use crate::proto::v1 as pb;
 use crate::spread::{Method, Mode};
 
@@ -14,8 +14,9 @@ use crate::spread::{Method, Mode};
 pub const MAX_EDITS_PER_BATCH: usize = 1_000;
 /// The most holds one edit may name.
 pub const MAX_HOLDS_PER_EDIT: usize = 100;
-/// The longest request id (and actor) accepted.
-pub const MAX_ID_LEN: usize = 128;
+/// The longest request id (and actor) accepted, in characters (Unicode
+/// scalar values, as the contract says; at most 4 bytes each).
+pub const MAX_ID_CHARS: usize = 128;
 /// Decimal places a percentage may have.
 pub const PERCENT_SCALE: u32 = 6;
 
@@ -26,7 +27,7 @@ pub struct Edit {
     pub mode: Mode,
     pub method: Method,
     /// The facts of the held cells.
-    pub holds: Vec<AtomFilter>,
+    pub holds: HoldSet,
     /// Compare-and-set: the value the client saw (an empty cell reads as 0).
     pub expected: Option<Units>,
 }
@@ -62,11 +63,7 @@ impl WriteRequest {
                 resume_revision: None,
             });
         }
-        if request_id.len() > MAX_ID_LEN {
-            return Err(Error::invalid(format!(
-                "request_id is longer than {MAX_ID_LEN} characters"
-            )));
-        }
+        check_id_length("request_id", &request_id)?;
         let edits = source
             .iter()
             .enumerate()
@@ -90,6 +87,18 @@ impl WriteRequest {
             actor,
         })
     }
+}
+
+/// Refuses an identifier (request id, actor) of more than [`MAX_ID_CHARS`]
+/// characters.
+pub fn check_id_length(what: &str, id: &str) -> Result<()> {
+    let chars = id.chars().count();
+    if chars > MAX_ID_CHARS {
+        return Err(Error::invalid(format!(
+            "{what} has {chars} characters; at most {MAX_ID_CHARS} are allowed"
+        )));
+    }
+    Ok(())
 }
 
 impl Edit {
@@ -148,6 +157,7 @@ impl Edit {
                 Ok(model.atoms(&held))
             })
             .collect::<Result<Vec<_>>>()?;
+        let holds = HoldSet::new(&holds, model.months.count);
         let expected = e
             .expected_value
             .as_deref()

@@ -13,6 +13,63 @@ use tonic_types::{ErrorDetails, StatusExt};
 /// The `ErrorInfo.domain` of every duckgrid error.
 pub const ERROR_DOMAIN: &str = "duckgrid";
 
+/// The most characters of a client's input a message repeats.
+const ECHO_CHARS: usize = 64;
+/// The longest status message and `ErrorInfo` metadata value sent. Both
+/// travel in HTTP/2 headers, and stock clients refuse header lists over
+/// 8–16 KiB: an error that repeated a long input whole would reach the
+/// client as RESOURCE_EXHAUSTED "metadata too large" instead of itself.
+const MAX_MESSAGE_BYTES: usize = 1024;
+const MAX_METADATA_BYTES: usize = 256;
+
+/// A client's input as an error message shows it: quoted, and cut after
+/// [`ECHO_CHARS`] characters (saying how much was left out).
+pub struct Quoted<'a>(pub &'a str);
+
+/// Shorthand for [`Quoted`].
+pub fn quoted(text: &str) -> Quoted<'_> {
+    Quoted(text)
+}
+
+impl std::fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.char_indices().nth(ECHO_CHARS) {
+            None => write!(f, "{:?}", self.0),
+            Some((cut, _)) => {
+                let rest = self.0[cut..].chars().count();
+                write!(f, "{:?}… ({rest} more characters)", &self.0[..cut])
+            }
+        }
+    }
+}
+
+/// A row path as an error message shows it: its first members, quoted.
+pub fn quoted_path(path: &[String]) -> String {
+    const SHOWN: usize = 8;
+    let mut out: Vec<String> = path
+        .iter()
+        .take(SHOWN)
+        .map(|m| quoted(m).to_string())
+        .collect();
+    if path.len() > SHOWN {
+        out.push(format!("… ({} more members)", path.len() - SHOWN));
+    }
+    format!("[{}]", out.join(", "))
+}
+
+/// `text` cut to at most `max` bytes, on a character boundary.
+fn truncated(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut cut = max.saturating_sub('…'.len_utf8());
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}
+
 /// A failed request. A request that fails changes nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -65,6 +122,15 @@ pub enum Error {
         resume_revision: Option<i64>,
     },
 
+    /// An edge could not reach its writer (or lost the connection before
+    /// an answer). For a write, `request_id` is the id it was sent with:
+    /// retrying with it is safe.
+    #[error("{message}")]
+    WriterUnavailable {
+        message: String,
+        request_id: Option<String>,
+    },
+
     /// A bug or a storage failure: nothing was committed.
     #[error("internal error: {0}")]
     Internal(String),
@@ -107,7 +173,7 @@ impl Error {
             Error::FailedPrecondition { .. } => Code::FailedPrecondition,
             Error::OutOfRange { .. } => Code::OutOfRange,
             Error::ResourceExhausted { .. } => Code::ResourceExhausted,
-            Error::Unavailable { .. } => Code::Unavailable,
+            Error::Unavailable { .. } | Error::WriterUnavailable { .. } => Code::Unavailable,
             Error::Internal(_) => Code::Internal,
             Error::Passthrough(status) => status.code(),
         }
@@ -147,6 +213,12 @@ impl Error {
                 }
                 reason
             }
+            Error::WriterUnavailable { request_id, .. } => {
+                if let Some(id) = request_id {
+                    meta.insert("request_id".to_owned(), id.clone());
+                }
+                "WRITER_UNAVAILABLE"
+            }
             Error::Internal(_) | Error::Passthrough(_) => "INTERNAL",
         };
         (reason, meta)
@@ -167,11 +239,18 @@ impl From<Error> for Status {
         if let Error::Internal(message) = &e {
             // Internal details belong in the log, not on the wire.
             tracing::error!(%message, "request failed");
-            return Status::internal("internal error; nothing was committed");
         }
+        let message = match &e {
+            Error::Internal(_) => "internal error; nothing was committed".to_owned(),
+            other => truncated(other.to_string(), MAX_MESSAGE_BYTES),
+        };
         let (reason, metadata) = e.info();
+        let metadata = metadata
+            .into_iter()
+            .map(|(k, v)| (k, truncated(v, MAX_METADATA_BYTES)))
+            .collect::<HashMap<_, _>>();
         let details = ErrorDetails::with_error_info(reason, ERROR_DOMAIN, metadata);
-        Status::with_error_details(e.code(), e.to_string(), details)
+        Status::with_error_details(e.code(), message, details)
     }
 }
 
@@ -198,5 +277,29 @@ mod tests {
         let status = Status::from(Error::Internal("disk on fire".into()));
         assert_eq!(status.code(), Code::Internal);
         assert!(!status.message().contains("disk"));
+        assert_eq!(status.get_details_error_info().unwrap().reason, "INTERNAL");
+    }
+
+    #[test]
+    fn long_input_is_cut_in_messages_and_metadata() {
+        let long = "é".repeat(20_000);
+        assert_eq!(
+            quoted(&long).to_string(),
+            format!("{:?}… (19936 more characters)", "é".repeat(64))
+        );
+        assert_eq!(quoted("short").to_string(), "\"short\"");
+        let status = Status::from(Error::ExpectedValueMismatch {
+            cell: long.clone(),
+            expected: long.clone(),
+            current: "1".into(),
+        });
+        assert!(status.message().len() <= MAX_MESSAGE_BYTES);
+        let info = status.get_details_error_info().unwrap();
+        assert!(info.metadata["expected_value"].len() <= MAX_METADATA_BYTES);
+        let path: Vec<String> = (0..20).map(|i| i.to_string()).collect();
+        assert_eq!(
+            quoted_path(&path),
+            "[\"0\", \"1\", \"2\", \"3\", \"4\", \"5\", \"6\", \"7\", … (12 more members)]"
+        );
     }
 }

@@ -16,9 +16,22 @@ pub struct GridQuery {
     pub measures: Vec<usize>,
 }
 
+/// Refuses a list of names longer than the model could need (as many as
+/// it has distinct ones), before reading any entry: a request must not
+/// make the server parse a million repetitions of one name.
+pub fn check_list_len(what: &str, len: usize, available: usize) -> Result<()> {
+    if len > available {
+        return Err(Error::invalid(format!(
+            "{what} lists {len} names; there are only {available}"
+        )));
+    }
+    Ok(())
+}
+
 impl GridQuery {
     /// Resolves names into a query. Empty `columns` or `measures` mean all
-    /// of them; duplicates are ignored.
+    /// of them; duplicates are ignored (but a list may not be longer than
+    /// the distinct names the model has).
     pub fn resolve(
         model: &Model,
         sheet: &str,
@@ -31,6 +44,8 @@ impl GridQuery {
         }
         let sheet = model.resolve_sheet(sheet)?;
         let root = model.resolve_row(sheet, row_path)?;
+        check_list_len("columns", columns.len(), model.columns().count())?;
+        check_list_len("measures", measures.len(), model.measures.len())?;
         let mut cols = Vec::new();
         for key in columns {
             let col = model.resolve_column(key)?;

@@ -19,7 +19,8 @@
 //!   the SQL; [`demo`] generates the seeded demo data; [`decimal`] keeps
 //!   values exact.
 //! - [`config`] and [`telemetry`] are the flags and the logs; [`error`] is the
-//!   one domain error and its mapping to gRPC status codes.
+//!   one domain error and its mapping to gRPC status codes; [`wire`] is what
+//!   happens to a request before a handler sees it (decoding, size limit).
 //!
 //! See `docs/ARCHITECTURE.md` for the invariants.
 #![forbid(unsafe_code)]
@@ -43,6 +44,7 @@ pub mod store;
 pub mod summary;
 pub mod telemetry;
 pub mod watch;
+pub mod wire;
 pub mod writer;
 
 pub use config::Config;

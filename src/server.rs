@@ -3,11 +3,18 @@
 //!
 //! `Server::bind(config)` does everything that can fail at start-up and
 //! binds the listener (port 0 allowed); `local_addr()` says where; and
-//! `run(shutdown)` serves until the shutdown future completes, then drains:
-//! health goes NOT_SERVING, watch streams end with UNAVAILABLE and the
-//! revision to resume from, open calls get `shutdown_timeout` to finish, the
-//! writer commits what is queued and checkpoints, the feed publishes what it
-//! still can, and `run` returns.
+//! `run(shutdown)` serves until the shutdown future completes, then drains,
+//! all within one deadline (`--shutdown-timeout-ms`): health goes
+//! NOT_SERVING, watch streams end with UNAVAILABLE and the revision to
+//! resume from, open calls get most of the deadline to finish (then are cut
+//! off), the writer is told to commit what is queued and checkpoint, the
+//! feed publishes what it still can, and `run` returns.
+//!
+//! The limits that protect the server are set here, in one place: per
+//! connection (streams, calls in flight, keepalive), per call (request
+//! size, time to an answer: [`crate::wire`]), per watch and per client
+//! address ([`crate::watch`]), per write request and commit group
+//! ([`crate::writer`]).
 //!
 //! A writer owns the database; an edge (`--role edge`) has none and serves
 //! watches from Redis, forwarding everything else to the writer.
@@ -15,34 +22,34 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio::time::Instant;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
 
 use crate::config::{Config, Role};
 use crate::demo::DemoSpec;
-use crate::edge::{self, EdgeApi, EdgeHistory, RemoteSheets};
-use crate::feed::redis::{self, RedisFeed, RedisSettings};
-use crate::feed::{ChangelogHistory, Feed, memory::MemoryFeed};
+use crate::edge::{self, EdgeApi, EdgeHistory, RemoteSheets, WriterLink};
+use crate::feed::redis::{self, RedisFeed, RedisSettings, redact};
+use crate::feed::{ChangelogHistory, Feed, Live, memory::MemoryFeed};
 use crate::model::Model;
 use crate::proto::{FILE_DESCRIPTOR_SET, v1::grid_service_server::GridServiceServer};
 use crate::service::GridApi;
 use crate::store::{self, ReadPool};
 use crate::summary::{Published, Snapshot};
-use crate::watch::{LocalSheets, WatchConfig, Watches};
-use crate::writer::{self, Mirror, WriterConfig, WriterHandle};
+use crate::watch::{LocalSheets, WatchConfig, WatchStats, Watches};
+use crate::wire::CallLimitsLayer;
+use crate::writer::{self, Mirror, Running, WriterConfig};
 
-/// Largest request accepted.
-const MAX_DECODING_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
 /// Largest response sent (a write to a grand total changes every cell).
 const MAX_ENCODING_MESSAGE_SIZE: usize = 256 * 1024 * 1024;
 /// The health-checked name of the grid service.
-const GRID_SERVICE: &str = "duckgrid.v1.GridService";
+pub const GRID_SERVICE: &str = "duckgrid.v1.GridService";
 
 /// A bound, ready-to-run server.
 pub struct Server {
@@ -60,11 +67,10 @@ enum RoleState {
         model: Arc<Model>,
         pool: Arc<ReadPool>,
         published: Arc<Published>,
-        writer: WriterHandle,
-        writer_thread: JoinHandle<()>,
+        writer: Running,
     },
     Edge {
-        writer: crate::proto::v1::grid_service_client::GridServiceClient<tonic::transport::Channel>,
+        writer: Arc<WriterLink>,
     },
 }
 
@@ -73,19 +79,22 @@ impl Server {
     /// for an edge, connects to Redis and the writer), and binds the
     /// listener.
     pub async fn bind(config: Config) -> anyhow::Result<Self> {
+        config.validate()?;
         let (stop_watches, watches_stopped) = watch::channel(false);
         let (stop_feed, feed_stopped) = watch::channel(false);
         let watch_config = WatchConfig {
             progress_interval: config.progress_interval(),
             stall_timeout: config.watch_stall_timeout(),
             max_watchers: config.max_watchers,
+            max_watchers_per_peer: config.max_watchers_per_peer,
+            buffer_bytes: config.watch_buffer_bytes,
         };
         let redis = config.redis_url.as_ref().map(|url| RedisSettings {
             url: url.clone(),
             stream: config.redis_stream.clone(),
-            maxlen: config.redis_maxlen.max(1),
+            maxlen: config.redis_maxlen,
         });
-        let capacity = config.feed_buffer.max(1);
+        let live = Live::new(config.feed_buffer, config.feed_buffer_bytes);
         let (role, watches, feed) = match config.role {
             Role::Writer => {
                 let spec = DemoSpec::new(config.seed, config.facts);
@@ -102,17 +111,18 @@ impl Server {
                 })
                 .await
                 .context("opening the database")??;
-                let pool = ReadPool::new(&db.conn, config.read_connections.max(1))?;
+                let pool = ReadPool::new(&db.conn, config.read_connections)?;
                 let history = ChangelogHistory::new(Arc::clone(&pool));
                 let feed: Arc<dyn Feed> = match &redis {
-                    None => Arc::new(MemoryFeed::new(history, db.head, capacity)),
+                    None => Arc::new(MemoryFeed::new(history, db.head, live)),
                     Some(settings) => {
-                        redis::check_stream_matches(settings, db.head).await?;
+                        redis::check_stream_matches(settings, db.head, &db.database_id).await?;
                         Arc::new(RedisFeed::writer(
                             settings,
                             Arc::new(history),
                             db.head,
-                            capacity,
+                            &db.database_id,
+                            live,
                             feed_stopped,
                         )?)
                     }
@@ -123,10 +133,11 @@ impl Server {
                     summary: db.summary,
                 }));
                 let writer_config = WriterConfig {
-                    max_facts_per_write: config.max_facts_per_write,
+                    max_facts_per_write: config.max_facts_per_write as i64,
                     changelog_retention: config.changelog_retention,
+                    faults: config.faults.clone(),
                 };
-                let (writer, writer_thread) = writer::spawn(
+                let writer = writer::spawn(
                     db.conn,
                     mirror,
                     Arc::clone(&model),
@@ -145,33 +156,33 @@ impl Server {
                     pool,
                     published,
                     writer,
-                    writer_thread,
                 };
                 (role, watches, feed)
             }
             Role::Edge => {
                 let (Some(url), Some(settings)) = (&config.writer, &redis) else {
-                    bail!("an edge needs --writer and --redis-url");
+                    unreachable!("validated: an edge has --writer and --redis-url");
                 };
-                let writer = edge::writer_client(url)?;
+                let writer = Arc::new(WriterLink::connect_lazy(url)?);
                 let history = EdgeHistory {
                     redis: redis::client(&settings.url)?,
                     stream: settings.stream.clone(),
-                    writer: writer.clone(),
+                    writer: Arc::clone(&writer),
                 };
                 // The connection task runs on its own (and reconnects).
                 drop(fred::prelude::ClientLike::connect(&history.redis));
-                let head_client = writer.clone();
+                let probe = Arc::clone(&writer);
                 let feed: Arc<dyn Feed> = Arc::new(RedisFeed::edge(
                     settings,
                     Arc::new(history),
-                    capacity,
-                    Box::new(move || Box::pin(edge::writer_head(head_client.clone()))),
+                    live,
+                    Box::new(move || {
+                        let probe = Arc::clone(&probe);
+                        Box::pin(async move { Ok(probe.position().await?.head) })
+                    }),
                     feed_stopped,
                 )?);
-                let sheets = Arc::new(RemoteSheets {
-                    writer: writer.clone(),
-                });
+                let sheets = Arc::new(RemoteSheets::new(Arc::clone(&writer)));
                 let watches =
                     Watches::new(Arc::clone(&feed), sheets, watch_config, watches_stopped);
                 (RoleState::Edge { writer }, watches, feed)
@@ -184,7 +195,7 @@ impl Server {
             addr = %listener.local_addr()?,
             role = ?config.role,
             db = %config.db,
-            redis = config.redis_url.as_deref().unwrap_or("(none: in-process feed)"),
+            redis = config.redis_url.as_deref().map(redact).as_deref().unwrap_or("(none: in-process feed)"),
             "duckgrid ready"
         );
         Ok(Self {
@@ -210,8 +221,13 @@ impl Server {
     pub fn database(&self) -> anyhow::Result<duckdb::Connection> {
         match &self.role {
             RoleState::Writer { pool, .. } => Ok(pool.connection()?),
-            RoleState::Edge { .. } => bail!("an edge has no database"),
+            RoleState::Edge { .. } => anyhow::bail!("an edge has no database"),
         }
+    }
+
+    /// What the server's watches have done so far.
+    pub fn watch_stats(&self) -> Arc<WatchStats> {
+        Arc::clone(&self.watches.stats)
     }
 
     /// The model the server serves (writers only).
@@ -256,33 +272,55 @@ impl Server {
             .build_v1alpha()?;
 
         let router = tonic::transport::Server::builder()
+            .max_concurrent_streams(config.max_streams_per_connection)
+            .concurrency_limit_per_connection(config.max_calls_per_connection)
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .http2_keepalive_timeout(Some(Duration::from_secs(20)))
             .trace_fn(|req| tracing::info_span!("grpc", method = %req.uri().path()))
+            .layer(CallLimitsLayer {
+                max_request_bytes: config.max_request_bytes,
+                request_timeout: config.request_timeout(),
+            })
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha);
-        let (router, writer_thread) = match role {
+        let max_request = config.max_request_bytes;
+        let (router, writer) = match role {
             RoleState::Writer {
                 model,
                 pool: _,
                 published,
                 writer,
-                writer_thread,
             } => {
                 let api = GridApi {
                     model,
                     published,
-                    writer,
+                    writer: writer.handle.clone(),
                     watches,
                 };
                 let service = GridServiceServer::new(api)
-                    .max_decoding_message_size(MAX_DECODING_MESSAGE_SIZE)
+                    .max_decoding_message_size(max_request)
                     .max_encoding_message_size(MAX_ENCODING_MESSAGE_SIZE);
-                (router.add_service(service), Some(writer_thread))
+                tokio::spawn(report_writer_alive(
+                    writer.alive.clone(),
+                    health.clone(),
+                    stop_watches.subscribe(),
+                ));
+                (router.add_service(service), Some(writer))
             }
             RoleState::Edge { writer } => {
+                // Writes succeed only while the writer accepts them.
+                health
+                    .set_service_status(GRID_SERVICE, ServingStatus::NotServing)
+                    .await;
+                tokio::spawn(edge::report_writer_health(
+                    Arc::clone(&writer),
+                    health.clone(),
+                    GRID_SERVICE,
+                    stop_watches.subscribe(),
+                ));
                 let service = GridServiceServer::new(EdgeApi { writer, watches })
-                    .max_decoding_message_size(MAX_DECODING_MESSAGE_SIZE)
+                    .max_decoding_message_size(max_request)
                     .max_encoding_message_size(MAX_ENCODING_MESSAGE_SIZE);
                 (router.add_service(service), None)
             }
@@ -295,45 +333,94 @@ impl Server {
             .with_nodelay(Some(true))
             .with_keepalive(Some(Duration::from_secs(60)));
         // Boxed (not stack-pinned) so it can be dropped before the writer is
-        // joined: the service inside owns the writer's handles.
+        // stopped: nothing of the old connections outlives the deadline.
         let mut serve = Box::pin(router.serve_with_incoming_shutdown(incoming, async {
             let _ = drain_rx.await;
         }));
 
-        tokio::select! {
-            result = &mut serve => result.context("serving gRPC")?,
+        // One deadline for the whole shutdown; a part of it is kept for the
+        // writer to apply what is queued and checkpoint.
+        let deadline = tokio::select! {
+            result = &mut serve => {
+                result.context("serving gRPC")?;
+                Instant::now() + config.shutdown_timeout()
+            }
             () = shutdown => {
+                let deadline = Instant::now() + config.shutdown_timeout();
+                let reserve = (config.shutdown_timeout() / 4).min(Duration::from_secs(2));
                 tracing::info!("shutting down: health NOT_SERVING, ending watch streams");
                 health.set_service_status("", ServingStatus::NotServing).await;
                 health.set_service_status(GRID_SERVICE, ServingStatus::NotServing).await;
                 let _ = stop_watches.send(true);
                 let _ = drain_tx.send(());
-                match tokio::time::timeout(config.shutdown_timeout(), &mut serve).await {
+                match tokio::time::timeout_at(deadline - reserve, &mut serve).await {
                     Ok(result) => result.context("serving gRPC")?,
                     Err(_) => tracing::warn!(
                         timeout_ms = config.shutdown_timeout_ms,
-                        "calls still open after the shutdown timeout were cut off"
+                        "calls still open were cut off to keep the shutdown deadline"
                     ),
                 }
+                deadline
             }
-        }
-        // Every WriterHandle lived in the service, now dropped: the writer
-        // applies what is queued, checkpoints and stops.
+        };
         drop(serve);
-        if let Some(writer_thread) = writer_thread {
-            let joined = tokio::task::spawn_blocking(move || writer_thread.join());
-            match tokio::time::timeout(config.shutdown_timeout(), joined).await {
-                Ok(Ok(Ok(()))) => {}
-                Ok(Ok(Err(_))) => tracing::error!("the writer thread panicked"),
-                Ok(Err(e)) => tracing::warn!(error = %e, "could not wait for the writer to stop"),
-                Err(_) => tracing::warn!("the writer did not stop within the shutdown timeout"),
-            }
+        if let Some(writer) = writer {
+            stop_writer(writer, deadline).await;
         }
         // Last: the relay publishes what the writer committed while draining
         // (what it cannot, it republishes from the changelog at next start).
         let _ = stop_feed.send(true);
-        feed.close().await;
+        if tokio::time::timeout_at(deadline, feed.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "the feed did not publish everything before the deadline; the next start republishes"
+            );
+        }
         tracing::info!("shutdown complete");
         Ok(())
+    }
+}
+
+/// Tells the writer to apply what is queued, checkpoint and stop, and waits
+/// for it until `deadline` (explicitly: handles held by calls that were cut
+/// off must not keep it running).
+async fn stop_writer(writer: Running, deadline: Instant) {
+    let Running { handle, thread, .. } = writer;
+    if tokio::time::timeout_at(deadline, handle.stop())
+        .await
+        .is_err()
+    {
+        tracing::warn!("the writer's queue stayed full until the shutdown deadline");
+    }
+    drop(handle);
+    let joined = tokio::task::spawn_blocking(move || thread.join());
+    match tokio::time::timeout_at(deadline, joined).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(_))) => tracing::error!("the writer thread panicked"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not wait for the writer to stop"),
+        Err(_) => tracing::warn!(
+            "the writer did not stop within the shutdown deadline; its committed writes are in \
+             the WAL and are replayed at the next start"
+        ),
+    }
+}
+
+/// Health follows the writer: once its thread has stopped (for any reason
+/// but a shutdown), nothing can be written and the server says so.
+async fn report_writer_alive(
+    mut alive: watch::Receiver<bool>,
+    health: HealthReporter,
+    shutdown: watch::Receiver<bool>,
+) {
+    if alive.wait_for(|alive| !*alive).await.is_ok() && !*shutdown.borrow() {
+        tracing::error!("the writer has stopped; reporting NOT_SERVING");
+        health
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
+        health
+            .set_service_status(GRID_SERVICE, ServingStatus::NotServing)
+            .await;
     }
 }

@@ -11,8 +11,8 @@ use std::time::Instant;
 
 use tonic::{Request, Response, Status};
 
-use crate::edit::{MAX_ID_LEN, WriteRequest};
-use crate::error::{Error, Result};
+use crate::edit::{WriteRequest, check_id_length};
+use crate::error::{Error, Result, quoted};
 use crate::grid::{self, GridQuery};
 use crate::model::{Col, Model};
 use crate::proto::v1 as pb;
@@ -35,6 +35,11 @@ pub struct GridApi {
     pub watches: Arc<Watches>,
 }
 
+/// The address a call came from (for per-client limits).
+pub fn peer_ip<T>(request: &Request<T>) -> Option<std::net::IpAddr> {
+    request.remote_addr().map(|a| a.ip())
+}
+
 fn actor<T>(request: &Request<T>) -> Result<String> {
     match request.metadata().get(ACTOR_HEADER) {
         None => Ok(ANONYMOUS.to_owned()),
@@ -43,11 +48,7 @@ fn actor<T>(request: &Request<T>) -> Result<String> {
                 .to_str()
                 .map_err(|_| Error::invalid(format!("{ACTOR_HEADER} must be printable ASCII")))?
                 .trim();
-            if actor.len() > MAX_ID_LEN {
-                return Err(Error::invalid(format!(
-                    "{ACTOR_HEADER} is longer than {MAX_ID_LEN} characters"
-                )));
-            }
+            check_id_length(ACTOR_HEADER, actor)?;
             Ok(if actor.is_empty() { ANONYMOUS } else { actor }.to_owned())
         }
     }
@@ -142,7 +143,8 @@ impl GridService for GridApi {
                 .filter(|s| *s < total)
                 .ok_or_else(|| {
                     Error::invalid(format!(
-                        "page_token {token:?} is not one this server issued"
+                        "page_token {} is not one this server issued",
+                        quoted(token)
                     ))
                 })?,
         };
@@ -211,6 +213,9 @@ impl GridService for GridApi {
         &self,
         request: Request<pb::WatchUpdatesRequest>,
     ) -> Result<Response<Self::WatchUpdatesStream>, Status> {
-        Ok(Response::new(self.watches.start(request.get_ref()).await?))
+        let peer = peer_ip(&request);
+        Ok(Response::new(
+            self.watches.start(request.get_ref(), peer).await?,
+        ))
     }
 }

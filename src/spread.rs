@@ -30,7 +30,8 @@ pub enum Mode {
     Set(Units),
     /// The cell grows by the value (in the measure's units).
     Add(Units),
-    /// The cell changes by `digits / 10^scale` percent.
+    /// The cell changes by `digits / 10^scale` percent; the result is
+    /// rounded half away from zero to the measure's unit.
     Percent { digits: Units, scale: u32 },
 }
 
@@ -49,12 +50,13 @@ impl Mode {
         match self {
             Mode::Set(v) => Ok(v),
             Mode::Add(d) => current.checked_add(d).ok_or(SpreadError::Overflow),
+            // The result is rounded, not the change: current × (100 + p) / 100,
+            // half away from zero, as a spreadsheet's ROUND(A1 * (1 + p%)).
             Mode::Percent { digits, scale } => {
-                let change = current.checked_mul(digits).ok_or(SpreadError::Overflow)?;
                 let den = 100 * decimal::pow10(scale);
-                current
-                    .checked_add(decimal::div_round(change, den))
-                    .ok_or(SpreadError::Overflow)
+                let factor = den.checked_add(digits).ok_or(SpreadError::Overflow)?;
+                let scaled = current.checked_mul(factor).ok_or(SpreadError::Overflow)?;
+                Ok(decimal::div_round(scaled, den))
             }
         }
     }
@@ -229,6 +231,21 @@ mod tests {
             Ok(0)
         );
         assert_eq!(Mode::Add(1).target(Units::MAX), Err(SpreadError::Overflow));
+    }
+
+    #[test]
+    fn percent_rounds_the_result_half_away_from_zero() {
+        let pct = |digits| Mode::Percent { digits, scale: 0 };
+        // Exact halves, both signs of value and change.
+        assert_eq!(pct(-50).target(1), Ok(1)); // 0.5 -> 1
+        assert_eq!(pct(-50).target(-1), Ok(-1)); // -0.5 -> -1
+        assert_eq!(pct(50).target(3), Ok(5)); // 4.5 -> 5
+        assert_eq!(pct(50).target(-3), Ok(-5)); // -4.5 -> -5
+        assert_eq!(pct(-50).target(3), Ok(2)); // 1.5 -> 2
+        assert_eq!(pct(-50).target(-3), Ok(-2)); // -1.5 -> -2
+        // Not halves: ordinary rounding.
+        assert_eq!(pct(-40).target(1), Ok(1)); // 0.6 -> 1
+        assert_eq!(pct(-60).target(1), Ok(0)); // 0.4 -> 0
     }
 
     fn weights() -> impl Strategy<Value = Vec<Units>> {

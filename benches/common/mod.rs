@@ -3,7 +3,7 @@
 
 #![allow(dead_code)] // Each benchmark uses its own part.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::Duration;
 
@@ -38,6 +38,21 @@ pub fn report(name: &str, mut samples: Vec<Duration>, target: Option<&str>) {
     );
 }
 
+/// The binaries a benchmark measures, side by side in one run: this build,
+/// and the one `DUCKGRID_BENCH_BASELINE` names (e.g. a build of `main`), so
+/// that a change is judged against a baseline measured on the same machine
+/// at the same time.
+pub fn binaries() -> Vec<(String, PathBuf)> {
+    let mut out = vec![(
+        "this build".to_owned(),
+        PathBuf::from(env!("CARGO_BIN_EXE_duckgrid")),
+    )];
+    if let Some(baseline) = std::env::var_os("DUCKGRID_BENCH_BASELINE") {
+        out.push(("baseline".to_owned(), PathBuf::from(baseline)));
+    }
+    out
+}
+
 /// A running `duckgrid serve`; killed if dropped without [`Server::stop`].
 pub struct Server {
     pub addr: String,
@@ -48,9 +63,19 @@ impl Server {
     /// Starts `duckgrid serve` on a free loopback port with `args`, and
     /// waits until it listens. `name` names its address file in `dir`.
     pub async fn start(dir: &Path, name: &str, args: &[&str]) -> anyhow::Result<Self> {
+        Self::start_bin(Path::new(env!("CARGO_BIN_EXE_duckgrid")), dir, name, args).await
+    }
+
+    /// [`Server::start`] with another `duckgrid` binary.
+    pub async fn start_bin(
+        bin: &Path,
+        dir: &Path,
+        name: &str,
+        args: &[&str],
+    ) -> anyhow::Result<Self> {
         let addr_file = dir.join(format!("{name}.addr"));
         let log = std::env::var("DUCKGRID_BENCH_LOG").unwrap_or_else(|_| "warn".into());
-        let mut child = Command::new(env!("CARGO_BIN_EXE_duckgrid"))
+        let mut child = Command::new(bin)
             .arg("serve")
             .args(["--listen", "127.0.0.1:0", "--log", &log])
             .arg("--addr-file")

@@ -10,11 +10,19 @@ use super::{Event, EventRef};
 use crate::error::{Error, Result};
 use crate::store::{ReadPool, read};
 
+/// The most bytes of events one page of history holds (beyond its first
+/// event): a page of large events must not pin hundreds of megabytes per
+/// watcher catching up.
+pub const PAGE_BYTES: usize = 4 * 1024 * 1024;
+
 /// Pages of past events.
 pub trait History: Send + Sync + 'static {
     /// Up to `limit` events from revision `from` on, in order, gap-free.
     /// Fails with `OutOfRange` when `from` is no longer retained.
     fn events(&self, from: i64, limit: usize) -> BoxFuture<'_, Result<Vec<EventRef>>>;
+
+    /// The oldest revision retained (head + 1 when none is).
+    fn oldest(&self) -> BoxFuture<'_, Result<i64>>;
 }
 
 /// The changelog, read on the read pool.
@@ -31,7 +39,10 @@ impl ChangelogHistory {
 impl History for ChangelogHistory {
     fn events(&self, from: i64, limit: usize) -> BoxFuture<'_, Result<Vec<EventRef>>> {
         async move {
-            let rows = self.pool.run(move |conn| read::events(conn, from, limit)).await?;
+            let rows = self
+                .pool
+                .run(move |conn| read::events(conn, from, limit, PAGE_BYTES))
+                .await?;
             if let Some((first, _)) = rows.first()
                 && *first != from
             {
@@ -50,5 +61,9 @@ impl History for ChangelogHistory {
                 .collect()
         }
         .boxed()
+    }
+
+    fn oldest(&self) -> BoxFuture<'_, Result<i64>> {
+        async move { self.pool.run(|conn| Ok(read::oldest_revision(conn)?)).await }.boxed()
     }
 }

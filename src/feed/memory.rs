@@ -1,27 +1,26 @@
-//! The in-process feed: a broadcast channel for live events and the DuckDB
+//! The in-process feed: the live buffer for live events and the DuckDB
 //! changelog for history. One process, no Redis needed.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use futures::future::BoxFuture;
-use tokio::sync::broadcast;
 
-use super::{ChangelogHistory, EventRef, Feed, History};
+use super::{ChangelogHistory, EventRef, Feed, History, Live};
 use crate::error::Result;
 
-/// Live events fan out through a broadcast channel; history is the changelog.
+/// Live events go to the shared buffer; history is the changelog.
 pub struct MemoryFeed {
-    live: broadcast::Sender<EventRef>,
+    live: Arc<Live>,
     head: AtomicI64,
     history: ChangelogHistory,
 }
 
 impl MemoryFeed {
-    /// A feed whose subscribers may fall `capacity` events behind before
-    /// they catch up from the changelog.
-    pub fn new(history: ChangelogHistory, head: i64, capacity: usize) -> Self {
+    /// A feed over `live`, starting at revision `head`.
+    pub fn new(history: ChangelogHistory, head: i64, live: Arc<Live>) -> Self {
         Self {
-            live: broadcast::channel(capacity).0,
+            live,
             head: AtomicI64::new(head),
             history,
         }
@@ -31,16 +30,19 @@ impl MemoryFeed {
 impl Feed for MemoryFeed {
     fn publish(&self, event: EventRef) {
         self.head.store(event.revision, Ordering::Release);
-        // No subscribers is fine: the event is in the changelog.
-        let _ = self.live.send(event);
+        self.live.push(event);
     }
 
-    fn subscribe(&self) -> broadcast::Receiver<EventRef> {
-        self.live.subscribe()
+    fn live(&self) -> &Live {
+        &self.live
     }
 
     fn history(&self, from: i64, limit: usize) -> BoxFuture<'_, Result<Vec<EventRef>>> {
         self.history.events(from, limit)
+    }
+
+    fn oldest(&self) -> BoxFuture<'_, Result<i64>> {
+        self.history.oldest()
     }
 
     fn head(&self) -> i64 {

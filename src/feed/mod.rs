@@ -10,6 +10,7 @@
 //! events. A feed is a bounded, replaceable fan-out copy of it.
 
 pub mod history;
+pub mod live;
 pub mod memory;
 pub mod redis;
 
@@ -18,24 +19,35 @@ use std::sync::Arc;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use prost::Message;
-use tokio::sync::broadcast;
 
 use crate::error::{Error, Result};
 use crate::proto::v1 as pb;
 
 pub use history::{ChangelogHistory, History};
+pub use live::{Live, Lookup};
 
 /// One committed revision.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     pub revision: i64,
     pub change: pb::ChangeEvent,
+    /// The event's encoded size in bytes: what buffers are bounded by.
+    pub size: usize,
 }
 
 /// Events are shared by every subscriber, never copied per subscriber.
 pub type EventRef = Arc<Event>;
 
 impl Event {
+    pub fn new(revision: i64, change: pb::ChangeEvent) -> EventRef {
+        let size = change.encoded_len();
+        Arc::new(Event {
+            revision,
+            change,
+            size,
+        })
+    }
+
     /// Decodes an encoded `ChangeEvent` (a changelog row, a stream entry).
     pub fn decode(revision: i64, bytes: &[u8]) -> Result<EventRef> {
         let change = pb::ChangeEvent::decode(bytes)
@@ -46,7 +58,7 @@ impl Event {
                 change.revision
             )));
         }
-        Ok(Arc::new(Event { revision, change }))
+        Ok(Event::new(revision, change))
     }
 }
 
@@ -56,13 +68,17 @@ pub trait Feed: Send + Sync + 'static {
     /// right after each commit; never blocks. (Edge processes never call it.)
     fn publish(&self, event: EventRef);
 
-    /// Every event from now on. The buffer is bounded: a receiver that falls
-    /// behind gets `Lagged` and catches up from [`Feed::history`].
-    fn subscribe(&self) -> broadcast::Receiver<EventRef>;
+    /// The newest events, shared by every watcher of this process. It is
+    /// bounded: a watcher whose next revision is not there reads it from
+    /// [`Feed::history`].
+    fn live(&self) -> &Live;
 
     /// Up to `limit` events from revision `from` on, in order. Fails with
     /// `OutOfRange` when `from` is no longer retained anywhere.
     fn history(&self, from: i64, limit: usize) -> BoxFuture<'_, Result<Vec<EventRef>>>;
+
+    /// The oldest revision history still has (head + 1 when it has none).
+    fn oldest(&self) -> BoxFuture<'_, Result<i64>>;
 
     /// The newest revision this process knows of.
     fn head(&self) -> i64;

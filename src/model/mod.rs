@@ -14,7 +14,7 @@ mod address;
 pub mod definition;
 mod dimension;
 
-pub use address::{AtomFilter, CellAddr, Col, RowRef};
+pub use address::{AtomFilter, CellAddr, Col, HoldSet, RowRef, row_path_too_deep};
 pub use definition::{DimensionDef, LevelDef, MeasureDef, SheetDef};
 pub use dimension::{Dimension, Member};
 

@@ -114,19 +114,20 @@ pub fn update(
     .execute(params_from_iter(args))
 }
 
-/// Appends facts created by `revision`.
+/// Appends new facts, each with the revision that created it, and flushes
+/// them (an error appending any of them is this call's error, not one
+/// dropped on the floor when the appender goes).
 pub fn insert(
     conn: &Connection,
     model: &Model,
-    revision: i64,
-    facts: &[NewFact],
+    facts: impl Iterator<Item = (i64, NewFact)>,
 ) -> duckdb::Result<()> {
     let mut cols = vec!["sale_id", "invoice_date"];
     cols.extend(model.dimensions.iter().map(|d| d.def.fact_key));
     cols.extend(model.measures.iter().map(|m| m.column));
     cols.push("created_revision");
     let mut app = conn.appender_with_columns("sales", &cols)?;
-    for f in facts {
+    for (revision, f) in facts {
         let mut row = vec![Value::BigInt(f.sale_id), date_value(f.invoice_date)];
         row.extend((0..model.dimensions.len()).map(|i| Value::Int(f.keys[i] as i32)));
         row.extend(
@@ -139,5 +140,12 @@ pub fn insert(
         row.push(Value::BigInt(revision));
         app.append_row(duckdb::appender_params_from_iter(row))?;
     }
-    Ok(())
+    app.flush()
+}
+
+/// How many facts have ids from `lo` to `hi`.
+pub fn count_ids(conn: &Connection, lo: i64, hi: i64) -> duckdb::Result<usize> {
+    conn.prepare_cached("SELECT count(*) FROM sales WHERE sale_id BETWEEN ? AND ?")?
+        .query_row(params![lo, hi], |r| r.get::<_, i64>(0))
+        .map(|n| n as usize)
 }

@@ -45,6 +45,9 @@ pub struct Database {
     pub summary: Summary,
     /// The revision of the last committed write (0 after seeding).
     pub head: i64,
+    /// The database's identity: random, made when it was created, recorded
+    /// in every stream entry so another database's stream is recognised.
+    pub database_id: String,
 }
 
 /// Opens (creating and seeding on first use) the database at `path`, or an
@@ -89,6 +92,15 @@ pub fn open(path: &str, spec: DemoSpec) -> anyhow::Result<Database> {
             schema::VERSION
         ),
     }
+    let database_id = match meta(&conn, "database_id") {
+        Ok(id) => id,
+        // Databases created before they had one get one now.
+        Err(_) => {
+            let id = new_database_id();
+            conn.execute("INSERT INTO duckgrid_meta VALUES ('database_id', ?)", [&id])?;
+            id
+        }
+    };
     let model = Arc::new(load_model(&conn)?);
     let started = std::time::Instant::now();
     let summary = summary::load(&conn, &model).context("computing the sheet summary")?;
@@ -102,7 +114,14 @@ pub fn open(path: &str, spec: DemoSpec) -> anyhow::Result<Database> {
         model,
         summary,
         head,
+        database_id,
     })
+}
+
+/// A new database identity (128 random bits, hex).
+pub fn new_database_id() -> String {
+    use rand::RngExt;
+    format!("{:032x}", rand::rng().random::<u128>())
 }
 
 fn meta(conn: &Connection, key: &str) -> anyhow::Result<String> {

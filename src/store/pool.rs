@@ -16,7 +16,10 @@ pub struct ReadPool {
     idle: Mutex<Vec<Connection>>,
     /// Kept to replace a connection lost to a panicking read.
     root: Mutex<Connection>,
-    permits: Semaphore,
+    /// One per connection: held by the blocking task until its connection
+    /// is back (a caller that gave up must not free a place whose
+    /// connection is still in use, or the pool would grow without bound).
+    permits: Arc<Semaphore>,
 }
 
 impl ReadPool {
@@ -28,7 +31,7 @@ impl ReadPool {
         Ok(Arc::new(Self {
             idle: Mutex::new(idle),
             root: Mutex::new(conn.try_clone()?),
-            permits: Semaphore::new(size),
+            permits: Arc::new(Semaphore::new(size)),
         }))
     }
 
@@ -38,9 +41,8 @@ impl ReadPool {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
-        let _permit = self
-            .permits
-            .acquire()
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
             .await
             .map_err(|_| Error::Internal("read pool closed".into()))?;
         let mut conn = self.checkout()?;
@@ -48,6 +50,7 @@ impl ReadPool {
         let joined = tokio::task::spawn_blocking(move || {
             let result = f(&mut conn);
             pool.idle.lock().expect("pool lock").push(conn);
+            drop(permit);
             result
         })
         .await;
@@ -66,5 +69,40 @@ impl ReadPool {
         }
         // A permit without an idle connection: one was lost to a panic.
         Ok(self.root.lock().expect("pool lock").try_clone()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A read whose caller gave up keeps its place until its connection is
+    /// back: the next read waits for it instead of opening another.
+    #[tokio::test]
+    async fn an_abandoned_read_keeps_its_connection_until_done() {
+        let pool = ReadPool::new(&Connection::open_in_memory().unwrap(), 1).unwrap();
+        let first_done = Arc::new(AtomicBool::new(false));
+        let done = Arc::clone(&first_done);
+        let slow = pool.run(move |_| {
+            std::thread::sleep(Duration::from_millis(300));
+            done.store(true, Ordering::SeqCst);
+            Ok(())
+        });
+        assert!(
+            tokio::time::timeout(Duration::from_millis(20), slow)
+                .await
+                .is_err()
+        );
+        let saw_first_done = pool
+            .run(move |_| Ok(first_done.load(Ordering::SeqCst)))
+            .await
+            .unwrap();
+        assert!(
+            saw_first_done,
+            "a second connection was used while the first was busy"
+        );
     }
 }

@@ -63,6 +63,7 @@ pub fn seed(conn: &Connection, spec: &DemoSpec) -> anyhow::Result<()> {
         ("facts", spec.facts.to_string()),
         ("first_month", spec.first_month.to_string()),
         ("months", spec.months.to_string()),
+        ("database_id", super::new_database_id()),
     ];
     for (k, v) in meta {
         conn.execute("INSERT INTO duckgrid_meta VALUES (?, ?)", params![k, v])?;

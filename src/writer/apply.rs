@@ -2,21 +2,20 @@
 //! check compare-and-set and bounds, spread the target over the facts (or
 //! create adjustment facts for an empty cell), roll the changes up into the
 //! summary, and verify the target against the facts before anyone commits.
+//! Facts change in the mirror; DuckDB gets them when the group flushes
+//! ([`FactWrites`]).
 
-use std::collections::BTreeMap;
-
-use duckdb::Connection;
-
+use super::changes::Changes;
 use super::mirror::Mirror;
+use super::writes::FactWrites;
 use crate::decimal::{self, Units};
 use crate::edit::Edit;
 use crate::error::Error;
-use crate::model::{AtomFilter, Col, MAX_DIMENSIONS, MAX_MEASURES, Model, RowRef};
-use crate::proto::v1 as pb;
-use crate::rollup::{self, CellDelta, FactDelta};
+use crate::model::{MAX_DIMENSIONS, MAX_MEASURES, Model};
+use crate::rollup::{self, FactDelta};
 use crate::spread::{self, Method, SpreadError};
 use crate::store::facts;
-use crate::summary::{CellValue, Summary};
+use crate::summary::Summary;
 
 /// A failed edit, and whether it had already changed anything in the open
 /// transaction (then the transaction must be rolled back).
@@ -26,16 +25,7 @@ pub struct ApplyError {
     pub dirty: bool,
 }
 
-impl From<duckdb::Error> for ApplyError {
-    fn from(e: duckdb::Error) -> Self {
-        ApplyError {
-            error: e.into(),
-            dirty: true,
-        }
-    }
-}
-
-fn clean(error: Error) -> ApplyError {
+pub fn clean(error: Error) -> ApplyError {
     ApplyError {
         error,
         dirty: false,
@@ -52,64 +42,14 @@ pub struct EditOutcome {
     pub facts_changed: i64,
 }
 
-/// The cells a request changed: their final summary rows, and which
-/// measures changed.
-#[derive(Debug, Default)]
-pub struct Changes {
-    cells: BTreeMap<(usize, RowRef, Col), (CellValue, [bool; MAX_MEASURES])>,
-}
-
-impl Changes {
-    fn record(&mut self, deltas: &[CellDelta], rows: &[CellValue]) {
-        for (d, v) in deltas.iter().zip(rows) {
-            // A cell that just got its first facts changed in every measure
-            // (from empty to a value), even where the delta is zero.
-            let was_empty = d.facts > 0 && v.facts == d.facts;
-            let entry = self
-                .cells
-                .entry((d.sheet, d.row, d.col))
-                .or_insert((*v, [false; MAX_MEASURES]));
-            entry.0 = *v;
-            for (flag, delta) in entry.1.iter_mut().zip(d.values) {
-                *flag |= was_empty || delta != 0;
-            }
-        }
-    }
-
-    /// The changes as the contract shows them, grouped by sheet.
-    pub fn to_proto(&self, model: &Model) -> Vec<pb::SheetChanges> {
-        let mut out: Vec<pb::SheetChanges> = Vec::new();
-        for (&(sheet, row, col), (value, changed)) in &self.cells {
-            if out
-                .last()
-                .is_none_or(|s| s.sheet != model.sheets[sheet].name())
-            {
-                out.push(pb::SheetChanges {
-                    sheet: model.sheets[sheet].name(),
-                    cells: Vec::new(),
-                });
-            }
-            let cells = &mut out.last_mut().expect("pushed above").cells;
-            let path = model.row_path(sheet, row);
-            let measures = changed.iter().take(model.measures.len());
-            for (m, _) in measures.enumerate().filter(|(_, c)| **c) {
-                cells.push(pb::CellChange {
-                    row_path: path.clone(),
-                    column: model.column_key(col),
-                    measure: model.measures[m].name.to_owned(),
-                    value: model.format(m, value.values[m]),
-                });
-            }
-        }
-        out
-    }
-}
-
-/// Applies edits on the writer's connection.
+/// Applies the edits of one request.
 pub struct Applier<'a> {
-    pub conn: &'a Connection,
     pub model: &'a Model,
+    /// The most facts one request may change or create
+    /// (`--max-facts-per-write`), over all its edits.
     pub max_facts: i64,
+    /// What this request has left of `max_facts`.
+    pub facts_left: i64,
     /// The writer's working copy of the summary.
     pub summary: &'a mut Summary,
     /// The writer's in-memory copy of the facts: changes are made to it
@@ -117,65 +57,6 @@ pub struct Applier<'a> {
     pub mirror: &'a mut Mirror,
     /// The facts the group changed, written to DuckDB before commit.
     pub writes: &'a mut FactWrites,
-}
-
-/// The fact values a group of requests changed, written to DuckDB once per
-/// measure just before the group commits.
-///
-/// One UPDATE costs about as much for one fact as for a few thousand (a
-/// join over the changed ids), so a statement per edit would cap a busy
-/// writer at a few hundred leaf writes a second; one per group keeps the
-/// cost per write falling as the load grows. The values come from the
-/// mirror, which every edit changed first: what DuckDB gets is the group's
-/// final state, whatever the order of its edits.
-#[derive(Debug, Default)]
-pub struct FactWrites {
-    /// Per measure, the cells written and the ids of the facts changed.
-    changed: [Vec<(AtomFilter, Vec<i64>)>; MAX_MEASURES],
-}
-
-impl FactWrites {
-    fn record(&mut self, measure: usize, cell: AtomFilter, ids: Vec<i64>) {
-        if !ids.is_empty() {
-            self.changed[measure].push((cell, ids));
-        }
-    }
-
-    /// Writes every changed fact value to DuckDB and checks that each
-    /// changed exactly one row. An error here fails the whole group.
-    pub fn flush(
-        &mut self,
-        conn: &Connection,
-        model: &Model,
-        mirror: &Mirror,
-    ) -> Result<(), Error> {
-        for (measure, cells) in self.changed.iter_mut().enumerate() {
-            // A single cell keeps its filter: the statement then skips every
-            // row group outside it (the common case: one leaf edit).
-            let (filter, mut ids) = match cells.len() {
-                0 => continue,
-                1 => {
-                    let (filter, ids) = cells.pop().expect("one cell");
-                    (Some(filter), ids)
-                }
-                _ => (None, cells.drain(..).flat_map(|(_, ids)| ids).collect()),
-            };
-            ids.sort_unstable();
-            ids.dedup();
-            let values: Vec<(i64, Units)> = ids
-                .iter()
-                .map(|&id| (id, mirror.value(id, measure)))
-                .collect();
-            let updated = facts::update(conn, model, filter.as_ref(), measure, &values)?;
-            if updated != values.len() {
-                return Err(Error::Internal(format!(
-                    "{updated} facts were updated where {} changed",
-                    values.len()
-                )));
-            }
-        }
-        Ok(())
-    }
 }
 
 impl Applier<'_> {
@@ -231,7 +112,7 @@ impl Applier<'_> {
         if facts == 0 {
             return self.fill_empty(edit, target, revision, changes);
         }
-        self.check_cap(facts)?;
+        self.take_facts(facts)?;
 
         let atoms = self.mirror.atoms(&filter, cell.measure, facts as usize);
         if atoms.len() as i64 != facts {
@@ -244,7 +125,7 @@ impl Applier<'_> {
         let current_values: Vec<Units> = atoms.iter().map(|a| a.value).collect();
         let held: Vec<bool> = atoms
             .iter()
-            .map(|a| edit.holds.iter().any(|h| h.contains(&a.keys, a.month)))
+            .map(|a| edit.holds.contains(&a.keys, a.month))
             .collect();
         let new_values = spread::spread_with_holds(target, &current_values, &held, edit.method)
             .map_err(|e| match e {
@@ -316,8 +197,9 @@ impl Applier<'_> {
     /// Writes to a cell without facts: the value is split equally over the
     /// leaves beneath the row and the months of the column, as new
     /// adjustment facts dated on the first of their month; every other
-    /// dimension of those facts is its `(unassigned)` member. Only non-zero
-    /// shares become facts.
+    /// dimension of those facts is its `(unassigned)` member. A place held
+    /// by the edit's holds gets nothing (the rest absorbs its share; all of
+    /// them held is EVERYTHING_HELD), and only non-zero shares become facts.
     fn fill_empty(
         &mut self,
         edit: &Edit,
@@ -334,68 +216,82 @@ impl Applier<'_> {
         }
         let model = self.model;
         let filter = model.atoms(&edit.cell);
-        let leaves = filter.keys.clone();
-        let n_leaves = i64::from(leaves.end() - leaves.start() + 1);
-        let n = n_leaves * filter.months.len() as i64;
-        self.check_cap(n)?;
-        let shares = spread::spread(target, &vec![0; n as usize], Method::Equal);
         let mut keys = [0u32; MAX_DIMENSIONS];
         for (i, d) in model.dimensions.iter().enumerate() {
             keys[i] = d.unassigned_leaf();
         }
-        let mut new_facts = Vec::new();
-        let mut deltas = Vec::new();
-        let mut share = shares.into_iter();
+        let leaves = filter.keys.clone();
+        let n_leaves = i64::from(leaves.end() - leaves.start() + 1);
+        self.take_facts(n_leaves * filter.months.len() as i64)?;
+        let mut places = Vec::new();
         for month in filter.months.clone() {
             for leaf in leaves.clone() {
-                let value = share.next().expect("one share per fact");
-                if value == 0 {
-                    continue;
-                }
                 keys[filter.dimension] = leaf;
-                let mut values = [0; MAX_MEASURES];
-                values[edit.cell.measure] = value;
-                let fact = facts::NewFact {
-                    sale_id: self.mirror.next_id(),
-                    invoice_date: model.months.start(month),
-                    keys,
-                    values,
-                };
-                self.mirror.append(&fact, month);
-                new_facts.push(fact);
-                deltas.push(FactDelta {
-                    keys,
-                    month,
-                    created: true,
-                    values,
-                });
+                if !edit.holds.contains(&keys, month) {
+                    places.push((keys, month));
+                }
             }
         }
-        facts::insert(self.conn, model, revision, &new_facts)?;
+        if places.is_empty() {
+            return Err(clean(Error::precondition(
+                "EVERYTHING_HELD",
+                format!(
+                    "{} is empty and every place an adjustment fact beneath it could go is held",
+                    model.describe(&edit.cell)
+                ),
+            )));
+        }
+        let shares = spread::spread(target, &vec![0; places.len()], Method::Equal);
+        let first = self.mirror.next_id();
+        let mut values_created = Vec::new();
+        let mut deltas = Vec::new();
+        for ((keys, month), value) in places.into_iter().zip(shares) {
+            if value == 0 {
+                continue;
+            }
+            let mut values = [0; MAX_MEASURES];
+            values[edit.cell.measure] = value;
+            let fact = facts::NewFact {
+                sale_id: self.mirror.next_id(),
+                invoice_date: model.months.start(month),
+                keys,
+                values,
+            };
+            self.mirror.append(&fact, month);
+            values_created.push(value);
+            deltas.push(FactDelta {
+                keys,
+                month,
+                created: true,
+                values,
+            });
+        }
+        self.writes
+            .record_created(revision, first, values_created.len());
         self.roll_up(&deltas, changes);
-        let values: Vec<Units> = new_facts
-            .iter()
-            .map(|f| f.values[edit.cell.measure])
-            .collect();
-        self.post_check(edit, target, &values)?;
+        self.post_check(edit, target, &values_created)?;
         Ok(EditOutcome {
             previous: None,
             new: Some(target),
-            facts_changed: new_facts.len() as i64,
+            facts_changed: values_created.len() as i64,
         })
     }
 
-    fn check_cap(&self, facts: i64) -> Result<(), ApplyError> {
-        if facts > self.max_facts {
+    /// Counts `facts` against what the request may still touch.
+    fn take_facts(&mut self, facts: i64) -> Result<(), ApplyError> {
+        if facts > self.facts_left {
+            let touched = self.max_facts - self.facts_left + facts;
             return Err(clean(Error::ResourceExhausted {
                 reason: "TOO_MANY_FACTS",
                 message: format!(
-                    "the write would touch {facts} facts; at most {} are allowed per write (--max-facts-per-write)",
+                    "the request would touch at least {touched} facts; at most {} are allowed per \
+                     request, over all its edits (--max-facts-per-write)",
                     self.max_facts
                 ),
                 resume_revision: None,
             }));
         }
+        self.facts_left -= facts;
         Ok(())
     }
 

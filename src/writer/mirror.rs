@@ -152,6 +152,17 @@ impl Mirror {
         atoms
     }
 
+    /// A fact as it is now (its date: the first of its month).
+    pub fn fact(&self, id: i64, model: &Model) -> NewFact {
+        let i = id as usize;
+        NewFact {
+            sale_id: id,
+            invoice_date: model.months.start(self.months[i]),
+            keys: self.keys[i],
+            values: self.values[i].map(Units::from),
+        }
+    }
+
     /// The current value of one measure of a fact.
     pub fn value(&self, id: i64, measure: usize) -> Units {
         Units::from(self.values[id as usize][measure])

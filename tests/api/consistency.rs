@@ -131,7 +131,7 @@ fn recompute(app: &TestApp, sheet: &str) -> BTreeMap<(Vec<String>, String, Strin
     out
 }
 
-fn assert_sheets_match_facts(app: &TestApp, grids: &[pb::Grid; 2]) {
+pub fn assert_sheets_match_facts(app: &TestApp, grids: &[pb::Grid; 2]) {
     for (sheet, grid) in SHEETS.iter().zip(grids) {
         let fresh = recompute(app, sheet);
         let served = Cells::of(grid);
@@ -145,8 +145,17 @@ fn assert_sheets_match_facts(app: &TestApp, grids: &[pb::Grid; 2]) {
     }
 }
 
+/// Cases per property: enough to matter, bounded for CI (each case starts
+/// a server); `PROPTEST_CASES` overrides it for a longer run.
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 6, max_shrink_iters: 20, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(48), max_shrink_iters: 50, ..ProptestConfig::default() })]
 
     #[test]
     fn every_sheet_equals_a_fresh_grouping_sets_recomputation(edits in prop::collection::vec(abstract_edit(), 1..14)) {
@@ -174,7 +183,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 6, max_shrink_iters: 20, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(32), max_shrink_iters: 50, ..ProptestConfig::default() })]
 
     #[test]
     fn concurrent_edits_leave_every_sheet_equal_to_the_recomputation(

@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use duckgrid::proto::v1::{self as pb, grid_service_client::GridServiceClient};
+use duckgrid::watch::WatchStats;
 use duckgrid::{Config, Server};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -23,6 +26,8 @@ pub struct TestApp {
     pub client: GridServiceClient<Channel>,
     /// The writer's database (edges have none).
     db: Option<duckdb::Connection>,
+    /// What the server's watches did.
+    pub watch_stats: Arc<WatchStats>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -56,6 +61,7 @@ pub async fn spawn_with(config: Config) -> TestApp {
     let server = Server::bind(config.clone()).await.expect("server binds");
     let addr = server.local_addr();
     let db = server.database().ok();
+    let watch_stats = server.watch_stats();
     let (stop, stopped) = oneshot::channel::<()>();
     let handle = tokio::spawn(server.run(async {
         let _ = stopped.await;
@@ -64,6 +70,7 @@ pub async fn spawn_with(config: Config) -> TestApp {
         addr,
         client: connect(addr).await,
         db,
+        watch_stats,
         stop: Some(stop),
         server: Some(handle),
     }
@@ -298,4 +305,76 @@ pub fn first_empty_leaf<'a>(grid: &'a pb::Grid, column: &str) -> &'a pb::Row {
         .filter(|r| r.leaf && r.path[0] != "(unassigned)")
         .find(|r| r.measures[0].values[c].is_empty())
         .expect("an empty leaf in the column")
+}
+
+/// Sends `body` as the raw message of the unary call `path` (e.g.
+/// `/duckgrid.v1.GridService/GetSheet`) and returns the call's status:
+/// for requests no generated client can make (invalid protobuf, oversize).
+pub async fn raw_call(addr: SocketAddr, path: &str, body: Vec<u8>) -> Status {
+    let channel = Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .expect("client connects");
+    let mut grpc = tonic::client::Grpc::new(channel).max_encoding_message_size(usize::MAX);
+    grpc.ready().await.expect("channel ready");
+    let path = tonic::codegen::http::uri::PathAndQuery::try_from(path).unwrap();
+    match grpc.unary(tonic::Request::new(body), path, RawCodec).await {
+        Ok(_) => Status::ok(""),
+        Err(status) => status,
+    }
+}
+
+/// Bytes in, bytes out: no protobuf on the client side.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RawCodec;
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        RawCodec
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        RawCodec
+    }
+}
+
+impl tonic::codec::Encoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = Status;
+
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        buf: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), Status> {
+        use prost::bytes::BufMut;
+        buf.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = Status;
+
+    fn decode(&mut self, buf: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
+        use prost::bytes::Buf;
+        let mut out = vec![0; buf.remaining()];
+        buf.copy_to_slice(&mut out);
+        Ok(Some(out))
+    }
+}
+
+/// Asserts that a status is `code` with a duckgrid `ErrorInfo` of `reason`.
+pub fn assert_status(status: &Status, code: Code, reason: &str) {
+    assert_eq!(status.code(), code, "{status:?}");
+    let info = error_info(status);
+    assert_eq!(info.domain, "duckgrid", "{status:?}");
+    assert_eq!(info.reason, reason, "{status:?}");
 }

@@ -4,10 +4,16 @@
 mod concurrency;
 mod consistency;
 mod durability;
+mod edges;
+mod edits;
+mod fuzz;
 mod helpers;
+mod lifecycle;
+mod limits;
 mod platform;
 mod reads;
 mod redis_feed;
+mod redis_recovery;
 mod redis_server;
 mod spreading;
 mod watching;

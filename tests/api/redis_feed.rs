@@ -14,7 +14,10 @@ use crate::helpers::*;
 use crate::redis_server::RedisServer;
 use crate::watching::watch;
 
-async fn spawn_writer(redis: &RedisServer, tweak: impl FnOnce(&mut duckgrid::Config)) -> TestApp {
+pub async fn spawn_writer(
+    redis: &RedisServer,
+    tweak: impl FnOnce(&mut duckgrid::Config),
+) -> TestApp {
     let url = redis.url();
     spawn_with(test_config_with(|c| {
         c.redis_url = Some(url);
@@ -23,7 +26,7 @@ async fn spawn_writer(redis: &RedisServer, tweak: impl FnOnce(&mut duckgrid::Con
     .await
 }
 
-async fn spawn_edge(writer: &TestApp, redis: &RedisServer) -> TestApp {
+pub async fn spawn_edge(writer: &TestApp, redis: &RedisServer) -> TestApp {
     let (url, writer) = (redis.url(), format!("http://{}", writer.addr));
     spawn_with(test_config_with(|c| {
         c.role = Role::Edge;
@@ -34,7 +37,7 @@ async fn spawn_edge(writer: &TestApp, redis: &RedisServer) -> TestApp {
 }
 
 /// The next change event within `secs` seconds (progress skipped).
-async fn next_change_within(
+pub async fn next_change_within(
     stream: &mut Streaming<pb::WatchUpdatesResponse>,
     secs: u64,
 ) -> pb::ChangeEvent {
@@ -54,7 +57,7 @@ async fn next_change_within(
 }
 
 /// Reads changes until revision `last`, asserting each arrives once, in order.
-async fn expect_revisions(
+pub async fn expect_revisions(
     stream: &mut Streaming<pb::WatchUpdatesResponse>,
     first: i64,
     last: i64,
@@ -66,7 +69,7 @@ async fn expect_revisions(
 }
 
 /// `n` writes to distinct leaves, through `client`.
-async fn write_leaves(
+pub async fn write_leaves(
     app: &TestApp,
     client: &mut duckgrid::proto::v1::grid_service_client::GridServiceClient<
         tonic::transport::Channel,
@@ -238,7 +241,7 @@ async fn survive_a_redis_crash(persistent: bool) {
 /// The stream's entry ids once its last one is `last` (watchers may get
 /// revisions from the changelog before the relay has published them; ids
 /// only grow, so nothing older can be added after `last`).
-async fn stream_ids_through(redis: &RedisServer, last: i64) -> Vec<String> {
+pub async fn stream_ids_through(redis: &RedisServer, last: i64) -> Vec<String> {
     const IDS: &str = "local ids = {} for _, e in ipairs(redis.call('XRANGE', KEYS[1], '-', '+')) do ids[#ids + 1] = e[1] end return ids";
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {

@@ -1,6 +1,7 @@
 //! WatchUpdates: ordering, resume, snapshot-then-changes, progress, filters,
 //! slow subscribers, shutdown.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use duckgrid::proto::v1::{self as pb, watch_updates_response::Kind};
@@ -287,9 +288,11 @@ async fn a_watch_narrowed_to_a_subtree_and_measure_gets_only_those_cells() {
 
 #[tokio::test]
 async fn a_stalled_watcher_delays_nobody_and_is_ended_resumably() {
+    let stall = Duration::from_secs(3);
     let app = spawn_with(test_config_with(|c| {
         c.feed_buffer = 8;
-        c.watch_stall_timeout_ms = 300;
+        c.watch_stall_timeout_ms = stall.as_millis() as u64;
+        c.watch_buffer_bytes = 64 * 1024;
     }))
     .await;
     // A client with tiny flow-control windows that never reads.
@@ -318,13 +321,26 @@ async fn a_stalled_watcher_delays_nobody_and_is_ended_resumably() {
     let n = 100;
     let started = std::time::Instant::now();
     write_big(&app, n).await;
-    let writing = started.elapsed();
     for expected in 1..=n as i64 {
         assert_eq!(next_change(&mut fast).await.revision, expected);
     }
-    // Well past the stall timeout: the stalled watch has been ended. Reading
+    // Every write committed and the fast watcher has them all while the
+    // stalled watcher is still open: nothing waited for it (had anything,
+    // nothing could have finished before its stall timeout cut it off).
+    let stats = &app.watch_stats;
+    assert_eq!(
+        stats.open.load(Ordering::Relaxed),
+        2,
+        "both watches still open after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(stats.too_slow.load(Ordering::Relaxed), 0);
+    // What the stalled watcher pins is bounded in bytes.
+    assert!(stats.max_buffered_bytes.load(Ordering::Relaxed) <= 64 * 1024);
+    // Well past the stall timeout the stalled watch has been ended. Reading
     // now yields what was buffered, in order, then a resumable status.
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    tokio::time::sleep(stall + Duration::from_millis(800)).await;
+    assert_eq!(stats.too_slow.load(Ordering::Relaxed), 1);
     let mut last = 0;
     let status = loop {
         match stalled.message().await {
@@ -364,19 +380,61 @@ async fn a_stalled_watcher_delays_nobody_and_is_ended_resumably() {
     for expected in resume..=n as i64 {
         assert_eq!(next_change(&mut resumed).await.revision, expected);
     }
-    eprintln!("{n} writes with a stalled watcher took {writing:?}");
 }
 
 #[tokio::test]
 async fn a_watcher_behind_the_live_buffer_catches_up_from_the_changelog() {
-    let app = spawn_with(test_config_with(|c| c.feed_buffer = 4)).await;
-    let mut stream = watch(&app, pb::WatchUpdatesRequest::default()).await;
+    // The live buffer holds many events by count but few by bytes, and so
+    // does the watch's own buffer: large events push a slow watcher out.
+    let app = spawn_with(test_config_with(|c| {
+        c.feed_buffer = 4096;
+        c.feed_buffer_bytes = 64 * 1024;
+        c.watch_buffer_bytes = 64 * 1024;
+    }))
+    .await;
+    // A client with small flow-control windows, so the transport holds
+    // little either.
+    let endpoint = Endpoint::from_shared(format!("http://{}", app.addr))
+        .unwrap()
+        .initial_stream_window_size(Some(64 * 1024))
+        .initial_connection_window_size(Some(64 * 1024));
+    let mut stream = connect_endpoint(endpoint)
+        .await
+        .watch_updates(pb::WatchUpdatesRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
     // Large events, far more than the live buffer holds, before the client
     // reads: its task blocks on the transport and falls out of the buffer.
     write_big(&app, 60).await;
     for expected in 1..=60 {
         assert_eq!(next_change(&mut stream).await.revision, expected);
     }
+    assert!(
+        app.watch_stats.catch_ups.load(Ordering::Relaxed) > 0,
+        "the watcher never fell behind the live buffer: the test proves nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_start_past_the_head_names_the_oldest_revision_still_kept() {
+    let app = spawn_with(test_config_with(|c| c.changelog_retention = 10)).await;
+    write_n(&app, 130).await;
+    let oldest = app.query::<i64>("SELECT min(revision) FROM changelog")[0][0];
+    assert!(oldest > 1, "the changelog was pruned");
+    let status = app
+        .client
+        .clone()
+        .watch_updates(pb::WatchUpdatesRequest {
+            start_revision: 200,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::OutOfRange, "REVISION_OUT_OF_RANGE");
+    let info = error_info(&status);
+    assert_eq!(info.metadata["oldest_revision"], oldest.to_string());
+    assert_eq!(info.metadata["head_revision"], "130");
 }
 
 #[tokio::test]

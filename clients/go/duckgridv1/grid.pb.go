@@ -10,7 +10,10 @@
 // * Values are exact decimal strings ("1234.50", "-3", "0"), never binary
 //   floating point. Each measure has a fixed scale (see `Measure.scale`);
 //   values are always rendered with exactly that many decimal places. Input
-//   values may use fewer places but never more.
+//   values must be exact at that scale: fewer places are fine, and so are
+//   more when the extra ones are zeros ("5.0" for a whole-unit measure,
+//   "1.500" for cents); a value is never rounded ("1.005" for cents is
+//   INVALID_ARGUMENT).
 // * Sheets are named by resource name: `sheets/{sheet_id}`.
 // * Rows are addressed by their path of member names from the top of the row
 //   hierarchy: `[]` is the grand total, `["Acme"]` a supplier subtotal,
@@ -56,7 +59,8 @@ const (
 	// The cell grows by `value` (which may be negative).
 	UpdateMode_UPDATE_MODE_ADD UpdateMode = 2
 	// The cell changes by `value` percent: "10" is +10%, "-25" is -25%. The
-	// result is rounded half away from zero to the measure's scale.
+	// result, current × (100 + value) / 100, is rounded half away from zero to
+	// the measure's scale (1 at "-50" stays 1; -1 at "-50" stays -1).
 	UpdateMode_UPDATE_MODE_PERCENT UpdateMode = 3
 )
 

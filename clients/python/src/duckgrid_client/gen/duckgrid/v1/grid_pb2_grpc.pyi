@@ -13,7 +13,10 @@ Conventions used throughout this file:
 * Values are exact decimal strings ("1234.50", "-3", "0"), never binary
   floating point. Each measure has a fixed scale (see `Measure.scale`);
   values are always rendered with exactly that many decimal places. Input
-  values may use fewer places but never more.
+  values must be exact at that scale: fewer places are fine, and so are
+  more when the extra ones are zeros ("5.0" for a whole-unit measure,
+  "1.500" for cents); a value is never rounded ("1.005" for cents is
+  INVALID_ARGUMENT).
 * Sheets are named by resource name: `sheets/{sheet_id}`.
 * Rows are addressed by their path of member names from the top of the row
   hierarchy: `[]` is the grand total, `["Acme"]` a supplier subtotal,

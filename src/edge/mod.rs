@@ -1,0 +1,266 @@
+//! Edge processes: watch-only servers without a database.
+//!
+//! `duckgrid serve --role edge --writer URL --redis-url URL` serves
+//! `WatchUpdates` to any number of subscribers from the Redis stream and
+//! forwards everything else (`ListSheets`, `GetSheet`, `UpdateCell`,
+//! `BatchUpdateCells`) to the writer, so clients can talk to any process.
+//! A snapshot-first watch takes its snapshot from the writer (the sheet at
+//! revision R) and replays R + 1 onwards from the stream. History the stream
+//! no longer retains comes from the writer's changelog through the writer's
+//! own `WatchUpdates`. Subscribers on the writer and on every edge see the
+//! identical sequence: all of them read the one stream.
+//!
+//! Forwarded calls keep the caller's deadline (`grpc-timeout`) and actor.
+//! A call that failed on the way to the writer (not refused by it) is
+//! retried until the deadline; a write is made safe to retry by the request
+//! id the edge gives it when the client gave none, and a write that still
+//! could not be confirmed answers WRITER_UNAVAILABLE with that id, so the
+//! client can retry it safely itself.
+
+mod history;
+mod sheets;
+mod writer;
+
+pub use history::EdgeHistory;
+pub use sheets::RemoteSheets;
+pub use writer::{Position, WriterLink};
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::RngExt;
+use tokio::time::Instant;
+use tonic::metadata::MetadataMap;
+use tonic::{Request, Response, Status};
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+use crate::error::Error;
+use crate::proto::v1 as pb;
+use crate::proto::v1::grid_service_server::GridService;
+use crate::service::{ACTOR_HEADER, peer_ip};
+use crate::watch::{WatchStream, Watches};
+use writer::transport_failure;
+
+/// How long a forwarded call may take when its caller set no deadline.
+const FORWARD_DEADLINE: Duration = Duration::from_secs(30);
+/// How often an edge asks whether its writer accepts writes.
+const HEALTH_EVERY: Duration = Duration::from_secs(1);
+
+/// The GridService of an edge: forwards to the writer, watches locally.
+pub struct EdgeApi {
+    pub writer: Arc<WriterLink>,
+    pub watches: Arc<Watches>,
+}
+
+/// The `grpc-timeout` a caller sent (e.g. `500m`, `3S`), as a duration.
+fn grpc_timeout(metadata: &MetadataMap) -> Option<Duration> {
+    let value = metadata.get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n.checked_mul(3600)?),
+        "M" => Duration::from_secs(n.checked_mul(60)?),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+/// A caller's request as the writer gets it: the message, the actor, and
+/// what is left of the deadline.
+fn forward<T>(message: T, metadata: &MetadataMap, deadline: Instant) -> Request<T> {
+    let mut forwarded = Request::new(message);
+    if let Some(actor) = metadata.get(ACTOR_HEADER) {
+        forwarded.metadata_mut().insert(ACTOR_HEADER, actor.clone());
+    }
+    forwarded.set_timeout(deadline.saturating_duration_since(Instant::now()));
+    forwarded
+}
+
+/// A request id for a write whose client gave none.
+fn edge_request_id() -> String {
+    format!("edge-{:032x}", rand::rng().random::<u128>())
+}
+
+impl EdgeApi {
+    /// Calls the writer with `call`, retrying failures on the way to it
+    /// until the caller's deadline. `request_id` names a write (for the
+    /// error when it cannot be confirmed).
+    async fn call<T, R, F, Fut>(
+        &self,
+        request: Request<T>,
+        request_id: Option<&str>,
+        call: F,
+    ) -> Result<Response<R>, Status>
+    where
+        T: Clone,
+        F: Fn(Request<T>) -> Fut,
+        Fut: Future<Output = Result<Response<R>, Status>>,
+    {
+        // Give up a little before the caller does, so that it hears why.
+        let budget = grpc_timeout(request.metadata()).unwrap_or(FORWARD_DEADLINE);
+        let deadline = Instant::now() + budget - (budget / 10).min(Duration::from_millis(250));
+        let (metadata, _, message) = request.into_parts();
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            let status = match call(forward(message.clone(), &metadata, deadline)).await {
+                Ok(response) => return Ok(response),
+                Err(status) => status,
+            };
+            let retry_at = Instant::now() + backoff;
+            if !transport_failure(&status) || retry_at >= deadline {
+                return Err(match writer::from_writer(status) {
+                    Error::WriterUnavailable { message, .. } => Error::WriterUnavailable {
+                        message,
+                        request_id: request_id.map(str::to_owned),
+                    },
+                    other => other,
+                }
+                .into());
+            }
+            tokio::time::sleep_until(retry_at).await;
+            backoff = (backoff * 2).min(Duration::from_secs(1));
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl GridService for EdgeApi {
+    async fn list_sheets(
+        &self,
+        request: Request<pb::ListSheetsRequest>,
+    ) -> Result<Response<pb::ListSheetsResponse>, Status> {
+        self.call(request, None, |r| {
+            let mut writer = self.writer.grid.clone();
+            async move { writer.list_sheets(r).await }
+        })
+        .await
+    }
+
+    async fn get_sheet(
+        &self,
+        request: Request<pb::GetSheetRequest>,
+    ) -> Result<Response<pb::GetSheetResponse>, Status> {
+        self.call(request, None, |r| {
+            let mut writer = self.writer.grid.clone();
+            async move { writer.get_sheet(r).await }
+        })
+        .await
+    }
+
+    async fn update_cell(
+        &self,
+        mut request: Request<pb::UpdateCellRequest>,
+    ) -> Result<Response<pb::UpdateCellResponse>, Status> {
+        let id = &mut request.get_mut().request_id;
+        if id.is_empty() {
+            *id = edge_request_id();
+        }
+        let id = id.clone();
+        self.call(request, Some(&id), |r| {
+            let mut writer = self.writer.grid.clone();
+            async move { writer.update_cell(r).await }
+        })
+        .await
+    }
+
+    async fn batch_update_cells(
+        &self,
+        mut request: Request<pb::BatchUpdateCellsRequest>,
+    ) -> Result<Response<pb::BatchUpdateCellsResponse>, Status> {
+        let id = &mut request.get_mut().request_id;
+        if id.is_empty() {
+            *id = edge_request_id();
+        }
+        let id = id.clone();
+        self.call(request, Some(&id), |r| {
+            let mut writer = self.writer.grid.clone();
+            async move { writer.batch_update_cells(r).await }
+        })
+        .await
+    }
+
+    type WatchUpdatesStream = WatchStream;
+
+    async fn watch_updates(
+        &self,
+        request: Request<pb::WatchUpdatesRequest>,
+    ) -> Result<Response<Self::WatchUpdatesStream>, Status> {
+        let peer = peer_ip(&request);
+        Ok(Response::new(
+            self.watches.start(request.get_ref(), peer).await?,
+        ))
+    }
+}
+
+/// Keeps the edge's health of the grid service equal to whether its
+/// writer accepts writes, asking every [`HEALTH_EVERY`] until `stop`.
+pub async fn report_writer_health(
+    writer: Arc<WriterLink>,
+    health: HealthReporter,
+    service: &'static str,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut last = None;
+    loop {
+        let serving = writer.serving(HEALTH_EVERY).await;
+        if last != Some(serving) {
+            if last.is_some() {
+                tracing::warn!(serving, "the writer's availability changed");
+            }
+            let status = if serving {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            };
+            health.set_service_status(service, status).await;
+            last = Some(serving);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(HEALTH_EVERY) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_callers_deadline_and_actor_are_forwarded() {
+        let mut metadata = MetadataMap::new();
+        metadata.insert("grpc-timeout", "1500m".parse().unwrap());
+        metadata.insert(ACTOR_HEADER, "alice".parse().unwrap());
+        let timeout = grpc_timeout(&metadata).unwrap();
+        assert_eq!(timeout, Duration::from_millis(1500));
+        let forwarded = forward((), &metadata, Instant::now() + timeout);
+        assert_eq!(forwarded.metadata().get(ACTOR_HEADER).unwrap(), "alice");
+        let sent = grpc_timeout(forwarded.metadata()).expect("a deadline on the forwarded call");
+        assert!(
+            sent <= timeout && sent > Duration::from_millis(1000),
+            "{sent:?}"
+        );
+        for (text, expected) in [("3S", 3_000), ("2M", 120_000), ("7u", 0)] {
+            metadata.insert("grpc-timeout", text.parse().unwrap());
+            assert_eq!(
+                grpc_timeout(&metadata).unwrap().as_millis(),
+                expected,
+                "{text}"
+            );
+        }
+        metadata.insert("grpc-timeout", "soon".parse().unwrap());
+        assert_eq!(grpc_timeout(&metadata), None);
+    }
+
+    #[test]
+    fn edge_request_ids_are_distinct_and_fit_the_limit() {
+        let (a, b) = (edge_request_id(), edge_request_id());
+        assert_ne!(a, b);
+        assert!(a.chars().count() <= crate::edit::MAX_ID_CHARS);
+    }
+}

@@ -1,0 +1,76 @@
+//! The cells a request changed, as its change event lists them.
+
+use std::collections::BTreeMap;
+
+use crate::model::{Col, MAX_MEASURES, Model, RowRef};
+use crate::proto::v1 as pb;
+use crate::rollup::CellDelta;
+use crate::summary::CellValue;
+
+/// The cells a request touched: each one's value before the request and
+/// after it. A cell is listed (per measure) only if what a client reads
+/// changed: a batch that writes a cell and then writes it back lists
+/// nothing for it.
+#[derive(Debug, Default)]
+pub struct Changes {
+    /// (sheet, row, column) -> (before the request, now).
+    cells: BTreeMap<(usize, RowRef, Col), (CellValue, CellValue)>,
+}
+
+/// How a cell's measure reads: `None` for an empty cell (no facts).
+fn shown(cell: &CellValue, measure: usize) -> Option<i128> {
+    (cell.facts > 0).then_some(cell.values[measure])
+}
+
+impl Changes {
+    /// Records rolled-up deltas and the touched cells' values after them.
+    pub fn record(&mut self, deltas: &[CellDelta], rows: &[CellValue]) {
+        for (d, now) in deltas.iter().zip(rows) {
+            let entry = self
+                .cells
+                .entry((d.sheet, d.row, d.col))
+                .or_insert_with(|| {
+                    let mut before = *now;
+                    before.facts -= d.facts;
+                    for (v, dv) in before.values.iter_mut().zip(d.values) {
+                        *v -= dv;
+                    }
+                    (before, *now)
+                });
+            entry.1 = *now;
+        }
+    }
+
+    /// The changes as the contract shows them, grouped by sheet.
+    pub fn to_proto(&self, model: &Model) -> Vec<pb::SheetChanges> {
+        let mut out: Vec<pb::SheetChanges> = Vec::new();
+        for (&(sheet, row, col), (before, now)) in &self.cells {
+            let changed: Vec<usize> = (0..model.measures.len().min(MAX_MEASURES))
+                .filter(|&m| shown(before, m) != shown(now, m))
+                .collect();
+            if changed.is_empty() {
+                continue;
+            }
+            let name = model.sheets[sheet].name();
+            if out.last().is_none_or(|s| s.sheet != name) {
+                out.push(pb::SheetChanges {
+                    sheet: name,
+                    cells: Vec::new(),
+                });
+            }
+            let cells = &mut out.last_mut().expect("pushed above").cells;
+            let path = model.row_path(sheet, row);
+            for m in changed {
+                cells.push(pb::CellChange {
+                    row_path: path.clone(),
+                    column: model.column_key(col),
+                    measure: model.measures[m].name.to_owned(),
+                    value: shown(now, m)
+                        .map(|v| model.format(m, v))
+                        .unwrap_or_default(),
+                });
+            }
+        }
+        out
+    }
+}

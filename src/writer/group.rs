@@ -1,0 +1,312 @@
+//! One commit group: its requests applied in one transaction, committed,
+//! published and answered — and how it fails without misreporting anyone.
+//!
+//! - A request that fails before changing anything is answered and the
+//!   group goes on; one that fails after (or panics while being applied)
+//!   rolls the group back, is answered alone, and the rest are re-applied.
+//! - A panic in the group's own steps (writing its facts, committing) cannot
+//!   be pinned on a request: every request is re-applied in a group of its
+//!   own, so only the culprit fails.
+//! - Once the group has committed, every caller gets its outcome, whatever
+//!   happens while publishing: a durable write is never reported failed.
+//! - A group stops taking requests once it has touched the fact budget
+//!   (`--max-facts-per-write`); the rest wait for the next group.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use chrono::Utc;
+use duckdb::Connection;
+use prost::Message;
+
+use super::apply::{Applier, ApplyError, clean};
+use super::changes::Changes;
+use super::faults::FaultPoint;
+use super::writes::FactWrites;
+use super::{Command, WriteOutcome, Writer};
+use crate::edit::WriteRequest;
+use crate::error::{Error, Result};
+use crate::feed::Event;
+use crate::proto::v1 as pb;
+use crate::store::changelog;
+use crate::summary::{Snapshot, Summary};
+
+/// A group that committed: each applied request's outcome, and the summary
+/// after them. Requests past `applied` were left for the next group.
+struct Committed {
+    results: Vec<Result<WriteOutcome>>,
+    summary: Summary,
+    applied: usize,
+}
+
+enum GroupFailure {
+    /// Request `i` failed after changing data.
+    Request(usize, Error),
+    Commit(Error),
+}
+
+fn panicked() -> Error {
+    Error::Internal("the writer failed applying this request (a bug); it was rolled back".into())
+}
+
+impl Writer {
+    /// Applies a group of requests in one transaction, commits, publishes
+    /// and answers them. Returns the requests left for the next group.
+    pub(super) fn run_group(&mut self, mut group: Vec<Command>) -> Vec<Command> {
+        loop {
+            let head = self.head;
+            let attempt = catch_unwind(AssertUnwindSafe(|| self.try_group(&group)));
+            match attempt {
+                Ok(Ok(committed)) => {
+                    let later = group.split_off(committed.applied);
+                    self.finish(group, committed);
+                    return later;
+                }
+                Ok(Err(GroupFailure::Request(i, error))) => {
+                    // Request i changed data and then failed: the whole
+                    // transaction was rolled back. Answer it, retry the rest.
+                    self.undo(head);
+                    let _ = group.remove(i).reply.send(Err(error));
+                    if group.is_empty() {
+                        return Vec::new();
+                    }
+                }
+                Ok(Err(GroupFailure::Commit(error))) => {
+                    self.undo(head);
+                    tracing::error!(%error, "commit failed; the group was rolled back");
+                    for cmd in group {
+                        let _ = cmd.reply.send(Err(Error::Unavailable {
+                            reason: "COMMIT_FAILED",
+                            message: "the database could not commit the write; nothing was applied"
+                                .into(),
+                            resume_revision: None,
+                        }));
+                    }
+                    return Vec::new();
+                }
+                Err(_) => {
+                    // The transaction rolled back as the panic unwound.
+                    self.undo(head);
+                    tracing::error!(
+                        requests = group.len(),
+                        "the writer panicked committing a group; it was rolled back"
+                    );
+                    if group.len() == 1 {
+                        let cmd = group.pop().expect("one request");
+                        let _ = cmd.reply.send(Err(panicked()));
+                        return Vec::new();
+                    }
+                    // Each request on its own: only the culprit fails.
+                    let mut later = Vec::new();
+                    for cmd in group {
+                        later.extend(self.run_group(vec![cmd]));
+                    }
+                    return later;
+                }
+            }
+        }
+    }
+
+    /// Forgets what a rolled-back group did in memory.
+    fn undo(&mut self, head: i64) {
+        self.head = head;
+        self.mirror.rollback();
+    }
+
+    /// After commit: publish the summary and the events, then answer.
+    fn finish(&mut self, group: Vec<Command>, committed: Committed) {
+        self.mirror.commit();
+        let Committed {
+            results, summary, ..
+        } = committed;
+        // The group is durable: from here on every caller gets its outcome,
+        // whatever happens while publishing (watchers that miss an event
+        // read it from the changelog).
+        let published = catch_unwind(AssertUnwindSafe(|| {
+            if self.head != self.committed.revision {
+                self.committed = Arc::new(Snapshot {
+                    revision: self.head,
+                    summary,
+                });
+                self.published.publish(Arc::clone(&self.committed));
+            }
+            for (cmd, result) in group.iter().zip(&results) {
+                self.config.faults.at(FaultPoint::Committed, &cmd.request);
+                if let Ok(outcome) = result
+                    && !outcome.replayed
+                {
+                    self.feed.publish(Arc::clone(&outcome.event));
+                }
+            }
+        }));
+        if published.is_err() {
+            tracing::error!(
+                head = self.head,
+                "the writer panicked publishing a committed group; its writes stand"
+            );
+        }
+        for (cmd, result) in group.into_iter().zip(results) {
+            // The caller may have gone; the write stands anyway.
+            let _ = cmd.reply.send(result);
+        }
+        self.prune_changelog();
+    }
+
+    /// Applies the group in one transaction and commits.
+    fn try_group(&mut self, group: &[Command]) -> Result<Committed, GroupFailure> {
+        let conn = &self.conn;
+        let mut summary = self.committed.summary.clone();
+        let tx = conn
+            .unchecked_transaction()
+            .map_err(|e| GroupFailure::Commit(e.into()))?;
+        let mut results = Vec::with_capacity(group.len());
+        let mut writes = FactWrites::default();
+        let budget = self.config.max_facts_per_write;
+        let (mut applied, mut touched) = (0, 0);
+        for (i, cmd) in group.iter().enumerate() {
+            // A group touches at most about one full request's facts.
+            if i > 0 && touched >= budget {
+                break;
+            }
+            let revision = self.head + 1;
+            let mut applier = Applier {
+                model: &self.model,
+                max_facts: budget,
+                facts_left: budget,
+                summary: &mut summary,
+                mirror: &mut self.mirror,
+                writes: &mut writes,
+            };
+            let faults = &self.config.faults;
+            let outcome = catch_unwind(AssertUnwindSafe(|| {
+                faults.at(FaultPoint::Apply, &cmd.request);
+                apply_request(conn, &mut applier, &cmd.request, revision)
+            }));
+            touched += budget - applier.facts_left;
+            match outcome {
+                Ok(Ok(outcome)) => {
+                    if !outcome.replayed {
+                        self.head = revision;
+                    }
+                    results.push(Ok(outcome));
+                }
+                Ok(Err(ApplyError {
+                    error,
+                    dirty: false,
+                })) => results.push(Err(error)),
+                Ok(Err(ApplyError { error, dirty: true })) => {
+                    drop(tx); // rolls back
+                    return Err(GroupFailure::Request(i, error));
+                }
+                Err(_) => {
+                    tracing::error!(
+                        actor = %cmd.request.actor,
+                        "the writer panicked applying a request; the group was rolled back"
+                    );
+                    drop(tx);
+                    return Err(GroupFailure::Request(i, panicked()));
+                }
+            }
+            applied += 1;
+        }
+        for cmd in &group[..applied] {
+            self.config.faults.at(FaultPoint::Flush, &cmd.request);
+        }
+        let flushing = std::time::Instant::now();
+        writes
+            .flush(conn, &self.model, &self.mirror)
+            .map_err(GroupFailure::Commit)?;
+        let committing = std::time::Instant::now();
+        tx.commit().map_err(|e| GroupFailure::Commit(e.into()))?;
+        tracing::debug!(
+            requests = applied,
+            facts = ?committing.duration_since(flushing),
+            commit = ?committing.elapsed(),
+            "group committed"
+        );
+        Ok(Committed {
+            results,
+            summary,
+            applied,
+        })
+    }
+}
+
+/// Applies one request (all its edits) inside the open transaction and
+/// records its changelog row.
+fn apply_request(
+    conn: &Connection,
+    applier: &mut Applier<'_>,
+    request: &WriteRequest,
+    revision: i64,
+) -> Result<WriteOutcome, ApplyError> {
+    let model = applier.model;
+    if let Some(id) = &request.request_id
+        && let Some((original, bytes)) =
+            changelog::find_by_request_id(conn, id).map_err(|e| clean(e.into()))?
+    {
+        let event = Event::decode(original, &bytes).map_err(clean)?;
+        if event.change.edits != request.source {
+            return Err(clean(Error::invalid(format!(
+                "request_id {} was already used by revision {original} for different edits",
+                crate::error::quoted(id)
+            ))));
+        }
+        return Ok(WriteOutcome {
+            event,
+            replayed: true,
+        });
+    }
+
+    let mut changes = Changes::default();
+    let mut results = Vec::with_capacity(request.edits.len());
+    let mut dirty = false;
+    for edit in &request.edits {
+        let outcome = applier
+            .apply(edit, revision, &mut changes)
+            .map_err(|mut e| {
+                e.dirty |= dirty;
+                e
+            })?;
+        dirty |= outcome.facts_changed > 0;
+        let shown = |v: Option<_>| {
+            v.map(|v| model.format(edit.cell.measure, v))
+                .unwrap_or_default()
+        };
+        results.push(pb::EditResult {
+            previous_value: shown(outcome.previous),
+            new_value: shown(outcome.new),
+            facts_changed: outcome.facts_changed,
+        });
+    }
+
+    let now = Utc::now();
+    let change = pb::ChangeEvent {
+        revision,
+        commit_time: Some(prost_types::Timestamp {
+            seconds: now.timestamp(),
+            nanos: now.timestamp_subsec_nanos() as i32,
+        }),
+        actor: request.actor.clone(),
+        request_id: request.request_id.clone().unwrap_or_default(),
+        edits: request.source.clone(),
+        results,
+        changes: changes.to_proto(model),
+    };
+    changelog::insert(
+        conn,
+        revision,
+        now.timestamp_micros(),
+        &request.actor,
+        request.request_id.as_deref(),
+        &change.encode_to_vec(),
+    )
+    .map_err(|e| ApplyError {
+        error: e.into(),
+        dirty: true,
+    })?;
+    Ok(WriteOutcome {
+        event: Event::new(revision, change),
+        replayed: false,
+    })
+}
