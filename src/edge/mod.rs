@@ -208,6 +208,9 @@ pub async fn report_writer_health(
     let mut last = None;
     loop {
         let serving = writer.serving(HEALTH_EVERY).await;
+        if *stop.borrow() {
+            return; // Shutting down: the server has said NOT_SERVING.
+        }
         if last != Some(serving) {
             if last.is_some() {
                 tracing::warn!(serving, "the writer's availability changed");
