@@ -77,6 +77,10 @@ pub enum Error {
     #[error("{0}")]
     InvalidArgument(String),
 
+    /// Bytes that are not a valid protobuf message.
+    #[error("{0}")]
+    Malformed(String),
+
     /// An unknown sheet, row member, column or measure.
     #[error("{0}")]
     NotFound(String),
@@ -98,11 +102,13 @@ pub enum Error {
     },
 
     /// A watch asked for a revision that is not retained, or in the future.
+    /// A writer names its database (edges check the stream against it).
     #[error("{message}")]
     OutOfRange {
         message: String,
         oldest: i64,
         head: i64,
+        database_id: Option<String>,
     },
 
     /// A configured limit was hit.
@@ -167,7 +173,7 @@ impl Error {
     /// The gRPC code of this error.
     pub fn code(&self) -> Code {
         match self {
-            Error::InvalidArgument(_) => Code::InvalidArgument,
+            Error::InvalidArgument(_) | Error::Malformed(_) => Code::InvalidArgument,
             Error::NotFound(_) => Code::NotFound,
             Error::ExpectedValueMismatch { .. } => Code::Aborted,
             Error::FailedPrecondition { .. } => Code::FailedPrecondition,
@@ -184,6 +190,7 @@ impl Error {
         let mut meta = HashMap::new();
         let reason = match self {
             Error::InvalidArgument(_) => "INVALID_ARGUMENT",
+            Error::Malformed(_) => "MALFORMED_MESSAGE",
             Error::NotFound(_) => "NOT_FOUND",
             Error::ExpectedValueMismatch {
                 expected, current, ..
@@ -193,9 +200,17 @@ impl Error {
                 "EXPECTED_VALUE_MISMATCH"
             }
             Error::FailedPrecondition { reason, .. } => reason,
-            Error::OutOfRange { oldest, head, .. } => {
+            Error::OutOfRange {
+                oldest,
+                head,
+                database_id,
+                ..
+            } => {
                 meta.insert("oldest_revision".to_owned(), oldest.to_string());
                 meta.insert("head_revision".to_owned(), head.to_string());
+                if let Some(id) = database_id {
+                    meta.insert("database_id".to_owned(), id.clone());
+                }
                 "REVISION_OUT_OF_RANGE"
             }
             Error::ResourceExhausted {

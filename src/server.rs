@@ -6,9 +6,10 @@
 //! `run(shutdown)` serves until the shutdown future completes, then drains,
 //! all within one deadline (`--shutdown-timeout-ms`): health goes
 //! NOT_SERVING, watch streams end with UNAVAILABLE and the revision to
-//! resume from, open calls get most of the deadline to finish (then are cut
-//! off), the writer is told to commit what is queued and checkpoint, the
-//! feed publishes what it still can, and `run` returns.
+//! resume from, open calls get most of the deadline to finish (then are no
+//! longer waited for: they end with the process), the writer is told to
+//! commit what is queued and checkpoint, the feed publishes what it still
+//! can, and `run` returns.
 //!
 //! The limits that protect the server are set here, in one place: per
 //! connection (streams, calls in flight, keepalive), per call (request
@@ -35,8 +36,8 @@ use tonic_health::server::HealthReporter;
 use crate::config::{Config, Role};
 use crate::demo::DemoSpec;
 use crate::edge::{self, EdgeApi, EdgeHistory, RemoteSheets, WriterLink};
-use crate::feed::redis::{self, RedisFeed, RedisSettings, redact};
-use crate::feed::{ChangelogHistory, Feed, Live, memory::MemoryFeed};
+use crate::feed::redis::{self, RedisFeed, RedisSettings, WriterView, redact};
+use crate::feed::{ChangelogHistory, EventCache, Feed, Live, memory::MemoryFeed};
 use crate::model::Model;
 use crate::proto::{FILE_DESCRIPTOR_SET, v1::grid_service_server::GridServiceServer};
 use crate::service::GridApi;
@@ -114,7 +115,7 @@ impl Server {
                 let pool = ReadPool::new(&db.conn, config.read_connections)?;
                 let history = ChangelogHistory::new(Arc::clone(&pool));
                 let feed: Arc<dyn Feed> = match &redis {
-                    None => Arc::new(MemoryFeed::new(history, db.head, live)),
+                    None => Arc::new(MemoryFeed::new(history, db.head, &db.database_id, live)),
                     Some(settings) => {
                         redis::check_stream_matches(settings, db.head, &db.database_id).await?;
                         Arc::new(RedisFeed::writer(
@@ -164,22 +165,30 @@ impl Server {
                     unreachable!("validated: an edge has --writer and --redis-url");
                 };
                 let writer = Arc::new(WriterLink::connect_lazy(url)?);
+                let cache = Arc::new(EventCache::default());
                 let history = EdgeHistory {
                     redis: redis::client(&settings.url)?,
                     stream: settings.stream.clone(),
                     writer: Arc::clone(&writer),
+                    cache: Arc::clone(&cache),
                 };
                 // The connection task runs on its own (and reconnects).
                 drop(fred::prelude::ClientLike::connect(&history.redis));
                 let probe = Arc::clone(&writer);
+                let view = WriterView {
+                    database_id: Arc::clone(&writer.database_id),
+                    head: Arc::clone(&writer.known_head),
+                    ask_head: Box::new(move || {
+                        let probe = Arc::clone(&probe);
+                        Box::pin(async move { Ok(probe.position().await?.head) })
+                    }),
+                };
                 let feed: Arc<dyn Feed> = Arc::new(RedisFeed::edge(
                     settings,
                     Arc::new(history),
                     live,
-                    Box::new(move || {
-                        let probe = Arc::clone(&probe);
-                        Box::pin(async move { Ok(probe.position().await?.head) })
-                    }),
+                    view,
+                    cache,
                     feed_stopped,
                 )?);
                 let sheets = Arc::new(RemoteSheets::new(Arc::clone(&writer)));
@@ -333,7 +342,7 @@ impl Server {
             .with_nodelay(Some(true))
             .with_keepalive(Some(Duration::from_secs(60)));
         // Boxed (not stack-pinned) so it can be dropped before the writer is
-        // stopped: nothing of the old connections outlives the deadline.
+        // stopped (connections still open then end with the process).
         let mut serve = Box::pin(router.serve_with_incoming_shutdown(incoming, async {
             let _ = drain_rx.await;
         }));
@@ -357,7 +366,7 @@ impl Server {
                     Ok(result) => result.context("serving gRPC")?,
                     Err(_) => tracing::warn!(
                         timeout_ms = config.shutdown_timeout_ms,
-                        "calls still open were cut off to keep the shutdown deadline"
+                        "calls still open are not waited for, to keep the shutdown deadline"
                     ),
                 }
                 deadline
@@ -395,11 +404,17 @@ async fn stop_writer(writer: Running, deadline: Instant) {
         tracing::warn!("the writer's queue stayed full until the shutdown deadline");
     }
     drop(handle);
-    let joined = tokio::task::spawn_blocking(move || thread.join());
+    // Waited for from a plain thread, not the blocking pool: the runtime
+    // waits for its blocking tasks when it ends, which would make the
+    // deadline a wish.
+    let (joined_tx, joined) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let _ = joined_tx.send(thread.join());
+    });
     match tokio::time::timeout_at(deadline, joined).await {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(_))) => tracing::error!("the writer thread panicked"),
-        Ok(Err(e)) => tracing::warn!(error = %e, "could not wait for the writer to stop"),
+        Ok(Err(_)) => tracing::warn!("could not wait for the writer to stop"),
         Err(_) => tracing::warn!(
             "the writer did not stop within the shutdown deadline; its committed writes are in \
              the WAL and are replayed at the next start"

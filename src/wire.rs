@@ -3,7 +3,9 @@
 //!
 //! - [`GridCodec`] decodes messages with prost, like tonic's own codec,
 //!   but bytes that are not a valid message (`0f`, invalid UTF-8 in a
-//!   string) are INVALID_ARGUMENT with an `ErrorInfo`, not INTERNAL.
+//!   string) are INVALID_ARGUMENT (`MALFORMED_MESSAGE`), not INTERNAL. (The
+//!   same codec decodes an edge's answers from its writer: the edge turns a
+//!   MALFORMED_MESSAGE of its own into INTERNAL, not the caller's fault.)
 //! - [`CallLimitsLayer`] holds every call to the request timeout; and tonic
 //!   refuses a message over
 //!   `--max-request-bytes` from its length prefix alone (without reading
@@ -28,6 +30,9 @@ use tonic_types::{ErrorDetails, StatusExt};
 use tower::{Layer, Service};
 
 use crate::error::{ERROR_DOMAIN, Error};
+
+/// The `ErrorInfo.reason` of a message that is not valid protobuf.
+pub const MALFORMED_MESSAGE: &str = "MALFORMED_MESSAGE";
 
 /// The codec of every duckgrid service: prost, with decoding errors
 /// answered as the client's.
@@ -70,7 +75,7 @@ impl<U: Message + Default> Decoder for GridDecoder<U> {
     fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<U>, Status> {
         U::decode(buf)
             .map(Some)
-            .map_err(|e| Error::invalid(format!("the message is not valid protobuf: {e}")).into())
+            .map_err(|e| Error::Malformed(format!("the message is not valid protobuf: {e}")).into())
     }
 }
 

@@ -74,6 +74,8 @@ impl Server {
         args: &[&str],
     ) -> anyhow::Result<Self> {
         let addr_file = dir.join(format!("{name}.addr"));
+        // A file left by an earlier server of the same name is not this one's.
+        let _ = std::fs::remove_file(&addr_file);
         let log = std::env::var("DUCKGRID_BENCH_LOG").unwrap_or_else(|_| "warn".into());
         let mut child = Command::new(bin)
             .arg("serve")

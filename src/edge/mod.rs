@@ -198,7 +198,8 @@ impl GridService for EdgeApi {
 }
 
 /// Keeps the edge's health of the grid service equal to whether its
-/// writer accepts writes, asking every [`HEALTH_EVERY`] until `stop`.
+/// writer accepts writes, and what the edge knows of the writer's
+/// position current, asking every [`HEALTH_EVERY`] until `stop`.
 pub async fn report_writer_health(
     writer: Arc<WriterLink>,
     health: HealthReporter,
@@ -207,6 +208,9 @@ pub async fn report_writer_health(
 ) {
     let mut last = None;
     loop {
+        // The writer's identity (the stream reader waits for it) and head
+        // (how watchers tell a lagging stream from a quiet one).
+        let _ = writer.position().await;
         let serving = writer.serving(HEALTH_EVERY).await;
         if *stop.borrow() {
             return; // Shutting down: the server has said NOT_SERVING.

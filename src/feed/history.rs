@@ -6,7 +6,7 @@ use std::sync::Arc;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
-use super::{Event, EventRef};
+use super::{EventCache, EventRef};
 use crate::error::{Error, Result};
 use crate::store::{ReadPool, read};
 
@@ -28,11 +28,15 @@ pub trait History: Send + Sync + 'static {
 /// The changelog, read on the read pool.
 pub struct ChangelogHistory {
     pool: Arc<ReadPool>,
+    cache: EventCache,
 }
 
 impl ChangelogHistory {
     pub fn new(pool: Arc<ReadPool>) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            cache: EventCache::default(),
+        }
     }
 }
 
@@ -54,10 +58,11 @@ impl History for ChangelogHistory {
                     ),
                     oldest: *first,
                     head,
+                    database_id: None,
                 });
             }
             rows.into_iter()
-                .map(|(revision, bytes)| Event::decode(revision, &bytes))
+                .map(|(revision, bytes)| self.cache.decode(revision, &bytes))
                 .collect()
         }
         .boxed()

@@ -14,15 +14,18 @@ pub struct MemoryFeed {
     live: Arc<Live>,
     head: AtomicI64,
     history: ChangelogHistory,
+    database_id: String,
 }
 
 impl MemoryFeed {
-    /// A feed over `live`, starting at revision `head`.
-    pub fn new(history: ChangelogHistory, head: i64, live: Arc<Live>) -> Self {
+    /// A feed over `live`, starting at revision `head` of the database
+    /// `database_id`.
+    pub fn new(history: ChangelogHistory, head: i64, database_id: &str, live: Arc<Live>) -> Self {
         Self {
             live,
             head: AtomicI64::new(head),
             history,
+            database_id: database_id.to_owned(),
         }
     }
 }
@@ -47,5 +50,9 @@ impl Feed for MemoryFeed {
 
     fn head(&self) -> i64 {
         self.head.load(Ordering::Acquire)
+    }
+
+    fn database_id(&self) -> Option<&str> {
+        Some(&self.database_id)
     }
 }

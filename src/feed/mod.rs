@@ -9,6 +9,7 @@
 //! Architecture invariant: the DuckDB changelog is the source of truth for
 //! events. A feed is a bounded, replaceable fan-out copy of it.
 
+pub mod cache;
 pub mod history;
 pub mod live;
 pub mod memory;
@@ -23,6 +24,7 @@ use prost::Message;
 use crate::error::{Error, Result};
 use crate::proto::v1 as pb;
 
+pub use cache::EventCache;
 pub use history::{ChangelogHistory, History};
 pub use live::{Live, Lookup};
 
@@ -66,6 +68,8 @@ impl Event {
 pub trait Feed: Send + Sync + 'static {
     /// Hands a committed event over. Called by the writer in revision order
     /// right after each commit; never blocks. (Edge processes never call it.)
+    /// Implementations raise the head first: should anything after fail,
+    /// watchers still learn of the revision and read it from history.
     fn publish(&self, event: EventRef);
 
     /// The newest events, shared by every watcher of this process. It is
@@ -82,6 +86,10 @@ pub trait Feed: Send + Sync + 'static {
 
     /// The newest revision this process knows of.
     fn head(&self) -> i64;
+
+    /// The identity of the database whose revisions these are (the
+    /// writer's process; an edge learns it from the writer).
+    fn database_id(&self) -> Option<&str>;
 
     /// The newest committed revision, asking the writer when this process
     /// may be behind (edges). The default is [`Feed::head`].

@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot, watch};
-use tokio::time::{Instant, interval_at};
+use tokio::time::{Instant, MissedTickBehavior, interval_at};
 use tonic::Status;
 
 use crate::error::{Error, Result};
@@ -168,6 +168,7 @@ impl Watches {
                 ),
                 oldest: self.feed.oldest().await?,
                 head,
+                database_id: self.feed.database_id().map(str::to_owned),
             });
         }
         if request.start == 0 && request.snapshot.is_none() {
@@ -252,12 +253,15 @@ impl Watches {
         };
         let period = self.config.progress_interval;
         let mut progress = interval_at(Instant::now() + period, period);
+        // After a long catch-up, one tick, not a burst of them.
+        progress.set_missed_tick_behavior(MissedTickBehavior::Delay);
         // The live buffer is the fast path, not the only one: a revision
         // the feed has known of for a whole check without it arriving (a
         // Redis reader that started after it, a Redis outage while the
         // writer commits) is read from history instead.
         let every = period.min(STUCK_CHECK);
         let mut check = interval_at(Instant::now() + every, every);
+        check.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut known = self.feed.head();
         let mut shutdown = self.shutdown.clone();
         loop {

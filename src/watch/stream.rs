@@ -112,38 +112,37 @@ impl Sink {
     /// budget waits for an empty buffer.
     pub async fn send(&mut self, message: Outgoing, resume: Option<i64>) -> Result<(), Stop> {
         let want = message.size().clamp(1, self.budget_total) as u32;
+        // One stall timeout for the whole send: room in the byte budget,
+        // then room in the channel.
+        let deadline = Instant::now() + self.stall;
         // The common case, room in the buffer, needs no timer.
-        let item = match Arc::clone(&self.budget).try_acquire_many_owned(want).ok() {
-            Some(bytes) => Item {
-                message,
-                _bytes: bytes,
-            },
+        let bytes = match Arc::clone(&self.budget).try_acquire_many_owned(want).ok() {
+            Some(bytes) => bytes,
             None => {
-                let deadline = Instant::now() + self.stall;
                 let acquire = Arc::clone(&self.budget).acquire_many_owned(want);
-                let bytes = tokio::select! {
+                tokio::select! {
                     permit = tokio::time::timeout_at(deadline, acquire) => match permit {
                         Ok(Ok(permit)) => permit,
                         Ok(Err(_)) => return Err(Stop::ClientGone),
                         Err(_) => return Err(self.too_slow(resume)),
                     },
                     () = self.tx.closed() => return Err(Stop::ClientGone),
-                };
-                Item {
-                    message,
-                    _bytes: bytes,
                 }
             }
+        };
+        let item = Item {
+            message,
+            _bytes: bytes,
         };
         let item = match self.tx.try_send(item) {
             Ok(()) => return Ok(()),
             Err(mpsc::error::TrySendError::Closed(_)) => return Err(Stop::ClientGone),
             Err(mpsc::error::TrySendError::Full(item)) => item,
         };
-        match self.tx.send_timeout(item, self.stall).await {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::SendTimeoutError::Closed(_)) => Err(Stop::ClientGone),
-            Err(mpsc::error::SendTimeoutError::Timeout(_)) => Err(self.too_slow(resume)),
+        match tokio::time::timeout_at(deadline, self.tx.send(item)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(Stop::ClientGone),
+            Err(_) => Err(self.too_slow(resume)),
         }
     }
 

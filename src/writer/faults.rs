@@ -14,7 +14,8 @@ pub enum FaultPoint {
     /// Writing the group's facts, just before commit (once per request of
     /// the group: a fault here belongs to the group, not to one request).
     Flush,
-    /// After the group committed, before its callers are answered.
+    /// After the group committed and a request's event was published,
+    /// before its caller is answered.
     Committed,
 }
 

@@ -42,7 +42,9 @@ struct Committed {
 enum GroupFailure {
     /// Request `i` failed after changing data.
     Request(usize, Error),
-    Commit(Error),
+    /// Writing or committing the first `.1` requests failed (the rest
+    /// were not tried).
+    Commit(Error, usize),
 }
 
 fn panicked() -> Error {
@@ -53,56 +55,64 @@ impl Writer {
     /// Applies a group of requests in one transaction, commits, publishes
     /// and answers them. Returns the requests left for the next group.
     pub(super) fn run_group(&mut self, mut group: Vec<Command>) -> Vec<Command> {
-        loop {
-            let head = self.head;
-            let attempt = catch_unwind(AssertUnwindSafe(|| self.try_group(&group)));
-            match attempt {
-                Ok(Ok(committed)) => {
-                    let later = group.split_off(committed.applied);
-                    self.finish(group, committed);
-                    return later;
+        let head = self.head;
+        let attempt = catch_unwind(AssertUnwindSafe(|| self.try_group(&group)));
+        match attempt {
+            Ok(Ok(committed)) => {
+                let later = group.split_off(committed.applied);
+                self.finish(group, committed);
+                later
+            }
+            Ok(Err(GroupFailure::Request(i, error))) => {
+                // Request i changed data and then failed: the whole
+                // transaction was rolled back. Answer it; the requests
+                // before it (which succeeded) commit as a group of their
+                // own, and the ones after it wait for the next group — so
+                // no request is applied more than twice, however many fail.
+                self.undo(head);
+                let later = group.split_off(i + 1);
+                let culprit = group.pop().expect("request i");
+                let _ = culprit.reply.send(Err(error));
+                let mut left = if group.is_empty() {
+                    Vec::new()
+                } else {
+                    self.run_group(group)
+                };
+                left.extend(later);
+                left
+            }
+            Ok(Err(GroupFailure::Commit(error, applied))) => {
+                self.undo(head);
+                tracing::error!(%error, "commit failed; the group was rolled back");
+                let later = group.split_off(applied);
+                for cmd in group {
+                    let _ = cmd.reply.send(Err(Error::Unavailable {
+                        reason: "COMMIT_FAILED",
+                        message: "the database could not commit the write; nothing was applied"
+                            .into(),
+                        resume_revision: None,
+                    }));
                 }
-                Ok(Err(GroupFailure::Request(i, error))) => {
-                    // Request i changed data and then failed: the whole
-                    // transaction was rolled back. Answer it, retry the rest.
-                    self.undo(head);
-                    let _ = group.remove(i).reply.send(Err(error));
-                    if group.is_empty() {
-                        return Vec::new();
-                    }
-                }
-                Ok(Err(GroupFailure::Commit(error))) => {
-                    self.undo(head);
-                    tracing::error!(%error, "commit failed; the group was rolled back");
-                    for cmd in group {
-                        let _ = cmd.reply.send(Err(Error::Unavailable {
-                            reason: "COMMIT_FAILED",
-                            message: "the database could not commit the write; nothing was applied"
-                                .into(),
-                            resume_revision: None,
-                        }));
-                    }
+                later
+            }
+            Err(_) => {
+                // The transaction rolled back as the panic unwound.
+                self.undo(head);
+                tracing::error!(
+                    requests = group.len(),
+                    "the writer panicked committing a group; it was rolled back"
+                );
+                if group.len() == 1 {
+                    let cmd = group.pop().expect("one request");
+                    let _ = cmd.reply.send(Err(panicked()));
                     return Vec::new();
                 }
-                Err(_) => {
-                    // The transaction rolled back as the panic unwound.
-                    self.undo(head);
-                    tracing::error!(
-                        requests = group.len(),
-                        "the writer panicked committing a group; it was rolled back"
-                    );
-                    if group.len() == 1 {
-                        let cmd = group.pop().expect("one request");
-                        let _ = cmd.reply.send(Err(panicked()));
-                        return Vec::new();
-                    }
-                    // Each request on its own: only the culprit fails.
-                    let mut later = Vec::new();
-                    for cmd in group {
-                        later.extend(self.run_group(vec![cmd]));
-                    }
-                    return later;
+                // Each request on its own: only the culprit fails.
+                let mut later = Vec::new();
+                for cmd in group {
+                    later.extend(self.run_group(vec![cmd]));
                 }
+                later
             }
         }
     }
@@ -122,28 +132,30 @@ impl Writer {
         // The group is durable: from here on every caller gets its outcome,
         // whatever happens while publishing (watchers that miss an event
         // read it from the changelog).
-        let published = catch_unwind(AssertUnwindSafe(|| {
-            if self.head != self.committed.revision {
-                self.committed = Arc::new(Snapshot {
-                    revision: self.head,
-                    summary,
-                });
-                self.published.publish(Arc::clone(&self.committed));
-            }
-            for (cmd, result) in group.iter().zip(&results) {
-                self.config.faults.at(FaultPoint::Committed, &cmd.request);
+        if self.head != self.committed.revision {
+            self.committed = Arc::new(Snapshot {
+                revision: self.head,
+                summary,
+            });
+            self.published.publish(Arc::clone(&self.committed));
+        }
+        for (cmd, result) in group.iter().zip(&results) {
+            // Each event on its own: one that fails to go out does not keep
+            // the others from going.
+            let published = catch_unwind(AssertUnwindSafe(|| {
                 if let Ok(outcome) = result
                     && !outcome.replayed
                 {
                     self.feed.publish(Arc::clone(&outcome.event));
                 }
+                self.config.faults.at(FaultPoint::Committed, &cmd.request);
+            }));
+            if published.is_err() {
+                tracing::error!(
+                    head = self.head,
+                    "the writer panicked publishing a committed revision; it stands (watchers read it from the changelog)"
+                );
             }
-        }));
-        if published.is_err() {
-            tracing::error!(
-                head = self.head,
-                "the writer panicked publishing a committed group; its writes stand"
-            );
         }
         for (cmd, result) in group.into_iter().zip(results) {
             // The caller may have gone; the write stands anyway.
@@ -158,7 +170,7 @@ impl Writer {
         let mut summary = self.committed.summary.clone();
         let tx = conn
             .unchecked_transaction()
-            .map_err(|e| GroupFailure::Commit(e.into()))?;
+            .map_err(|e| GroupFailure::Commit(e.into(), group.len()))?;
         let mut results = Vec::with_capacity(group.len());
         let mut writes = FactWrites::default();
         let budget = self.config.max_facts_per_write;
@@ -215,9 +227,10 @@ impl Writer {
         let flushing = std::time::Instant::now();
         writes
             .flush(conn, &self.model, &self.mirror)
-            .map_err(GroupFailure::Commit)?;
+            .map_err(|e| GroupFailure::Commit(e, applied))?;
         let committing = std::time::Instant::now();
-        tx.commit().map_err(|e| GroupFailure::Commit(e.into()))?;
+        tx.commit()
+            .map_err(|e| GroupFailure::Commit(e.into(), applied))?;
         tracing::debug!(
             requests = applied,
             facts = ?committing.duration_since(flushing),

@@ -97,6 +97,68 @@ async fn a_panicking_request_fails_alone_and_a_committed_one_is_never_misreporte
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn requests_that_fail_late_do_not_make_the_rest_of_their_group_run_again_and_again() {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    let applied: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+    let counts = Arc::clone(&applied);
+    let app = spawn_with(test_config_with(move |c| {
+        c.faults = Faults(Some(Arc::new(move |point, request| {
+            if point != FaultPoint::Apply {
+                return;
+            }
+            let id = request.request_id.clone().unwrap_or_default();
+            if id == "hold" {
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            *counts.lock().unwrap().entry(id).or_default() += 1;
+        })));
+    }))
+    .await;
+    let grid = app.grid(PRODUCT).await;
+    let leaves: Vec<Vec<String>> = rows_at(&grid, 3).iter().map(|r| r.path.clone()).collect();
+    let hold = write_with_id(&app, leaves[0].clone(), "1".into(), "hold");
+    let queued = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let first = write_with_id(&app, leaves[1].clone(), "2".into(), "first");
+        // Each of these changes a fact, then fails its compare-and-set.
+        let late_failures = (0..4).map(|i| {
+            let leaves = leaves.clone();
+            let mut client = app.client.clone();
+            async move {
+                client
+                    .batch_update_cells(pb::BatchUpdateCellsRequest {
+                        edits: vec![
+                            set(cell(PRODUCT, &leaves[2 + i], "2024-06", "quantity"), "5"),
+                            pb::CellEdit {
+                                expected_value: Some("123456789".into()),
+                                ..set(cell(PRODUCT, &leaves[2 + i], "2024-07", "quantity"), "5")
+                            },
+                        ],
+                        request_id: format!("late-{i}"),
+                    })
+                    .await
+            }
+        });
+        let last = write_with_id(&app, leaves[9].clone(), "3".into(), "last");
+        tokio::join!(first, futures::future::join_all(late_failures), last)
+    };
+    let (held, (first, failures, last)) = tokio::join!(hold, queued);
+    held.unwrap();
+    first.unwrap();
+    last.unwrap();
+    for failure in failures {
+        assert_eq!(failure.unwrap_err().code(), Code::Aborted);
+    }
+    let first_applied = applied.lock().unwrap()["first"];
+    assert!(
+        first_applied <= 2,
+        "a request ahead of 4 late failures was applied {first_applied} times"
+    );
+    assert_eq!(app.head().await, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_changelog_is_pruned_even_when_groups_skip_the_pruning_revision() {
     let app = spawn_with(test_config_with(|c| {
         c.faults = faults();

@@ -220,7 +220,7 @@ async fn bytes_that_are_not_protobuf_are_invalid_and_oversize_requests_exhausted
         (GET_SHEET, invalid_utf8),
     ] {
         let status = raw_call(app.addr, path, body).await;
-        assert_status(&status, Code::InvalidArgument, "INVALID_ARGUMENT");
+        assert_status(&status, Code::InvalidArgument, "MALFORMED_MESSAGE");
     }
     let oversize = pb::GetSheetRequest {
         name: PRODUCT.into(),

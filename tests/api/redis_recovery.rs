@@ -77,6 +77,22 @@ async fn a_stream_of_another_database_is_never_mixed_in_even_when_found_late() {
         assert_eq!(next_change_within(&mut on_b, 20).await.revision, r);
     }
     assert_eq!(b.head().await, 5);
+    // An edge of B skips A's entries too, and serves B's revisions (from
+    // B itself: the stream has none of them).
+    let edge = spawn_edge(&b, &redis).await;
+    let mut on_edge = watch(
+        &edge,
+        pb::WatchUpdatesRequest {
+            start_revision: 1,
+            ..Default::default()
+        },
+    )
+    .await;
+    let change = next_change_within(&mut on_edge, 20).await;
+    assert_eq!((change.revision, change.actor.as_str()), (1, "bob"));
+    for r in 2..=5 {
+        assert_eq!(next_change_within(&mut on_edge, 20).await.revision, r);
+    }
     // And B appended nothing to A's stream.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let ids = stream_ids_through(&redis, 30).await;

@@ -11,7 +11,7 @@ use fred::prelude::Value;
 use serde_json::json;
 
 use crate::error::{Error, Result};
-use crate::feed::{Event, EventRef};
+use crate::feed::{Event, EventCache, EventRef};
 use crate::proto::v1 as pb;
 
 /// The entry id of a revision.
@@ -85,15 +85,28 @@ pub fn entry_db(fields: &HashMap<String, Value>) -> Option<String> {
     fields.get(DB_FIELD).and_then(|v| v.as_string())
 }
 
-/// Decodes a stream entry back into its event.
-pub fn decode_entry(id: &str, fields: &HashMap<String, Value>) -> Result<EventRef> {
+/// Whether an entry was written by another database than `ours` (entries
+/// written before entries named their database pass).
+pub fn is_foreign(fields: &HashMap<String, Value>, ours: Option<&String>) -> bool {
+    match (entry_db(fields), ours) {
+        (Some(db), Some(ours)) => db != *ours,
+        _ => false,
+    }
+}
+
+/// Decodes a stream entry back into its event (shared through `cache`).
+pub fn decode_entry(
+    id: &str,
+    fields: &HashMap<String, Value>,
+    cache: &EventCache,
+) -> Result<EventRef> {
     let revision = revision_of(id)
         .ok_or_else(|| Error::Internal(format!("stream entry {id} is not a duckgrid revision")))?;
     let bytes = fields
         .get("event")
         .and_then(|v| v.as_bytes())
         .ok_or_else(|| Error::Internal(format!("stream entry {id} has no event field")))?;
-    Event::decode(revision, bytes)
+    cache.decode(revision, bytes)
 }
 
 #[cfg(test)]
@@ -138,14 +151,15 @@ mod tests {
             "2023-11-14T22:13:20.000005Z"
         );
         assert_eq!(entry_db(&fields).as_deref(), Some("db-1"));
-        let decoded = decode_entry(&entry_id(42), &fields).unwrap();
+        let cache = EventCache::default();
+        let decoded = decode_entry(&entry_id(42), &fields, &cache).unwrap();
         assert_eq!(decoded, event);
         let json: serde_json::Value =
             serde_json::from_str(&fields["json"].as_str().unwrap()).unwrap();
         assert_eq!(json["revision"], "42");
         assert_eq!(json["actor"], "alice");
         assert!(
-            decode_entry("43-0", &fields).is_err(),
+            decode_entry("43-0", &fields, &cache).is_err(),
             "an entry holds the event of its own revision"
         );
     }

@@ -18,8 +18,8 @@ mod reader;
 mod relay;
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use fred::prelude::{
@@ -30,9 +30,9 @@ use futures::future::BoxFuture;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::{EventRef, Feed, History, Live};
+use super::{EventCache, EventRef, Feed, History, Live};
 use crate::error::{Error, Result};
-use entry::{decode_entry, entry_db, entry_id, revision_of};
+use entry::{decode_entry, entry_db, entry_id, is_foreign, revision_of};
 use reader::{BLOCK_MS, Reader};
 use relay::{FLUSH_DEADLINE, RELAY_BUFFER, Relay};
 
@@ -171,22 +171,40 @@ pub async fn check_stream_matches(
     }
 }
 
-/// Up to `limit` entries from revision `from` on, decoded.
+/// Up to `limit` entries from revision `from` on of the database `ours`
+/// (another database's are left out), decoded, sharing the events others
+/// already hold through `cache`.
 pub async fn stream_range(
     client: &Client,
     stream: &str,
     from: i64,
     limit: usize,
+    ours: Option<&String>,
+    cache: &EventCache,
 ) -> Result<Vec<EventRef>> {
     let entries: Vec<(String, HashMap<String, Value>)> = client
         .xrange_values(stream, entry_id(from), "+", Some(limit as u64))
         .await
         .map_err(redis_error)?;
-    entries.iter().map(|(id, f)| decode_entry(id, f)).collect()
+    entries
+        .iter()
+        .filter(|(_, fields)| !is_foreign(fields, ours))
+        .map(|(id, fields)| decode_entry(id, fields, cache))
+        .collect()
 }
 
 /// How an edge learns the writer's head when its own may be stale.
 pub type RemoteHead = Box<dyn Fn() -> BoxFuture<'static, Result<i64>> + Send + Sync>;
+
+/// What an edge's feed knows of its writer.
+pub struct WriterView {
+    /// The writer's database (learnt from its first answer).
+    pub database_id: Arc<OnceLock<String>>,
+    /// The newest head the writer has reported.
+    pub head: Arc<AtomicI64>,
+    /// Asks the writer for its head now.
+    pub ask_head: RemoteHead,
+}
 
 /// The Redis-backed feed of one process.
 pub struct RedisFeed {
@@ -196,6 +214,12 @@ pub struct RedisFeed {
     committed: Option<Arc<AtomicI64>>,
     /// The newest revision the reader has seen (edges).
     seen: Arc<AtomicI64>,
+    /// Whether the reader is at the stream's tail (edges).
+    at_tail: Arc<AtomicBool>,
+    /// The database whose revisions these are (learnt by an edge).
+    database_id: Arc<OnceLock<String>>,
+    /// The newest head the writer has reported (edges).
+    writer_head: Arc<AtomicI64>,
     /// The relay's inbox (the writer's process only).
     relay: Option<mpsc::Sender<EventRef>>,
     history: Arc<dyn History>,
@@ -242,6 +266,9 @@ impl RedisFeed {
             live,
             committed: Some(committed),
             seen: Arc::new(AtomicI64::new(head)),
+            at_tail: Arc::new(AtomicBool::new(false)),
+            database_id: Arc::new(OnceLock::from(database_id.to_owned())),
+            writer_head: Arc::default(),
             relay: Some(relay_tx),
             history,
             remote_head: None,
@@ -250,25 +277,40 @@ impl RedisFeed {
         })
     }
 
-    /// An edge's feed: a reader of the stream; `remote_head` asks the writer.
+    /// An edge's feed: a reader of the stream and what it knows of its
+    /// writer. The reader decodes through `cache`, shared with the edge's
+    /// history.
     pub fn edge(
         settings: &RedisSettings,
         history: Arc<dyn History>,
         live: Arc<Live>,
-        remote_head: RemoteHead,
+        writer: WriterView,
+        cache: Arc<EventCache>,
         shutdown: watch::Receiver<bool>,
     ) -> Result<Self> {
+        let WriterView {
+            database_id,
+            head: writer_head,
+            ask_head: remote_head,
+        } = writer;
         let seen = Arc::new(AtomicI64::new(0));
+        let at_tail = Arc::new(AtomicBool::new(false));
         let reader = Reader {
             client: client(&settings.url)?,
             stream: settings.stream.clone(),
             live: Arc::clone(&live),
             seen: Arc::clone(&seen),
+            at_tail: Arc::clone(&at_tail),
+            database_id: Arc::clone(&database_id),
+            cache,
         };
         Ok(Self {
             live,
             committed: None,
             seen,
+            at_tail,
+            database_id,
+            writer_head,
             relay: None,
             history,
             remote_head: Some(remote_head),
@@ -306,22 +348,39 @@ impl Feed for RedisFeed {
     fn head(&self) -> i64 {
         match &self.committed {
             Some(committed) => committed.load(Ordering::Acquire),
-            None => self.seen.load(Ordering::Acquire),
+            // What the stream has shown, or the writer has said it has.
+            None => self
+                .seen
+                .load(Ordering::Acquire)
+                .max(self.writer_head.load(Ordering::Acquire)),
         }
     }
 
     fn current_head(&self) -> BoxFuture<'_, Result<i64>> {
         async move {
-            match &self.remote_head {
-                Some(ask) => {
-                    let head = ask().await?;
-                    self.seen.fetch_max(head, Ordering::AcqRel);
-                    Ok(head)
+            let Some(ask) = &self.remote_head else {
+                return Ok(self.head());
+            };
+            match ask().await {
+                Ok(head) => Ok(head),
+                // The writer is away, so nothing new commits: the stream's
+                // tail, if the reader is at it, is the head.
+                Err(e @ (Error::WriterUnavailable { .. } | Error::Unavailable { .. }))
+                    if !self.at_tail.load(Ordering::Acquire) =>
+                {
+                    Err(e)
                 }
-                None => Ok(self.head()),
+                Err(Error::WriterUnavailable { .. } | Error::Unavailable { .. }) => {
+                    Ok(self.seen.load(Ordering::Acquire))
+                }
+                Err(e) => Err(e),
             }
         }
         .boxed()
+    }
+
+    fn database_id(&self) -> Option<&str> {
+        self.database_id.get().map(String::as_str)
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {
