@@ -35,11 +35,6 @@ pub struct GridApi {
     pub watches: Arc<Watches>,
 }
 
-/// The address a call came from (for per-client limits).
-pub fn peer_ip<T>(request: &Request<T>) -> Option<std::net::IpAddr> {
-    request.remote_addr().map(|a| a.ip())
-}
-
 fn actor<T>(request: &Request<T>) -> Result<String> {
     match request.metadata().get(ACTOR_HEADER) {
         None => Ok(ANONYMOUS.to_owned()),
@@ -213,9 +208,6 @@ impl GridService for GridApi {
         &self,
         request: Request<pb::WatchUpdatesRequest>,
     ) -> Result<Response<Self::WatchUpdatesStream>, Status> {
-        let peer = peer_ip(&request);
-        Ok(Response::new(
-            self.watches.start(request.get_ref(), peer).await?,
-        ))
+        self.watches.serve(request).await
     }
 }

@@ -39,7 +39,7 @@ use tonic_health::server::HealthReporter;
 use crate::error::Error;
 use crate::proto::v1 as pb;
 use crate::proto::v1::grid_service_server::GridService;
-use crate::service::{ACTOR_HEADER, peer_ip};
+use crate::service::ACTOR_HEADER;
 use crate::watch::{WatchStream, Watches};
 use writer::transport_failure;
 
@@ -84,6 +84,15 @@ fn forward<T>(message: T, metadata: &MetadataMap, deadline: Instant) -> Request<
 /// A request id for a write whose client gave none.
 fn edge_request_id() -> String {
     format!("edge-{:032x}", rand::rng().random::<u128>())
+}
+
+/// Makes a write safe to retry: gives it a request id if it has none, and
+/// returns the id.
+fn retryable(request_id: &mut String) -> String {
+    if request_id.is_empty() {
+        *request_id = edge_request_id();
+    }
+    request_id.clone()
 }
 
 impl EdgeApi {
@@ -156,11 +165,7 @@ impl GridService for EdgeApi {
         &self,
         mut request: Request<pb::UpdateCellRequest>,
     ) -> Result<Response<pb::UpdateCellResponse>, Status> {
-        let id = &mut request.get_mut().request_id;
-        if id.is_empty() {
-            *id = edge_request_id();
-        }
-        let id = id.clone();
+        let id = retryable(&mut request.get_mut().request_id);
         self.call(request, Some(&id), |r| {
             let mut writer = self.writer.grid.clone();
             async move { writer.update_cell(r).await }
@@ -172,11 +177,7 @@ impl GridService for EdgeApi {
         &self,
         mut request: Request<pb::BatchUpdateCellsRequest>,
     ) -> Result<Response<pb::BatchUpdateCellsResponse>, Status> {
-        let id = &mut request.get_mut().request_id;
-        if id.is_empty() {
-            *id = edge_request_id();
-        }
-        let id = id.clone();
+        let id = retryable(&mut request.get_mut().request_id);
         self.call(request, Some(&id), |r| {
             let mut writer = self.writer.grid.clone();
             async move { writer.batch_update_cells(r).await }
@@ -190,10 +191,7 @@ impl GridService for EdgeApi {
         &self,
         request: Request<pb::WatchUpdatesRequest>,
     ) -> Result<Response<Self::WatchUpdatesStream>, Status> {
-        let peer = peer_ip(&request);
-        Ok(Response::new(
-            self.watches.start(request.get_ref(), peer).await?,
-        ))
+        self.watches.serve(request).await
     }
 }
 

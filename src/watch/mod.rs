@@ -186,6 +186,18 @@ impl Watches {
         Ok(stream)
     }
 
+    /// Answers a WatchUpdates call (a writer's and an edge's alike).
+    pub async fn serve(
+        self: &Arc<Self>,
+        request: tonic::Request<pb::WatchUpdatesRequest>,
+    ) -> Result<tonic::Response<WatchStream>, Status> {
+        // The client's address, for the per-client limit.
+        let peer = request.remote_addr().map(|a| a.ip());
+        Ok(tonic::Response::new(
+            self.start(request.get_ref(), peer).await?,
+        ))
+    }
+
     fn admit(&self, peer: Option<IpAddr>) -> Result<Admission> {
         let permit = Arc::clone(&self.permits).try_acquire_owned().map_err(|_| {
             too_many(format!(
