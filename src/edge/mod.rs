@@ -209,7 +209,9 @@ pub async fn report_writer_health(
         // The writer's identity (the stream reader waits for it) and head
         // (how watchers tell a lagging stream from a quiet one).
         let _ = writer.position().await;
-        let serving = writer.serving(HEALTH_EVERY).await;
+        // Serving once the writer accepts writes and the edge knows whose
+        // stream to follow.
+        let serving = writer.serving(HEALTH_EVERY).await && writer.database_id.get().is_some();
         if *stop.borrow() {
             return; // Shutting down: the server has said NOT_SERVING.
         }

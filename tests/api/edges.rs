@@ -24,39 +24,6 @@ async fn spawn_edge_to(writer: &str, redis: &RedisServer) -> TestApp {
     .await
 }
 
-/// The health a server reports for `service`.
-async fn health(app: &TestApp, service: &str) -> i32 {
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", app.addr))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    tonic_health::pb::health_client::HealthClient::new(channel)
-        .check(tonic_health::pb::HealthCheckRequest {
-            service: service.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .status
-}
-
-const SERVING: i32 = 1;
-const NOT_SERVING: i32 = 2;
-const GRID: &str = "duckgrid.v1.GridService";
-
-/// Waits (up to 10 s) for `service` on `app` to report `status`.
-async fn await_health(app: &TestApp, service: &str, status: i32) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while health(app, service).await != status {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{service:?} never reported {status}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// A port nothing listens on.
 fn closed_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

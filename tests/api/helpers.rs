@@ -378,3 +378,36 @@ pub fn assert_status(status: &Status, code: Code, reason: &str) {
     assert_eq!(info.domain, "duckgrid", "{status:?}");
     assert_eq!(info.reason, reason, "{status:?}");
 }
+
+/// The health a server reports for `service`.
+pub async fn health(app: &TestApp, service: &str) -> i32 {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", app.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    tonic_health::pb::health_client::HealthClient::new(channel)
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: service.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status
+}
+
+pub const SERVING: i32 = 1;
+pub const NOT_SERVING: i32 = 2;
+pub const GRID: &str = "duckgrid.v1.GridService";
+
+/// Waits (up to 10 s) for `service` on `app` to report `status`.
+pub async fn await_health(app: &TestApp, service: &str, status: i32) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while health(app, service).await != status {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{service:?} never reported {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -26,14 +26,18 @@ pub async fn spawn_writer(
     .await
 }
 
+/// An edge of `writer`, once it has reached the writer (its grid service
+/// reports SERVING).
 pub async fn spawn_edge(writer: &TestApp, redis: &RedisServer) -> TestApp {
     let (url, writer) = (redis.url(), format!("http://{}", writer.addr));
-    spawn_with(test_config_with(|c| {
+    let edge = spawn_with(test_config_with(|c| {
         c.role = Role::Edge;
         c.writer = Some(writer);
         c.redis_url = Some(url);
     }))
-    .await
+    .await;
+    await_health(&edge, GRID, SERVING).await;
+    edge
 }
 
 /// The next change event within `secs` seconds (progress skipped).

@@ -18,7 +18,7 @@ mod reader;
 mod relay;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -214,8 +214,9 @@ pub struct RedisFeed {
     committed: Option<Arc<AtomicI64>>,
     /// The newest revision the reader has seen (edges).
     seen: Arc<AtomicI64>,
-    /// Whether the reader is at the stream's tail (edges).
-    at_tail: Arc<AtomicBool>,
+    /// The stream, for an edge's own questions (its reader has its own
+    /// connection).
+    redis: Option<(Client, String)>,
     /// The database whose revisions these are (learnt by an edge).
     database_id: Arc<OnceLock<String>>,
     /// The newest head the writer has reported (edges).
@@ -266,7 +267,7 @@ impl RedisFeed {
             live,
             committed: Some(committed),
             seen: Arc::new(AtomicI64::new(head)),
-            at_tail: Arc::new(AtomicBool::new(false)),
+            redis: None,
             database_id: Arc::new(OnceLock::from(database_id.to_owned())),
             writer_head: Arc::default(),
             relay: Some(relay_tx),
@@ -294,21 +295,21 @@ impl RedisFeed {
             ask_head: remote_head,
         } = writer;
         let seen = Arc::new(AtomicI64::new(0));
-        let at_tail = Arc::new(AtomicBool::new(false));
         let reader = Reader {
             client: client(&settings.url)?,
             stream: settings.stream.clone(),
             live: Arc::clone(&live),
             seen: Arc::clone(&seen),
-            at_tail: Arc::clone(&at_tail),
             database_id: Arc::clone(&database_id),
             cache,
         };
+        let questions = client(&settings.url)?;
+        drop(questions.connect());
         Ok(Self {
             live,
             committed: None,
             seen,
-            at_tail,
+            redis: Some((questions, settings.stream.clone())),
             database_id,
             writer_head,
             relay: None,
@@ -364,14 +365,15 @@ impl Feed for RedisFeed {
             match ask().await {
                 Ok(head) => Ok(head),
                 // The writer is away, so nothing new commits: the stream's
-                // tail, if the reader is at it, is the head.
-                Err(e @ (Error::WriterUnavailable { .. } | Error::Unavailable { .. }))
-                    if !self.at_tail.load(Ordering::Acquire) =>
-                {
-                    Err(e)
-                }
-                Err(Error::WriterUnavailable { .. } | Error::Unavailable { .. }) => {
-                    Ok(self.seen.load(Ordering::Acquire))
+                // tail is the head (if Redis answers).
+                Err(e @ (Error::WriterUnavailable { .. } | Error::Unavailable { .. })) => {
+                    match &self.redis {
+                        Some((client, stream)) => match stream_top(client, stream).await {
+                            Ok(top) => Ok(top.max(self.seen.load(Ordering::Acquire))),
+                            Err(_) => Err(e),
+                        },
+                        None => Err(e),
+                    }
                 }
                 Err(e) => Err(e),
             }

@@ -8,7 +8,6 @@
 //! database never reaches watchers as this one's revisions.
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicBool;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -33,8 +32,6 @@ pub struct Reader {
     pub live: Arc<Live>,
     /// The newest revision read.
     pub seen: Arc<AtomicI64>,
-    /// True while the reader is connected and has read the stream's tail.
-    pub at_tail: Arc<AtomicBool>,
     /// The writer's database, once known.
     pub database_id: Arc<OnceLock<String>>,
     /// Live events are decoded once; watchers reading the same revisions
@@ -67,7 +64,6 @@ impl Reader {
                     // them in history (see `Watches::pump`).
                     self.seen.fetch_max(top, Ordering::AcqRel);
                     last = Some(entry_id(top));
-                    self.at_tail.store(true, Ordering::Release);
                 }
                 let reply: Value = self
                     .client
@@ -84,10 +80,8 @@ impl Reader {
                 } else {
                     reply.into_xread_response()?
                 };
-                let mut read = 0;
                 for (_, entries) in response {
                     for (id, fields) in entries {
-                        read += 1;
                         let foreign = is_foreign(&fields, self.database_id.get());
                         match decode_entry(&id, &fields, &self.cache) {
                             Ok(event) if !foreign => {
@@ -111,7 +105,6 @@ impl Reader {
                         last = Some(id);
                     }
                 }
-                self.at_tail.store(read < READ_COUNT, Ordering::Release);
                 Ok::<(), fred::error::Error>(())
             };
             let outcome = tokio::select! {
@@ -130,7 +123,6 @@ impl Reader {
                     backoff = Duration::from_millis(50);
                 }
                 Err(e) => {
-                    self.at_tail.store(false, Ordering::Release);
                     if down_since.is_none() {
                         down_since = Some(Instant::now());
                         tracing::warn!(error = %e, "redis stream reader disconnected; retrying");
