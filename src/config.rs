@@ -21,11 +21,42 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the server (creating and seeding the database on first start).
+    /// Run the server (creating the database from the model on first start).
     Serve(Box<Config>),
+    /// Check a model file and its data without serving: every problem, with
+    /// where it is in the file and sample rows; exits 0 when there is none.
+    Check(CheckArgs),
+    /// Write the built-in demo's model file and data into a directory (a
+    /// starting point for a model of your own).
+    Demo(DemoArgs),
     /// Check a running server through the gRPC health protocol; exits 0 when
     /// it is SERVING (for container health checks).
     Health(HealthArgs),
+}
+
+/// Arguments of `duckgrid check`.
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// The model file.
+    #[arg(long, env = "DUCKGRID_MODEL")]
+    pub model: PathBuf,
+}
+
+/// Arguments of `duckgrid demo`.
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// The directory to write into (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Seed of the generated data.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Number of sales facts.
+    #[arg(long, default_value_t = 100_000)]
+    pub facts: u64,
+    /// The data files' format.
+    #[arg(long, value_enum, default_value_t = crate::demo::Format::Parquet)]
+    pub format: crate::demo::Format,
 }
 
 /// How logs are written.
@@ -81,10 +112,14 @@ pub struct Config {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, env = "DUCKGRID_LISTEN", default_value = "127.0.0.1:50051")]
     pub listen: SocketAddr,
-    /// DuckDB database file, created and seeded if missing; `:memory:` for a
-    /// throw-away database.
+    /// DuckDB database file, created from the model if missing; `:memory:`
+    /// for a throw-away database.
     #[arg(long, env = "DUCKGRID_DB", default_value = "duckgrid.duckdb")]
     pub db: String,
+    /// The model file (TOML, see docs/MODEL.md). Without it: the built-in
+    /// demo, with data generated from --seed and --facts.
+    #[arg(long, env = "DUCKGRID_MODEL")]
+    pub model: Option<PathBuf>,
     /// Seed of the generated demo data (new databases only).
     #[arg(long, env = "DUCKGRID_SEED", default_value_t = 42)]
     pub seed: u64,
@@ -174,7 +209,7 @@ impl Default for Config {
         let cli = Cli::try_parse_from(["duckgrid", "serve"]).expect("defaults parse");
         match cli.command {
             Command::Serve(config) => *config,
-            Command::Health(_) => unreachable!(),
+            _ => unreachable!("parsed as serve"),
         }
     }
 }

@@ -105,7 +105,7 @@ impl Edit {
     /// Validates one edit against the model.
     pub fn from_proto(model: &Model, e: &pb::CellEdit) -> Result<Self> {
         let cell = resolve(model, e.cell.as_ref(), "cell")?;
-        let scale = model.measures[cell.measure].scale;
+        let scale = model.def.measures[cell.measure].scale;
         let value = |what: &str, text: &str, scale: u32| {
             decimal::parse_any(text, scale).map_err(|err| Error::invalid(format!("{what} {err}")))
         };
@@ -151,13 +151,13 @@ impl Edit {
                     return Err(Error::invalid(format!(
                         "hold on {} is for another measure than the edit ({})",
                         model.describe(&held),
-                        model.measures[cell.measure].name
+                        model.def.measures[cell.measure].name
                     )));
                 }
                 Ok(model.atoms(&held))
             })
             .collect::<Result<Vec<_>>>()?;
-        let holds = HoldSet::new(&holds, model.months.count);
+        let holds = HoldSet::new(&holds, model.def.months.count);
         let expected = e
             .expected_value
             .as_deref()

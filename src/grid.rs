@@ -2,7 +2,7 @@
 //! snapshot starts with.
 
 use crate::error::{Error, Result};
-use crate::model::{Col, Model, RowRef};
+use crate::model::Model;
 use crate::proto::v1 as pb;
 use crate::summary::Snapshot;
 
@@ -11,8 +11,8 @@ use crate::summary::Snapshot;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GridQuery {
     pub sheet: usize,
-    pub root: RowRef,
-    pub cols: Vec<Col>,
+    pub root: u32,
+    pub cols: Vec<u16>,
     pub measures: Vec<usize>,
 }
 
@@ -30,8 +30,8 @@ pub fn check_list_len(what: &str, len: usize, available: usize) -> Result<()> {
 
 impl GridQuery {
     /// Resolves names into a query. Empty `columns` or `measures` mean all
-    /// of them; duplicates are ignored (but a list may not be longer than
-    /// the distinct names the model has).
+    /// of the sheet's; duplicates are ignored (but a list may not be longer
+    /// than the distinct names the sheet has).
     pub fn resolve(
         model: &Model,
         sheet: &str,
@@ -44,27 +44,28 @@ impl GridQuery {
         }
         let sheet = model.resolve_sheet(sheet)?;
         let root = model.resolve_row(sheet, row_path)?;
-        check_list_len("columns", columns.len(), model.columns().count())?;
-        check_list_len("measures", measures.len(), model.measures.len())?;
+        let s = &model.sheets[sheet];
+        check_list_len("columns", columns.len(), s.columns.len())?;
+        check_list_len("measures", measures.len(), s.def.measures.len())?;
         let mut cols = Vec::new();
         for key in columns {
-            let col = model.resolve_column(key)?;
+            let col = model.resolve_column(sheet, key)?;
             if !cols.contains(&col) {
                 cols.push(col);
             }
         }
         if cols.is_empty() {
-            cols = model.columns().collect();
+            cols = (0..s.columns.len() as u16).collect();
         }
         let mut ms = Vec::new();
         for name in measures {
-            let m = model.resolve_measure(name)?;
+            let m = model.resolve_measure(sheet, name)?;
             if !ms.contains(&m) {
                 ms.push(m);
             }
         }
         if ms.is_empty() {
-            ms = (0..model.measures.len()).collect();
+            ms = s.def.measures.clone();
         }
         Ok(Self {
             sheet,
@@ -79,38 +80,40 @@ impl GridQuery {
 pub fn read(snapshot: &Snapshot, model: &Model, q: &GridQuery) -> pb::Grid {
     let summary = &snapshot.summary;
     let sheet = &model.sheets[q.sheet];
-    let dim = &model.dimensions[sheet.dimension];
-    let depth = sheet.depth() as u8;
-    let rows = dim
-        .rows_preorder(depth, q.root.depth, q.root.member)
-        .into_iter()
-        .map(|(d, member)| {
-            let row = RowRef { depth: d, member };
+    let end = sheet.rows[q.root as usize].end;
+    let rows = (q.root..end)
+        .map(|r| {
+            let row = &sheet.rows[r as usize];
             pb::Row {
-                path: dim.path(d, member),
-                leaf: d == depth,
+                path: sheet.path(r),
+                leaf: row.leaf,
                 measures: q
                     .measures
                     .iter()
                     .map(|&m| pb::MeasureValues {
-                        measure: model.measures[m].name.to_owned(),
+                        measure: model.def.measures[m].name.clone(),
                         values: q
                             .cols
                             .iter()
-                            .map(|&c| match summary.cell(model, q.sheet, row, c) {
+                            .map(|&c| match summary.cell(q.sheet, r, c) {
                                 Some(v) => model.format(m, v.values[m]),
                                 None => String::new(),
                             })
                             .collect(),
                     })
                     .collect(),
+                caption: row.caption.clone().unwrap_or_default(),
             }
         })
         .collect();
     pb::Grid {
-        sheet: sheet.name(),
+        sheet: model.sheet_name(q.sheet),
         revision: snapshot.revision,
-        columns: q.cols.iter().map(|&c| model.column_key(c)).collect(),
+        columns: q
+            .cols
+            .iter()
+            .map(|&c| sheet.columns[c as usize].key.clone())
+            .collect(),
         rows,
     }
 }

@@ -15,9 +15,11 @@
 //! - [`writer`] is the one thread that writes: spreading ([`spread`]), rolling
 //!   up ([`rollup`]) into the in-memory [`summary`] that reads are served
 //!   from, and recording each revision in one transaction.
-//! - [`model`] holds the dimensions, sheets and addressing; [`store`] is all
-//!   the SQL; [`demo`] generates the seeded demo data; [`decimal`] keeps
-//!   values exact.
+//! - [`model`] is the model: its definition read from a model file, the
+//!   dimensions, sheets and addressing; [`import`] brings a model's data
+//!   into the database and [`check`] reports on it ([`diagnostics`] shows
+//!   problems); [`store`] is the rest of the SQL; [`demo`] is the built-in
+//!   demo model and its generated data; [`decimal`] keeps values exact.
 //! - [`config`] and [`telemetry`] are the flags and the logs; [`error`] is the
 //!   one domain error and its mapping to gRPC status codes; [`wire`] is what
 //!   happens to a request before a handler sees it (decoding, size limit).
@@ -25,15 +27,18 @@
 //! See `docs/ARCHITECTURE.md` for the invariants.
 #![forbid(unsafe_code)]
 
+pub mod check;
 pub mod config;
 pub mod decimal;
 pub mod demo;
+pub mod diagnostics;
 pub mod edge;
 pub mod edit;
 pub mod error;
 pub mod feed;
 pub mod grid;
 pub mod health;
+pub mod import;
 pub mod model;
 pub mod proto;
 pub mod rollup;

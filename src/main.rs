@@ -11,6 +11,20 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(config) => serve(*config).await,
+        Command::Check(args) => {
+            duckgrid::telemetry::init(duckgrid::config::LogFormat::Text, "warn");
+            duckgrid::check::run(&args).map(|report| println!("{report}"))
+        }
+        Command::Demo(args) => {
+            let spec = duckgrid::demo::DemoSpec::new(args.seed, args.facts);
+            duckgrid::demo::write_demo(&args.out, &spec, args.format).map(|()| {
+                println!(
+                    "wrote the demo model and its data to {}: run `duckgrid serve --model {}`",
+                    args.out.display(),
+                    args.out.join("model.toml").display()
+                )
+            })
+        }
         Command::Health(args) => match duckgrid::health::check(&args).await {
             Ok(()) => {
                 println!("SERVING");
@@ -22,7 +36,11 @@ async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("duckgrid: {e:#}");
+            // A model's problems are shown whole (each with its place).
+            match e.downcast_ref::<duckgrid::diagnostics::Problems>() {
+                Some(problems) => eprintln!("{problems}"),
+                None => eprintln!("duckgrid: {e:#}"),
+            }
             ExitCode::FAILURE
         }
     }

@@ -39,10 +39,11 @@ use crate::edge::{self, EdgeApi, EdgeHistory, RemoteSheets, WriterLink};
 use crate::feed::redis::{self, RedisFeed, RedisSettings, WriterView, redact};
 use crate::feed::{ChangelogHistory, EventCache, Feed, Live, memory::MemoryFeed};
 use crate::model::Model;
+use crate::model::file::ModelFile;
 use crate::proto::{FILE_DESCRIPTOR_SET, v1::grid_service_server::GridServiceServer};
 use crate::service::GridApi;
-use crate::store::{self, ReadPool};
-use crate::summary::{Published, Snapshot};
+use crate::store::{self, ModelSource, ReadPool};
+use crate::summary::{Published, Snapshot, Summary};
 use crate::watch::{LocalSheets, WatchConfig, WatchStats, Watches};
 use crate::wire::CallLimitsLayer;
 use crate::writer::{self, Mirror, Running, WriterConfig};
@@ -98,20 +99,28 @@ impl Server {
         let live = Live::new(config.feed_buffer, config.feed_buffer_bytes);
         let (role, watches, feed) = match config.role {
             Role::Writer => {
-                let spec = DemoSpec::new(config.seed, config.facts);
+                let source = match &config.model {
+                    Some(path) => ModelSource::File(Box::new(
+                        ModelFile::read(path).map_err(anyhow::Error::new)?,
+                    )),
+                    None => ModelSource::Demo(DemoSpec::new(config.seed, config.facts)),
+                };
                 let path = config.db.clone();
-                let (db, mirror) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-                    let db = store::open(&path, spec)?;
-                    let started = std::time::Instant::now();
-                    let mirror = Mirror::load(&db.conn, &db.model).context("loading the facts")?;
-                    tracing::info!(
-                        elapsed_ms = started.elapsed().as_millis() as u64,
-                        "loaded the facts"
-                    );
-                    Ok((db, mirror))
-                })
-                .await
-                .context("opening the database")??;
+                let (db, mirror, summary) =
+                    tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+                        let db = store::open(&path, &source)?;
+                        let started = std::time::Instant::now();
+                        let mirror =
+                            Mirror::load(&db.conn, &db.model).context("loading the facts")?;
+                        let summary = Summary::compute(&db.model, &mirror);
+                        tracing::info!(
+                            elapsed_ms = started.elapsed().as_millis() as u64,
+                            "loaded the facts and computed every sheet"
+                        );
+                        Ok((db, mirror, summary))
+                    })
+                    .await
+                    .context("opening the database")??;
                 let pool = ReadPool::new(&db.conn, config.read_connections)?;
                 let history = ChangelogHistory::new(Arc::clone(&pool));
                 let feed: Arc<dyn Feed> = match &redis {
@@ -131,7 +140,7 @@ impl Server {
                 let model = Arc::clone(&db.model);
                 let published = Arc::new(Published::new(Snapshot {
                     revision: db.head,
-                    summary: db.summary,
+                    summary,
                 }));
                 let writer_config = WriterConfig {
                     max_facts_per_write: config.max_facts_per_write as i64,

@@ -14,7 +14,7 @@ use tonic::{Request, Response, Status};
 use crate::edit::{WriteRequest, check_id_length};
 use crate::error::{Error, Result, quoted};
 use crate::grid::{self, GridQuery};
-use crate::model::{Col, Model};
+use crate::model::{ColumnKind, Model};
 use crate::proto::v1 as pb;
 use crate::proto::v1::grid_service_server::GridService;
 use crate::summary::Published;
@@ -65,56 +65,74 @@ impl GridApi {
         Ok(outcome)
     }
 
-    /// The contract's description of a sheet.
+    /// The contract's description of a sheet, from the model.
     fn describe_sheet(&self, index: usize) -> pb::Sheet {
         let model = &self.model;
         let sheet = &model.sheets[index];
-        let dim = &model.dimensions[sheet.dimension];
-        let row_levels: Vec<pb::Level> = dim.def.levels[..sheet.depth()]
+        let mut row_levels = Vec::new();
+        for axis in &sheet.def.rows {
+            let def = &model.def.dimensions[axis.dimension];
+            let dim = &model.dimensions[axis.dimension];
+            for (i, level) in def.levels[..axis.depth].iter().enumerate() {
+                row_levels.push(pb::Level {
+                    name: level.name.clone(),
+                    display_name: level.display_name.clone(),
+                    member_count: i64::from(dim.level_count(i)),
+                    dimension: def.name.clone(),
+                });
+            }
+        }
+        let columns = sheet
+            .columns
             .iter()
-            .zip(&dim.levels)
-            .map(|(def, members)| pb::Level {
-                name: def.name.to_owned(),
-                display_name: def.display_name.to_owned(),
-                member_count: members.len() as i64,
+            .map(|col| pb::Column {
+                key: col.key.clone(),
+                display_name: col.display_name.clone(),
+                total: col.kind == ColumnKind::Total,
+                period_start: model.month_start(col.months.start).to_string(),
+                period_end: model.month_start(col.months.end).to_string(),
+                kind: match col.kind {
+                    ColumnKind::Month => pb::ColumnKind::Month,
+                    ColumnKind::Quarter => pb::ColumnKind::Quarter,
+                    ColumnKind::Year => pb::ColumnKind::Year,
+                    ColumnKind::Total => pb::ColumnKind::Total,
+                } as i32,
             })
             .collect();
-        let columns = model
-            .columns()
-            .map(|col| {
-                let months = model.column_months(col);
-                pb::Column {
-                    key: model.column_key(col),
-                    display_name: match col {
-                        Col::Month(m) => model.months.start(m).format("%b %Y").to_string(),
-                        Col::Total => "Total".to_owned(),
-                    },
-                    total: col == Col::Total,
-                    period_start: model.months.start(months.start).to_string(),
-                    period_end: model.months.start(months.end).to_string(),
+        let measures = sheet
+            .def
+            .measures
+            .iter()
+            .map(|&m| {
+                let m = &model.def.measures[m];
+                pb::Measure {
+                    name: m.name.clone(),
+                    display_name: m.display_name.clone(),
+                    scale: m.scale as i32,
+                    min_value: m
+                        .min
+                        .map(|v| crate::decimal::format(v, m.scale))
+                        .unwrap_or_default(),
                 }
             })
             .collect();
-        let measures = model
-            .measures
+        let filters = sheet
+            .def
+            .filters
             .iter()
-            .map(|m| pb::Measure {
-                name: m.name.to_owned(),
-                display_name: m.display_name.to_owned(),
-                scale: m.scale as i32,
-                min_value: m
-                    .min
-                    .map(|v| crate::decimal::format(v, m.scale))
-                    .unwrap_or_default(),
+            .map(|f| pb::SheetFilter {
+                dimension: model.def.dimensions[f.dimension].name.clone(),
+                member: f.path.clone(),
             })
             .collect();
         pb::Sheet {
-            name: sheet.name(),
-            display_name: sheet.def.display_name.to_owned(),
-            row_count: 1 + row_levels.iter().map(|l| l.member_count).sum::<i64>(),
+            name: model.sheet_name(index),
+            display_name: sheet.def.display_name.clone(),
+            row_count: sheet.rows.len() as i64,
             row_levels,
             columns,
             measures,
+            filters,
         }
     }
 }

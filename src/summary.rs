@@ -1,20 +1,22 @@
 //! The sheet summary: every cell of every sheet, in memory, so reads never
 //! aggregate millions of facts and writes never run SQL for their roll-up.
 //!
-//! It is a cache with one invariant: it always equals a fresh GROUPING SETS
-//! recomputation from the facts (`store::summary::recompute_sql`). It is
-//! built that way when the server starts, then kept current by the writer,
-//! which applies each write's rolled-up deltas to its working copy and, after
-//! the commit, publishes the copy as an immutable [`Snapshot`] together with
-//! the revision it reflects. Readers take the current snapshot (an `Arc`
-//! clone under a lock held for nanoseconds): they never wait behind the
-//! writer, and a grid and its revision always belong together.
+//! It is a cache with one invariant: it always equals a fresh aggregation
+//! of the facts (the tests check it against a GROUPING SETS query). It is
+//! computed from the writer's copy of the facts when the server starts,
+//! then kept current by the writer, which applies each write's rolled-up
+//! deltas to its working copy and, after the commit, publishes the copy as
+//! an immutable [`Snapshot`] together with the revision it reflects.
+//! Readers take the current snapshot (an `Arc` clone under a lock held for
+//! nanoseconds): they never wait behind the writer, and a grid and its
+//! revision always belong together.
 
 use std::sync::{Arc, RwLock};
 
 use crate::decimal::Units;
-use crate::model::{Col, MAX_MEASURES, Model, RowRef};
+use crate::model::{MAX_MEASURES, Model};
 use crate::rollup::CellDelta;
+use crate::writer::Mirror;
 
 /// One cell: how many facts lie beneath it and the sum of each measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -23,11 +25,18 @@ pub struct CellValue {
     pub values: [Units; MAX_MEASURES],
 }
 
-/// The cells of one sheet, dense: rows in (depth, member) order, then columns.
+impl CellValue {
+    fn add(&mut self, facts: i64, values: &[Units; MAX_MEASURES]) {
+        self.facts += facts;
+        for (v, dv) in self.values.iter_mut().zip(values) {
+            *v += dv;
+        }
+    }
+}
+
+/// The cells of one sheet, dense: rows (in the sheet's order), then columns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct SheetCells {
-    /// The index of the first row of each depth.
-    depth_offsets: Vec<usize>,
     cols: usize,
     cells: Vec<CellValue>,
 }
@@ -41,56 +50,71 @@ pub struct Summary {
 impl Summary {
     /// An all-empty summary shaped for `model`.
     pub fn empty(model: &Model) -> Self {
-        let cols = model.months.count as usize + 1;
         let sheets = model
             .sheets
             .iter()
-            .map(|s| {
-                let dim = &model.dimensions[s.dimension];
-                let mut depth_offsets = vec![0, 1];
-                for level in &dim.levels[..s.depth()] {
-                    depth_offsets.push(depth_offsets.last().unwrap() + level.len());
-                }
-                let rows = depth_offsets.pop().unwrap();
-                SheetCells {
-                    depth_offsets,
-                    cols,
-                    cells: vec![CellValue::default(); rows * cols],
-                }
+            .map(|s| SheetCells {
+                cols: s.columns.len(),
+                cells: vec![CellValue::default(); s.rows.len() * s.columns.len()],
             })
             .collect();
         Summary { sheets }
     }
 
-    fn index(&self, model: &Model, sheet: usize, row: RowRef, col: Col) -> usize {
-        let s = &self.sheets[sheet];
-        (s.depth_offsets[row.depth as usize] + row.member as usize) * s.cols
-            + model.col_index(col) as usize
+    /// Every cell computed from the facts: summed per (deepest row, month),
+    /// then up the rows (children before parents: reverse pre-order), then
+    /// into the columns each month belongs to.
+    pub fn compute(model: &Model, mirror: &Mirror) -> Self {
+        let mut summary = Summary::empty(model);
+        let months = model.def.months.count as usize;
+        for (i, sheet) in model.sheets.iter().enumerate() {
+            let mut by_month = vec![CellValue::default(); sheet.rows.len() * months];
+            mirror.for_each(|keys, month, values| {
+                if let Some(row) = sheet.deepest_row(&model.dimensions, keys) {
+                    by_month[row as usize * months + month as usize].add(1, values);
+                }
+            });
+            for row in (1..sheet.rows.len()).rev() {
+                let parent = sheet.rows[row].parent as usize;
+                for m in 0..months {
+                    let cell = by_month[row * months + m];
+                    by_month[parent * months + m].add(cell.facts, &cell.values);
+                }
+            }
+            let cells = &mut summary.sheets[i];
+            for row in 0..sheet.rows.len() {
+                for m in 0..months {
+                    let cell = by_month[row * months + m];
+                    if cell.facts == 0 {
+                        continue;
+                    }
+                    for &col in sheet.columns_of(m as u16) {
+                        cells.cells[row * cells.cols + col as usize].add(cell.facts, &cell.values);
+                    }
+                }
+            }
+        }
+        summary
+    }
+
+    fn index(&self, sheet: usize, row: u32, col: u16) -> usize {
+        row as usize * self.sheets[sheet].cols + col as usize
     }
 
     /// A cell, or `None` when it has no facts (an empty cell).
-    pub fn cell(&self, model: &Model, sheet: usize, row: RowRef, col: Col) -> Option<CellValue> {
-        let v = self.sheets[sheet].cells[self.index(model, sheet, row, col)];
+    pub fn cell(&self, sheet: usize, row: u32, col: u16) -> Option<CellValue> {
+        let v = self.sheets[sheet].cells[self.index(sheet, row, col)];
         (v.facts > 0).then_some(v)
     }
 
-    /// Sets a cell (used when loading from the database).
-    pub fn set(&mut self, model: &Model, sheet: usize, row: RowRef, col: Col, value: CellValue) {
-        let i = self.index(model, sheet, row, col);
-        self.sheets[sheet].cells[i] = value;
-    }
-
     /// Adds cell deltas; returns each touched cell's new value, in order.
-    pub fn apply(&mut self, model: &Model, deltas: &[CellDelta]) -> Vec<CellValue> {
+    pub fn apply(&mut self, deltas: &[CellDelta]) -> Vec<CellValue> {
         deltas
             .iter()
             .map(|d| {
-                let i = self.index(model, d.sheet, d.row, d.col);
+                let i = self.index(d.sheet, d.row, d.col);
                 let cell = &mut self.sheets[d.sheet].cells[i];
-                cell.facts += d.facts;
-                for (v, dv) in cell.values.iter_mut().zip(d.values) {
-                    *v += dv;
-                }
+                cell.add(d.facts, &d.values);
                 *cell
             })
             .collect()
@@ -128,41 +152,88 @@ impl Published {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::tests_support::tiny_model;
+    use crate::model::tests::tiny_model;
+    use crate::rollup::{FactDelta, rollup};
+    use crate::store::facts::NewFact;
+
+    fn fact(id: i64, product: u32, customer: u32, month: u16, q: Units, a: Units) -> NewFact {
+        NewFact {
+            fact_id: id,
+            month,
+            keys: [product, customer, 0, 0],
+            values: [q, a, 0, 0],
+        }
+    }
+
+    /// Computing every cell from the facts equals adding them one by one as
+    /// the writer does.
+    #[test]
+    fn computing_from_the_facts_equals_rolling_them_up() {
+        let model = tiny_model();
+        let facts = [
+            fact(0, 0, 0, 0, 5, 100),
+            fact(1, 1, 0, 2, 3, 250),
+            fact(2, 2, 1, 4, 7, -40),
+            fact(3, 0, 1, 4, 1, 1),
+        ];
+        let computed = Summary::compute(&model, &crate::writer::Mirror::from_facts(&model, &facts));
+        let mut rolled = Summary::empty(&model);
+        let deltas: Vec<FactDelta> = facts
+            .iter()
+            .map(|f| FactDelta {
+                keys: f.keys,
+                month: f.month,
+                created: true,
+                values: f.values,
+            })
+            .collect();
+        rolled.apply(&rollup(&model, &deltas));
+        assert_eq!(computed, rolled);
+        // The grand total of the product sheet's total column.
+        let total = model.sheets[0].column("total").unwrap();
+        let cell = computed.cell(0, 0, total).unwrap();
+        assert_eq!((cell.facts, cell.values[0], cell.values[1]), (4, 16, 311));
+        // Only North's facts on the filtered sheet.
+        let north = computed
+            .cell(2, 0, model.sheets[2].column("total").unwrap())
+            .unwrap();
+        assert_eq!(north.facts, 2);
+        // The nested sheet: North > Alpha > S0 > B0 holds facts 0 and 1.
+        let s = &model.sheets[1];
+        let row = s
+            .find_row(&["North".into(), "Alpha".into(), "S0".into(), "B0".into()])
+            .unwrap();
+        assert_eq!(
+            computed
+                .cell(1, row, s.column("total").unwrap())
+                .unwrap()
+                .facts,
+            2
+        );
+        // Quarter Q1 2025 of the same row: fact 1 is in January.
+        assert_eq!(
+            computed
+                .cell(1, row, s.column("2025-Q1").unwrap())
+                .unwrap()
+                .facts,
+            1
+        );
+    }
 
     #[test]
-    fn deltas_accumulate_and_empty_cells_read_as_none() {
+    fn opposite_changes_cancel_out_above_where_they_meet() {
         let model = tiny_model();
-        let mut s = Summary::empty(&model);
-        let family = RowRef {
-            depth: 3,
-            member: 1,
+        // Products 0 and 1 are in different families of the same brand.
+        let change = |product, q| FactDelta {
+            keys: [product, 0, 0, 0],
+            month: 0,
+            created: false,
+            values: [q, 0, 0, 0],
         };
-        assert_eq!(s.cell(&model, 0, family, Col::Total), None);
-        let delta = CellDelta {
-            sheet: 0,
-            row: family,
-            col: Col::Total,
-            facts: 2,
-            values: [5, 700, 0, 0],
-        };
-        let after = s.apply(&model, &[delta, delta]);
-        assert_eq!(after[1].facts, 4);
-        assert_eq!(
-            s.cell(&model, 0, family, Col::Total).unwrap().values[1],
-            1400
-        );
-        assert_eq!(
-            s.cell(
-                &model,
-                0,
-                RowRef {
-                    depth: 3,
-                    member: 0
-                },
-                Col::Total
-            ),
-            None
-        );
+        let cells = rollup(&model, &[change(0, 5), change(1, -5)]);
+        let by_family: Vec<_> = cells.iter().filter(|c| c.sheet == 0).collect();
+        // Only the two families, in the month and the total column.
+        assert_eq!(by_family.len(), 4);
+        assert!(by_family.iter().all(|c| model.sheets[0].depth(c.row) == 3));
     }
 }

@@ -9,79 +9,84 @@ use std::ops::{Range, RangeInclusive};
 use super::Model;
 use crate::error::{Error, Result, quoted, quoted_path};
 
-/// A column: one month or the total.
+/// A resolved cell address: indexes into the model's sheets, the sheet's
+/// rows and columns, and the model's measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Col {
-    Month(u16),
-    Total,
-}
-
-/// A row of a sheet: `depth` 0 is the grand total (member 0), depth d the
-/// member of the dimension's level d-1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RowRef {
-    pub depth: u8,
-    pub member: u32,
-}
-
-impl RowRef {
-    pub const GRAND_TOTAL: RowRef = RowRef {
-        depth: 0,
-        member: 0,
-    };
-}
-
-/// A resolved cell address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CellAddr {
     pub sheet: usize,
-    pub row: RowRef,
-    pub col: Col,
+    pub row: u32,
+    pub col: u16,
     pub measure: usize,
 }
 
-/// The facts beneath a cell: the leaf keys of one dimension in a range, and
-/// invoice dates in a range of months. The other dimensions are unrestricted.
+/// The facts beneath a cell: leaf keys of some dimensions in ranges (the
+/// row's members and the sheet's filters) and months in a range. Other
+/// dimensions are unrestricted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AtomFilter {
-    pub dimension: usize,
-    pub keys: RangeInclusive<u32>,
+    /// (dimension, leaves), at most one range per dimension.
+    pub keys: Vec<(usize, RangeInclusive<u32>)>,
     pub months: Range<u16>,
 }
 
 impl AtomFilter {
     /// Whether a fact with these dimension keys and month lies beneath.
     pub fn contains(&self, keys: &[u32], month: u16) -> bool {
-        self.keys.contains(&keys[self.dimension]) && self.months.contains(&month)
+        self.months.contains(&month) && self.keys.iter().all(|(d, r)| r.contains(&keys[*d]))
+    }
+
+    /// The range of dimension `d`, if the filter restricts it.
+    pub fn range(&self, d: usize) -> Option<&RangeInclusive<u32>> {
+        self.keys.iter().find(|(x, _)| *x == d).map(|(_, r)| r)
     }
 }
 
 /// The facts beneath any of several cells (an edit's holds), arranged so
 /// that asking about one fact costs a binary search per dimension rather
-/// than a test per cell: per dimension and month, the held leaf keys as
-/// sorted, disjoint ranges.
+/// than a test per cell: cells restricting one dimension (the common case)
+/// become, per dimension and month, sorted disjoint key ranges; cells
+/// restricting none hold whole months; the rest (two-dimension rows,
+/// filtered sheets) are tested one by one — at most the edit's hold limit.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HoldSet {
     /// (dimension, per month: held key ranges, sorted and merged).
     by_dimension: Vec<(usize, Vec<Vec<RangeInclusive<u32>>>)>,
+    /// Months held whole.
+    whole_months: Vec<bool>,
+    /// Cells restricting several dimensions.
+    others: Vec<AtomFilter>,
 }
 
 impl HoldSet {
     pub fn new(cells: &[AtomFilter], months: u16) -> Self {
-        let mut by_dimension: Vec<(usize, Vec<Vec<RangeInclusive<u32>>>)> = Vec::new();
+        let mut set = HoldSet {
+            whole_months: vec![false; months as usize],
+            ..HoldSet::default()
+        };
         for cell in cells {
-            let slot = match by_dimension.iter().position(|(d, _)| *d == cell.dimension) {
-                Some(i) => i,
-                None => {
-                    by_dimension.push((cell.dimension, vec![Vec::new(); months as usize]));
-                    by_dimension.len() - 1
+            match cell.keys.as_slice() {
+                [] => {
+                    for m in cell.months.clone() {
+                        set.whole_months[m as usize] = true;
+                    }
                 }
-            };
-            for month in cell.months.clone() {
-                by_dimension[slot].1[month as usize].push(cell.keys.clone());
+                [(d, keys)] => {
+                    let slot = match set.by_dimension.iter().position(|(x, _)| x == d) {
+                        Some(i) => i,
+                        None => {
+                            set.by_dimension
+                                .push((*d, vec![Vec::new(); months as usize]));
+                            set.by_dimension.len() - 1
+                        }
+                    };
+                    for month in cell.months.clone() {
+                        set.by_dimension[slot].1[month as usize].push(keys.clone());
+                    }
+                }
+                _ => set.others.push(cell.clone()),
             }
         }
-        for (_, per_month) in &mut by_dimension {
+        for (_, per_month) in &mut set.by_dimension {
             for ranges in per_month.iter_mut() {
                 ranges.sort_by_key(|r| *r.start());
                 let mut merged: Vec<RangeInclusive<u32>> = Vec::with_capacity(ranges.len());
@@ -96,22 +101,23 @@ impl HoldSet {
                 *ranges = merged;
             }
         }
-        Self { by_dimension }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_dimension.is_empty()
+        set
     }
 
     /// Whether a fact with these dimension keys and month is held.
     pub fn contains(&self, keys: &[u32], month: u16) -> bool {
-        self.by_dimension.iter().any(|(d, per_month)| {
-            let key = keys[*d];
-            let ranges = &per_month[month as usize];
-            // The last range starting at or before the key.
-            let i = ranges.partition_point(|r| *r.start() <= key);
-            i > 0 && ranges[i - 1].contains(&key)
-        })
+        self.whole_months
+            .get(month as usize)
+            .copied()
+            .unwrap_or(false)
+            || self.by_dimension.iter().any(|(d, per_month)| {
+                let key = keys[*d];
+                let ranges = &per_month[month as usize];
+                // The last range starting at or before the key.
+                let i = ranges.partition_point(|r| *r.start() <= key);
+                i > 0 && ranges[i - 1].contains(&key)
+            })
+            || self.others.iter().any(|c| c.contains(keys, month))
     }
 }
 
@@ -138,58 +144,70 @@ impl Model {
     }
 
     /// Resolves a row path of member names on a sheet.
-    pub fn resolve_row(&self, sheet: usize, path: &[String]) -> Result<RowRef> {
+    pub fn resolve_row(&self, sheet: usize, path: &[String]) -> Result<u32> {
         let s = &self.sheets[sheet];
-        if path.len() > s.depth() {
-            return Err(row_path_too_deep(path, &s.name(), s.depth()));
+        let depth = self.row_depth(sheet);
+        if path.len() > depth {
+            return Err(row_path_too_deep(path, &self.sheet_name(sheet), depth));
         }
-        let dim = &self.dimensions[s.dimension];
-        let mut member = 0;
-        for (level, name) in path.iter().enumerate() {
-            member = dim.child(level, member, name).ok_or_else(|| {
+        let mut row = 0;
+        for (i, name) in path.iter().enumerate() {
+            row = s.find_row(&path[..=i]).ok_or_else(|| {
+                let under = if i == 0 {
+                    "the grand total".to_owned()
+                } else {
+                    quoted_path(&path[..i])
+                };
                 Error::not_found(format!(
-                    "row {} does not exist in {}: no {} {} there",
-                    quoted_path(&path[..=level]),
-                    s.name(),
-                    dim.def.levels[level].name,
+                    "row {} does not exist in {}: nothing named {} under {under}",
+                    quoted_path(&path[..=i]),
+                    self.sheet_name(sheet),
                     quoted(name)
                 ))
             })?;
         }
-        Ok(RowRef {
-            depth: path.len() as u8,
-            member,
-        })
+        Ok(row)
     }
 
-    /// Resolves a column key; empty is a malformed request.
-    pub fn resolve_column(&self, key: &str) -> Result<Col> {
+    /// Resolves a column key of a sheet; empty is a malformed request.
+    pub fn resolve_column(&self, sheet: usize, key: &str) -> Result<u16> {
         if key.is_empty() {
             return Err(Error::invalid("column is required"));
         }
-        self.column(key).ok_or_else(|| {
+        let s = &self.sheets[sheet];
+        s.column(key).ok_or_else(|| {
+            let (first, last) = (&s.columns[0].key, &s.columns[s.columns.len() - 2].key);
             Error::not_found(format!(
-                "column {} does not exist: expected a month from {} to {} or \"total\"",
+                "column {} does not exist in {}: expected a month from {first} to {last}, a \
+                 subtotal column or \"total\"",
                 quoted(key),
-                self.months.key(0),
-                self.months.key(self.months.count - 1)
+                self.sheet_name(sheet)
             ))
         })
     }
 
-    /// Resolves a measure name; empty is a malformed request.
-    pub fn resolve_measure(&self, name: &str) -> Result<usize> {
+    /// Resolves a measure name of a sheet; empty is a malformed request.
+    pub fn resolve_measure(&self, sheet: usize, name: &str) -> Result<usize> {
         if name.is_empty() {
             return Err(Error::invalid("measure is required"));
         }
-        self.measure_index(name).ok_or_else(|| {
-            let known: Vec<_> = self.measures.iter().map(|m| m.name).collect();
-            Error::not_found(format!(
-                "measure {} does not exist (measures: {})",
-                quoted(name),
-                known.join(", ")
-            ))
-        })
+        let s = &self.sheets[sheet];
+        self.measure_index(name)
+            .filter(|m| s.def.measures.contains(m))
+            .ok_or_else(|| {
+                let known: Vec<&str> = s
+                    .def
+                    .measures
+                    .iter()
+                    .map(|&m| self.def.measures[m].name.as_str())
+                    .collect();
+                Error::not_found(format!(
+                    "measure {} does not exist in {} (measures: {})",
+                    quoted(name),
+                    self.sheet_name(sheet),
+                    known.join(", ")
+                ))
+            })
     }
 
     /// Resolves a complete cell address.
@@ -204,24 +222,26 @@ impl Model {
         Ok(CellAddr {
             sheet,
             row: self.resolve_row(sheet, row_path)?,
-            col: self.resolve_column(column)?,
-            measure: self.resolve_measure(measure)?,
+            col: self.resolve_column(sheet, column)?,
+            measure: self.resolve_measure(sheet, measure)?,
         })
     }
 
     /// The facts beneath a cell.
     pub fn atoms(&self, cell: &CellAddr) -> AtomFilter {
-        let dimension = self.sheets[cell.sheet].dimension;
+        let s = &self.sheets[cell.sheet];
+        let mut keys = s.filters.clone();
+        keys.extend(s.rows[cell.row as usize].constraint.iter().cloned());
         AtomFilter {
-            dimension,
-            keys: self.dimensions[dimension].leaves(cell.row.depth, cell.row.member),
-            months: self.column_months(cell.col),
+            keys,
+            months: s.columns[cell.col as usize].months.clone(),
         }
     }
 
     /// A human-readable address for messages: `sheets/x [A > B] 2024-03 quantity`.
     pub fn describe(&self, cell: &CellAddr) -> String {
-        let path = self.row_path(cell.sheet, cell.row);
+        let s = &self.sheets[cell.sheet];
+        let path = s.path(cell.row);
         let row = if path.is_empty() {
             "grand total".to_owned()
         } else {
@@ -229,9 +249,9 @@ impl Model {
         };
         format!(
             "{} [{row}] {} {}",
-            self.sheets[cell.sheet].name(),
-            self.column_key(cell.col),
-            self.measures[cell.measure].name
+            self.sheet_name(cell.sheet),
+            s.columns[cell.col as usize].key,
+            self.def.measures[cell.measure].name
         )
     }
 }
@@ -241,28 +261,33 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn filter(dimension: usize, keys: RangeInclusive<u32>, months: Range<u16>) -> AtomFilter {
-        AtomFilter {
-            dimension,
-            keys,
-            months,
-        }
+    fn filter(keys: Vec<(usize, RangeInclusive<u32>)>, months: Range<u16>) -> AtomFilter {
+        AtomFilter { keys, months }
     }
 
     proptest! {
         /// The hold set answers exactly what testing every held cell would.
         #[test]
         fn hold_sets_agree_with_their_cells(
-            cells in prop::collection::vec((0..2usize, 0..40u32, 0..10u32, 0..6u16, 1..4u16), 0..12),
-            facts in prop::collection::vec((0..50u32, 0..50u32, 0..6u16), 1..60),
+            cells in prop::collection::vec(
+                (prop::collection::vec((0..3usize, 0..40u32, 0..10u32), 0..3), 0..6u16, 1..4u16),
+                0..12,
+            ),
+            facts in prop::collection::vec((0..50u32, 0..50u32, 0..50u32, 0..6u16), 1..60),
         ) {
             let cells: Vec<AtomFilter> = cells
                 .into_iter()
-                .map(|(d, lo, len, m, n)| filter(d, lo..=lo + len, m..(m + n).min(6)))
+                .map(|(keys, m, n)| {
+                    let mut keys: Vec<(usize, RangeInclusive<u32>)> =
+                        keys.into_iter().map(|(d, lo, len)| (d, lo..=lo + len)).collect();
+                    keys.sort_by_key(|k| k.0);
+                    keys.dedup_by_key(|k| k.0);
+                    filter(keys, m..(m + n).min(6))
+                })
                 .collect();
             let set = HoldSet::new(&cells, 6);
-            for (a, b, month) in facts {
-                let keys = [a, b, 0, 0];
+            for (a, b, c, month) in facts {
+                let keys = [a, b, c, 0];
                 let expected = cells.iter().any(|c| c.contains(&keys, month));
                 prop_assert_eq!(set.contains(&keys, month), expected);
             }

@@ -1,249 +1,227 @@
-//! A dimension's members, loaded from its table, with the lookups addressing
-//! needs: child by name, ancestors of a leaf, leaf-key range of a member.
+//! A dimension's members, loaded from its table: a tree over the leaves
+//! (the keys facts reference), with the lookups addressing needs.
+//!
+//! Leaves are numbered in hierarchy order (the import sorts them), so every
+//! member covers one contiguous range of leaves. A hierarchy may be ragged:
+//! where a level was null and declared `skip`, the member below hangs from
+//! the one above, and a leaf's path is shorter.
 
 use std::collections::HashMap;
-use std::ops::{Range, RangeInclusive};
+use std::ops::RangeInclusive;
 
-use super::definition::DimensionDef;
-
-/// One member of one level.
+/// One member: a node of the tree. Member 0 is the root (everything).
 #[derive(Debug, Clone)]
 pub struct Member {
     pub name: String,
-    /// Index of the parent in the level above (0 for the top level).
+    /// Shown beside the name (from the level's caption column).
+    pub caption: Option<String>,
+    /// The declared level (index into the dimension's levels); `None` for
+    /// the root.
+    pub level: Option<u8>,
     pub parent: u32,
-    /// The leaf keys beneath the member (contiguous: see the model invariant).
+    pub children: Vec<u32>,
+    /// The leaves beneath (contiguous).
     pub leaves: RangeInclusive<u32>,
-    /// Indexes of the children in the level below.
-    pub children: Range<u32>,
+}
+
+/// One leaf as loaded: its member name (or `None`: skipped) and caption at
+/// every level, outermost first.
+pub type LeafPath = Vec<Option<(String, Option<String>)>>;
+
+/// Why rows of a dimension table do not form a hierarchy (the import makes
+/// sure they do; this guards a database edited by hand).
+#[derive(Debug, thiserror::Error)]
+#[error("dimension {dimension}: {message}")]
+pub struct HierarchyError {
+    pub dimension: String,
+    pub message: String,
 }
 
 /// A dimension with its members.
 #[derive(Debug)]
 pub struct Dimension {
-    pub def: &'static DimensionDef,
-    /// Members per level, outermost level first, each level in hierarchy order.
-    pub levels: Vec<Vec<Member>>,
-    /// `ancestors[level][leaf]`: the member of `level` above leaf key `leaf`.
-    ancestors: Vec<Vec<u32>>,
-    /// (level, parent, name) -> member index.
-    by_name: HashMap<(usize, u32, String), u32>,
-}
-
-/// Why rows of a dimension table do not form a hierarchy.
-#[derive(Debug, thiserror::Error)]
-#[error("dimension {dimension}: {message}")]
-pub struct HierarchyError {
-    pub dimension: &'static str,
-    pub message: String,
+    pub name: String,
+    pub members: Vec<Member>,
+    /// For each leaf, its deepest member (the last level it has a name at).
+    leaf_member: Vec<u32>,
+    /// (parent member, name) -> member.
+    by_name: HashMap<(u32, String), u32>,
+    /// Members per declared level.
+    level_counts: Vec<u32>,
 }
 
 impl Dimension {
-    /// Builds the dimension from its leaf rows, ordered by leaf key. Each row
-    /// holds, per level, the member's (id, name); leaf keys and member ids
-    /// must be dense and in hierarchy order.
+    /// Builds the tree from its leaves' paths, in leaf order. Members are
+    /// identified by their parent and name; a member's leaves must be
+    /// contiguous.
     pub fn from_leaves(
-        def: &'static DimensionDef,
-        rows: &[Vec<(u32, String)>],
+        name: &str,
+        levels: usize,
+        leaves: &[LeafPath],
     ) -> Result<Self, HierarchyError> {
         let fail = |message: String| HierarchyError {
-            dimension: def.name,
+            dimension: name.to_owned(),
             message,
         };
-        let n_levels = def.levels.len();
-        let mut levels: Vec<Vec<Member>> = vec![Vec::new(); n_levels];
-        let mut ancestors = vec![Vec::with_capacity(rows.len()); n_levels];
-        for (leaf, row) in rows.iter().enumerate() {
+        let mut members = vec![Member {
+            name: String::new(),
+            caption: None,
+            level: None,
+            parent: 0,
+            children: Vec::new(),
+            leaves: 0..=leaves.len().saturating_sub(1) as u32,
+        }];
+        let mut by_name: HashMap<(u32, String), u32> = HashMap::new();
+        let mut leaf_member = Vec::with_capacity(leaves.len());
+        let mut level_counts = vec![0; levels];
+        for (leaf, path) in leaves.iter().enumerate() {
             let leaf = leaf as u32;
-            if row.len() != n_levels {
-                return Err(fail(format!("leaf {leaf} has {} levels", row.len())));
+            if path.len() != levels {
+                return Err(fail(format!(
+                    "leaf {leaf} has {} levels, not {levels}",
+                    path.len()
+                )));
             }
             let mut parent = 0u32;
-            for (level, (id, name)) in row.iter().enumerate() {
-                let members = &mut levels[level];
-                match members.len() as u32 {
-                    n if *id == n => members.push(Member {
-                        name: name.clone(),
-                        parent,
-                        leaves: leaf..=leaf,
-                        children: 0..0,
-                    }),
-                    n if *id + 1 == n => {
-                        let m = members.last_mut().expect("non-empty");
-                        if m.parent != parent || m.name != *name {
+            for (level, step) in path.iter().enumerate() {
+                let Some((member_name, caption)) = step else {
+                    continue;
+                };
+                let key = (parent, member_name.clone());
+                let member = match by_name.get(&key) {
+                    Some(&m) => {
+                        let last = *members[m as usize].leaves.end();
+                        if last + 1 != leaf {
                             return Err(fail(format!(
-                                "member {id} of level {level} is not contiguous"
+                                "member {member_name:?} is not contiguous (leaf {leaf})"
                             )));
                         }
-                        m.leaves = *m.leaves.start()..=leaf;
+                        members[m as usize].leaves = *members[m as usize].leaves.start()..=leaf;
+                        m
                     }
-                    _ => {
-                        return Err(fail(format!(
-                            "leaf {leaf}: level {level} id {id} is out of hierarchy order"
-                        )));
+                    None => {
+                        let m = members.len() as u32;
+                        members.push(Member {
+                            name: member_name.clone(),
+                            caption: caption.clone(),
+                            level: Some(level as u8),
+                            parent,
+                            children: Vec::new(),
+                            leaves: leaf..=leaf,
+                        });
+                        members[parent as usize].children.push(m);
+                        by_name.insert(key, m);
+                        level_counts[level] += 1;
+                        m
                     }
-                }
-                ancestors[level].push(*id);
-                parent = *id;
+                };
+                parent = member;
             }
-        }
-        // Children ranges follow from the parents being in order.
-        for level in 1..n_levels {
-            let (upper, lower) = levels.split_at_mut(level);
-            for (i, m) in lower[0].iter().enumerate() {
-                let p = &mut upper[level - 1][m.parent as usize];
-                if p.children.is_empty() {
-                    p.children = i as u32..i as u32 + 1;
-                } else {
-                    p.children.end = i as u32 + 1;
-                }
-            }
-        }
-        let mut by_name = HashMap::new();
-        for (level, members) in levels.iter().enumerate() {
-            for (i, m) in members.iter().enumerate() {
-                let parent = if level == 0 { 0 } else { m.parent };
-                if by_name
-                    .insert((level, parent, m.name.clone()), i as u32)
-                    .is_some()
-                {
-                    return Err(fail(format!(
-                        "two members of level {level} under one parent are named {:?}",
-                        m.name
-                    )));
-                }
-            }
+            leaf_member.push(parent);
         }
         Ok(Self {
-            def,
-            levels,
-            ancestors,
+            name: name.to_owned(),
+            members,
+            leaf_member,
             by_name,
+            level_counts,
         })
     }
 
-    /// The number of leaves (rows of the dimension table).
+    /// The number of leaves.
     pub fn leaf_count(&self) -> u32 {
-        self.ancestors[0].len() as u32
+        self.leaf_member.len() as u32
     }
 
-    /// The leaf that planning adjustments from other dimensions' sheets use:
-    /// the `(unassigned)` member, last in hierarchy order.
-    pub fn unassigned_leaf(&self) -> u32 {
+    /// The leaf that planning adjustments from other dimensions' sheets
+    /// use: the placeholder member, last in hierarchy order.
+    pub fn placeholder_leaf(&self) -> u32 {
         self.leaf_count() - 1
     }
 
-    /// The member of `level` named `name` under `parent` (ignored at level 0).
-    pub fn child(&self, level: usize, parent: u32, name: &str) -> Option<u32> {
-        let parent = if level == 0 { 0 } else { parent };
-        self.by_name.get(&(level, parent, name.to_owned())).copied()
+    /// The child of `parent` named `name`.
+    pub fn child(&self, parent: u32, name: &str) -> Option<u32> {
+        self.by_name.get(&(parent, name.to_owned())).copied()
     }
 
-    /// The member of `level` above a leaf key.
-    pub fn ancestor(&self, level: usize, leaf: u32) -> u32 {
-        self.ancestors[level][leaf as usize]
+    /// The member a path of names (from the top) leads to.
+    pub fn find(&self, path: &[String]) -> Option<u32> {
+        path.iter()
+            .try_fold(0u32, |member, name| self.child(member, name))
     }
 
-    /// The leaf keys beneath the row at `depth` (0 = everything).
-    pub fn leaves(&self, depth: u8, member: u32) -> RangeInclusive<u32> {
-        match depth {
-            0 => 0..=self.leaf_count().saturating_sub(1),
-            d => self.levels[d as usize - 1][member as usize].leaves.clone(),
+    /// The deepest member above `leaf` whose level is shallower than
+    /// `depth` (the root when there is none).
+    pub fn deepest_above(&self, leaf: u32, depth: usize) -> u32 {
+        let mut m = self.leaf_member[leaf as usize];
+        while let Some(level) = self.members[m as usize].level {
+            if (level as usize) < depth {
+                break;
+            }
+            m = self.members[m as usize].parent;
         }
+        m
     }
 
-    /// The member names from the top down to the row at `depth`.
-    pub fn path(&self, depth: u8, member: u32) -> Vec<String> {
-        let mut path = Vec::with_capacity(depth as usize);
-        let mut m = member;
-        for level in (0..depth as usize).rev() {
-            let member = &self.levels[level][m as usize];
-            path.push(member.name.clone());
-            m = member.parent;
-        }
-        path.reverse();
-        path
-    }
-
-    /// The rows of a sheet showing `depth` levels, in pre-order (each subtotal
-    /// before its children), starting at the row (`from_depth`, `from`).
-    pub fn rows_preorder(&self, depth: u8, from_depth: u8, from: u32) -> Vec<(u8, u32)> {
-        let mut out = Vec::new();
-        self.walk(depth, from_depth, from, &mut out);
-        out
-    }
-
-    fn walk(&self, depth: u8, d: u8, member: u32, out: &mut Vec<(u8, u32)>) {
-        out.push((d, member));
-        if d >= depth {
-            return;
-        }
-        let children = if d == 0 {
-            0..self.levels[0].len() as u32
-        } else {
-            self.levels[d as usize - 1][member as usize]
-                .children
-                .clone()
-        };
-        for child in children {
-            self.walk(depth, d + 1, child, out);
-        }
+    /// How many members each level has.
+    pub fn level_count(&self, level: usize) -> u32 {
+        self.level_counts[level]
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::definition::DIMENSIONS;
 
-    fn leaf(ids: [(u32, &str); 3]) -> Vec<(u32, String)> {
-        ids.iter().map(|(i, n)| (*i, n.to_string())).collect()
+    fn path(names: &[Option<&str>]) -> LeafPath {
+        names
+            .iter()
+            .map(|n| n.map(|n| (n.to_owned(), None)))
+            .collect()
     }
 
-    fn customers() -> Dimension {
-        let rows = vec![
-            leaf([(0, "North"), (0, "Alpha"), (0, "c0")]),
-            leaf([(0, "North"), (0, "Alpha"), (1, "c1")]),
-            leaf([(0, "North"), (1, "Beta"), (2, "c2")]),
-            leaf([(1, "South"), (2, "Alpha"), (3, "c3")]),
+    fn regions() -> Dimension {
+        let leaves = vec![
+            path(&[Some("North"), Some("Alpha"), Some("c0")]),
+            path(&[Some("North"), Some("Alpha"), Some("c1")]),
+            path(&[Some("North"), Some("Beta"), Some("c2")]),
+            path(&[Some("South"), Some("Alpha"), Some("c3")]),
+            // Ragged: no city.
+            path(&[Some("South"), None, Some("c4")]),
         ];
-        Dimension::from_leaves(&DIMENSIONS[1], &rows).unwrap()
+        Dimension::from_leaves("region", 3, &leaves).unwrap()
     }
 
     #[test]
-    fn members_cover_contiguous_leaf_ranges() {
-        let d = customers();
-        assert_eq!(d.levels[0][0].leaves, 0..=2);
-        assert_eq!(d.levels[1][2].leaves, 3..=3);
-        assert_eq!(d.levels[0][0].children, 0..2);
-        assert_eq!(d.leaves(0, 0), 0..=3);
-        assert_eq!(d.ancestor(1, 2), 1);
+    fn members_cover_contiguous_leaves_and_names_resolve_within_their_parent() {
+        let d = regions();
+        let north = d.find(&["North".into()]).unwrap();
+        assert_eq!(d.members[north as usize].leaves, 0..=2);
+        let south_alpha = d.find(&["South".into(), "Alpha".into()]).unwrap();
+        assert_ne!(
+            south_alpha,
+            d.find(&["North".into(), "Alpha".into()]).unwrap()
+        );
+        assert_eq!(d.members[south_alpha as usize].leaves, 3..=3);
+        assert_eq!(d.level_count(1), 3);
+        // The ragged leaf hangs from South directly.
+        let c4 = d.find(&["South".into(), "c4".into()]).unwrap();
+        assert_eq!(d.members[c4 as usize].level, Some(2));
+        assert_eq!(d.deepest_above(4, 2), d.find(&["South".into()]).unwrap());
+        assert_eq!(
+            d.deepest_above(0, 2),
+            d.find(&["North".into(), "Alpha".into()]).unwrap()
+        );
+        assert_eq!(d.deepest_above(0, 0), 0);
     }
 
     #[test]
-    fn names_resolve_within_their_parent() {
-        let d = customers();
-        assert_eq!(d.child(1, 0, "Alpha"), Some(0));
-        assert_eq!(d.child(1, 1, "Alpha"), Some(2));
-        assert_eq!(d.child(1, 1, "Beta"), None);
-        assert_eq!(d.path(2, 2), vec!["South", "Alpha"]);
-    }
-
-    #[test]
-    fn preorder_lists_subtotals_before_children() {
-        let d = customers();
-        let rows = d.rows_preorder(2, 0, 0);
-        assert_eq!(rows, vec![(0, 0), (1, 0), (2, 0), (2, 1), (1, 1), (2, 2)]);
-        assert_eq!(d.rows_preorder(2, 1, 1), vec![(1, 1), (2, 2)]);
-    }
-
-    #[test]
-    fn out_of_order_rows_are_rejected() {
-        let rows = vec![
-            leaf([(0, "North"), (0, "Alpha"), (0, "c0")]),
-            leaf([(1, "South"), (1, "Beta"), (1, "c1")]),
-            leaf([(0, "North"), (2, "Gamma"), (2, "c2")]),
+    fn a_member_split_by_another_is_refused() {
+        let leaves = vec![
+            path(&[Some("North")]),
+            path(&[Some("South")]),
+            path(&[Some("North")]),
         ];
-        assert!(Dimension::from_leaves(&DIMENSIONS[1], &rows).is_err());
+        assert!(Dimension::from_leaves("region", 1, &leaves).is_err());
     }
 }

@@ -1,52 +1,48 @@
 //! The writer's statements on facts: change their values and add
-//! adjustment facts.
+//! adjustment facts. Values are integer units (the schema stores them so),
+//! every identifier is a generated column name (`d<i>`, `m<i>`).
 
-use chrono::NaiveDate;
 use duckdb::types::Value;
 use duckdb::{Connection, params, params_from_iter};
 
-use super::{date_value, units_to_value, value_expr};
 use crate::decimal::Units;
-use crate::model::{AtomFilter, MAX_DIMENSIONS, MAX_MEASURES, Model};
+use crate::model::{AtomFilter, MAX_DIMENSIONS, MAX_MEASURES};
 
 /// A fact to insert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NewFact {
-    pub sale_id: i64,
-    pub invoice_date: NaiveDate,
+    pub fact_id: i64,
+    pub month: u16,
     pub keys: [u32; MAX_DIMENSIONS],
     pub values: [Units; MAX_MEASURES],
 }
 
-fn filter_sql(model: &Model, filter: &AtomFilter) -> (String, [Value; 4]) {
-    let key = model.dimensions[filter.dimension].def.fact_key;
-    let from = model.months.start(filter.months.start);
-    let to = model.months.start(filter.months.end);
-    (
-        format!("{key} BETWEEN ? AND ? AND invoice_date >= ? AND invoice_date < ?"),
-        [
-            Value::Int(*filter.keys.start() as i32),
-            Value::Int(*filter.keys.end() as i32),
-            date_value(from),
-            date_value(to),
-        ],
-    )
+/// The SQL condition of a cell's facts, and its parameters.
+fn filter_sql(filter: &AtomFilter) -> (String, Vec<Value>) {
+    let mut sql = vec!["month >= ? AND month < ?".to_owned()];
+    let mut args = vec![
+        Value::Int(i32::from(filter.months.start)),
+        Value::Int(i32::from(filter.months.end)),
+    ];
+    for (d, keys) in &filter.keys {
+        sql.push(format!("d{d} BETWEEN ? AND ?"));
+        args.push(Value::Int(*keys.start() as i32));
+        args.push(Value::Int(*keys.end() as i32));
+    }
+    (sql.join(" AND "), args)
 }
 
 /// Up to this many changed facts travel inline in the statement; more go
 /// through a staging table (appending is cheaper than parsing at that size).
 const INLINE_UPDATE: usize = 2_000;
 
-/// The temporary table that stages large fact updates. Values travel as
-/// integer units, inline or staged (appending a DECIMAL goes through a
-/// generic value and a cast per row, several times slower), and the
-/// statement scales them back, exactly, in SQL.
+/// The temporary table that stages large fact updates.
 const STAGE: &str = "fact_update";
 
 /// Creates the staging table of large fact updates.
 pub fn create_stage(conn: &Connection) -> duckdb::Result<()> {
     conn.execute_batch(&format!(
-        "CREATE TEMP TABLE {STAGE} (sale_id BIGINT, units BIGINT)"
+        "CREATE TEMP TABLE {STAGE} (fact_id BIGINT, units BIGINT)"
     ))
 }
 
@@ -61,7 +57,6 @@ pub fn create_stage(conn: &Connection) -> duckdb::Result<()> {
 /// splits, many appended to a staging table first.
 pub fn update(
     conn: &Connection,
-    model: &Model,
     filter: Option<&AtomFilter>,
     measure: usize,
     values: &[(i64, Units)],
@@ -72,9 +67,7 @@ pub fn update(
     ) else {
         return Ok(0);
     };
-    let m = &model.measures[measure];
     let mut args = Vec::with_capacity(8);
-    // Either way the values travel as integer units (sale_id, units).
     let units = if values.len() <= INLINE_UPDATE {
         let pairs = values
             .iter()
@@ -82,7 +75,7 @@ pub fn update(
             .collect::<Vec<_>>()
             .join(";");
         args.push(Value::Text(pairs));
-        "(SELECT CAST(split_part(pair, ':', 1) AS BIGINT) AS sale_id,
+        "(SELECT CAST(split_part(pair, ':', 1) AS BIGINT) AS fact_id,
                  CAST(split_part(pair, ':', 2) AS BIGINT) AS units
           FROM (SELECT unnest(string_split(?, ';')) AS pair))"
             .to_owned()
@@ -95,21 +88,16 @@ pub fn update(
         app.flush()?;
         STAGE.to_owned()
     };
-    let source = format!(
-        "(SELECT sale_id, {value} AS value FROM {units})",
-        value = value_expr(m, "units")
-    );
     let mut cond = String::new();
     if let Some(filter) = filter {
-        let (sql, filter_args) = filter_sql(model, filter);
+        let (sql, filter_args) = filter_sql(filter);
         cond = format!("{sql} AND ");
         args.extend(filter_args);
     }
     args.extend([Value::BigInt(lo), Value::BigInt(hi)]);
     conn.prepare_cached(&format!(
-        "UPDATE sales SET {col} = u.value FROM {source} u
-         WHERE sales.sale_id = u.sale_id AND {cond}sales.sale_id BETWEEN ? AND ?",
-        col = m.column,
+        "UPDATE facts SET m{measure} = u.units FROM {units} u
+         WHERE facts.fact_id = u.fact_id AND {cond}facts.fact_id BETWEEN ? AND ?"
     ))?
     .execute(params_from_iter(args))
 }
@@ -119,24 +107,15 @@ pub fn update(
 /// dropped on the floor when the appender goes).
 pub fn insert(
     conn: &Connection,
-    model: &Model,
+    dimensions: usize,
+    measures: usize,
     facts: impl Iterator<Item = (i64, NewFact)>,
 ) -> duckdb::Result<()> {
-    let mut cols = vec!["sale_id", "invoice_date"];
-    cols.extend(model.dimensions.iter().map(|d| d.def.fact_key));
-    cols.extend(model.measures.iter().map(|m| m.column));
-    cols.push("created_revision");
-    let mut app = conn.appender_with_columns("sales", &cols)?;
+    let mut app = conn.appender("facts")?;
     for (revision, f) in facts {
-        let mut row = vec![Value::BigInt(f.sale_id), date_value(f.invoice_date)];
-        row.extend((0..model.dimensions.len()).map(|i| Value::Int(f.keys[i] as i32)));
-        row.extend(
-            model
-                .measures
-                .iter()
-                .enumerate()
-                .map(|(i, m)| units_to_value(m, f.values[i])),
-        );
+        let mut row = vec![Value::BigInt(f.fact_id), Value::SmallInt(f.month as i16)];
+        row.extend((0..dimensions).map(|i| Value::Int(f.keys[i] as i32)));
+        row.extend((0..measures).map(|i| Value::BigInt(f.values[i] as i64)));
         row.push(Value::BigInt(revision));
         app.append_row(duckdb::appender_params_from_iter(row))?;
     }
@@ -145,7 +124,7 @@ pub fn insert(
 
 /// How many facts have ids from `lo` to `hi`.
 pub fn count_ids(conn: &Connection, lo: i64, hi: i64) -> duckdb::Result<usize> {
-    conn.prepare_cached("SELECT count(*) FROM sales WHERE sale_id BETWEEN ? AND ?")?
+    conn.prepare_cached("SELECT count(*) FROM facts WHERE fact_id BETWEEN ? AND ?")?
         .query_row(params![lo, hi], |r| r.get::<_, i64>(0))
         .map(|n| n as usize)
 }

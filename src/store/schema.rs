@@ -1,61 +1,59 @@
-//! The database schema.
+//! The database schema: the same tables for every model, with columns
+//! numbered after the model's dimensions and measures (the model itself is
+//! kept in `duckgrid_meta`, so the numbers always have their names).
+//!
+//! - `duckgrid_meta (key, value)`: schema version, database id, the model.
+//! - `dim_<d> (leaf, key, l0, c0, l1, c1, …)`: dimension `d`, one row per
+//!   leaf, leaves numbered in hierarchy order (see the model invariant), a
+//!   member's name `l<i>` (null where a ragged level is skipped) and caption
+//!   `c<i>` per level; the last leaf is the placeholder.
+//! - `facts (fact_id, month, d0…, m0…, created_revision)`: dense ids, the
+//!   month's index, each dimension's leaf, each measure in exact integer
+//!   units of its scale; `created_revision` is 0 for imported facts and the
+//!   creating revision for adjustment facts.
+//! - `changelog`: one row per revision, written in the same transaction as
+//!   the facts — the source of truth for change events.
+//! - the view `cube`: every fact with the model's names — its month (the
+//!   first day), its key and members in every dimension (`<dimension>` and
+//!   `<dimension>_<level>`), its measures as exact decimals — for anyone
+//!   who queries the database with SQL.
 
 use duckdb::Connection;
 
-/// Bumped whenever the schema changes incompatibly.
-pub const VERSION: &str = "1";
+use crate::import::{ident, literal};
+use crate::model::def::ModelDef;
 
-/// The tables. Dimension tables have one row per leaf with the id and name of
-/// every level above it (ids dense, in hierarchy order: see the model
-/// invariant). Measures are exact: quantities whole units, amounts
-/// `DECIMAL(18,2)`.
-pub const DDL: &str = "
-CREATE TABLE duckgrid_meta (
-    key   VARCHAR PRIMARY KEY,
-    value VARCHAR NOT NULL
-);
-CREATE TABLE product (
-    product_id  INTEGER NOT NULL,
-    product     VARCHAR NOT NULL,
-    family_id   INTEGER NOT NULL,
-    family      VARCHAR NOT NULL,
-    brand_id    INTEGER NOT NULL,
-    brand       VARCHAR NOT NULL,
-    supplier_id INTEGER NOT NULL,
-    supplier    VARCHAR NOT NULL,
-    unit_price  DECIMAL(18,2) NOT NULL
-);
-CREATE TABLE customer (
-    customer_id   INTEGER NOT NULL,
-    customer      VARCHAR NOT NULL,
-    customer_type VARCHAR NOT NULL,
-    city_id       INTEGER NOT NULL,
-    city          VARCHAR NOT NULL,
-    province_id   INTEGER NOT NULL,
-    province      VARCHAR NOT NULL
-);
--- Facts. created_revision is 0 for seeded facts and the creating revision
--- for adjustment facts (written to cells that had no facts).
-CREATE TABLE sales (
-    sale_id          BIGINT NOT NULL,
-    invoice_date     DATE NOT NULL,
-    product_id       INTEGER NOT NULL,
-    customer_id      INTEGER NOT NULL,
-    quantity         BIGINT NOT NULL,
-    net_amount       DECIMAL(18,2) NOT NULL,
-    created_revision BIGINT NOT NULL
-);
--- One row per revision, written in the same transaction as the facts: the
--- source of truth for change events. event is a duckgrid.v1.ChangeEvent.
-CREATE TABLE changelog (
-    revision     BIGINT PRIMARY KEY,
-    committed_at TIMESTAMP NOT NULL,
-    actor        VARCHAR NOT NULL,
-    request_id   VARCHAR,
-    event        BLOB NOT NULL
-);
-CREATE INDEX changelog_request_id ON changelog (request_id);
-";
+/// Bumped whenever the schema changes incompatibly (1: the fixed demo
+/// schema of the first phase).
+pub const VERSION: &str = "2";
+
+/// The tables of a model's database (the dimension tables are created by
+/// the import).
+pub fn ddl(def: &ModelDef) -> String {
+    let mut facts = vec![
+        "fact_id BIGINT NOT NULL".to_owned(),
+        "month SMALLINT NOT NULL".to_owned(),
+    ];
+    facts.extend((0..def.dimensions.len()).map(|i| format!("d{i} INTEGER NOT NULL")));
+    facts.extend((0..def.measures.len()).map(|i| format!("m{i} BIGINT NOT NULL")));
+    facts.push("created_revision BIGINT NOT NULL".to_owned());
+    format!(
+        "CREATE TABLE duckgrid_meta (
+             key   VARCHAR PRIMARY KEY,
+             value VARCHAR NOT NULL
+         );
+         CREATE TABLE facts ({});
+         CREATE TABLE changelog (
+             revision     BIGINT PRIMARY KEY,
+             committed_at TIMESTAMP NOT NULL,
+             actor        VARCHAR NOT NULL,
+             request_id   VARCHAR,
+             event        BLOB NOT NULL
+         );
+         CREATE INDEX changelog_request_id ON changelog (request_id);",
+        facts.join(", ")
+    )
+}
 
 /// The schema version of an existing database, or `None` for a new one.
 pub fn version(conn: &Connection) -> duckdb::Result<Option<String>> {
@@ -73,4 +71,41 @@ pub fn version(conn: &Connection) -> duckdb::Result<Option<String>> {
         |r| r.get(0),
     )
     .map(Some)
+}
+
+/// The `cube` view (see the module docs).
+pub fn cube_view(def: &ModelDef) -> String {
+    let mut cols = vec![
+        "f.fact_id".to_owned(),
+        format!(
+            "CAST(DATE {} + to_months(f.month) AS DATE) AS month",
+            literal(&def.months.first.to_string())
+        ),
+    ];
+    let mut joins = Vec::new();
+    for (i, d) in def.dimensions.iter().enumerate() {
+        cols.push(format!("d{i}.key AS {}", ident(&d.name)));
+        for (l, level) in d.levels.iter().enumerate() {
+            cols.push(format!(
+                "d{i}.l{l} AS {}",
+                ident(&format!("{}_{}", d.name, level.name))
+            ));
+        }
+        joins.push(format!("JOIN dim_{i} d{i} ON d{i}.leaf = f.d{i}"));
+    }
+    for (i, m) in def.measures.iter().enumerate() {
+        let value = if m.scale == 0 {
+            format!("CAST(f.m{i} AS DECIMAL(18, 0))")
+        } else {
+            let step = format!("0.{}1", "0".repeat(m.scale as usize - 1));
+            format!("CAST(f.m{i} * {step} AS DECIMAL(18, {}))", m.scale)
+        };
+        cols.push(format!("{value} AS {}", ident(&m.name)));
+    }
+    cols.push("f.created_revision".to_owned());
+    format!(
+        "CREATE VIEW cube AS SELECT {} FROM facts f {}",
+        cols.join(", "),
+        joins.join(" ")
+    )
 }

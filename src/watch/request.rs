@@ -135,13 +135,17 @@ impl SheetSource for LocalSheets {
         r: &'a pb::WatchUpdatesRequest,
     ) -> BoxFuture<'a, Result<WatchRequest>> {
         let model = &self.model;
-        let resolved = WatchRequest::from_proto(r, model.measures.len()).and_then(|request| {
+        let resolved = WatchRequest::from_proto(r, model.def.measures.len()).and_then(|request| {
             let measures = &request.selection.measures;
             if !r.sheet.is_empty() {
                 GridQuery::resolve(model, &r.sheet, &r.row_path, &[], measures)?;
-            }
-            for m in measures {
-                model.resolve_measure(m)?;
+            } else if let Some(m) = measures.iter().find(|m| model.measure_index(m).is_none()) {
+                let known: Vec<&str> = model.def.measures.iter().map(|m| m.name.as_str()).collect();
+                return Err(Error::not_found(format!(
+                    "measure {} does not exist (measures: {})",
+                    crate::error::quoted(m),
+                    known.join(", ")
+                )));
             }
             Ok(request)
         });

@@ -68,8 +68,8 @@ impl Applier<'_> {
     ) -> Result<EditOutcome, ApplyError> {
         let started = std::time::Instant::now();
         let (model, cell) = (self.model, &edit.cell);
-        let measure = &model.measures[cell.measure];
-        let current = self.summary.cell(model, cell.sheet, cell.row, cell.col);
+        let measure = &model.def.measures[cell.measure];
+        let current = self.summary.cell(cell.sheet, cell.row, cell.col);
         let facts = current.map_or(0, |c| c.facts);
         let value = current.map_or(0, |c| c.values[cell.measure]);
         let shown = |v: Option<Units>| v.map(|v| model.format(cell.measure, v)).unwrap_or_default();
@@ -170,8 +170,8 @@ impl Applier<'_> {
         let mut deltas = Vec::new();
         for (atom, new) in atoms.iter().zip(&new_values) {
             if *new != atom.value {
-                changed.push(atom.sale_id);
-                self.mirror.set(atom.sale_id, cell.measure, *new);
+                changed.push(atom.fact_id);
+                self.mirror.set(atom.fact_id, cell.measure, *new);
                 let mut values = [0; MAX_MEASURES];
                 values[cell.measure] = new - atom.value;
                 deltas.push(FactDelta {
@@ -195,11 +195,13 @@ impl Applier<'_> {
     }
 
     /// Writes to a cell without facts: the value is split equally over the
-    /// leaves beneath the row and the months of the column, as new
-    /// adjustment facts dated on the first of their month; every other
-    /// dimension of those facts is its `(unassigned)` member. A place held
-    /// by the edit's holds gets nothing (the rest absorbs its share; all of
-    /// them held is EVERYTHING_HELD), and only non-zero shares become facts.
+    /// places beneath it — every combination of the leaves its row and the
+    /// sheet's filters fix (TM1 spreads into a consolidation's leaves the
+    /// same way), in every month of its column — as new adjustment facts;
+    /// every other dimension of those facts is its placeholder member. A
+    /// place held by the edit's holds gets nothing (the rest absorbs its
+    /// share; all of them held is EVERYTHING_HELD), and only non-zero shares
+    /// become facts.
     fn fill_empty(
         &mut self,
         edit: &Edit,
@@ -216,21 +218,23 @@ impl Applier<'_> {
         }
         let model = self.model;
         let filter = model.atoms(&edit.cell);
-        let mut keys = [0u32; MAX_DIMENSIONS];
+        let mut base = [0u32; MAX_DIMENSIONS];
         for (i, d) in model.dimensions.iter().enumerate() {
-            keys[i] = d.unassigned_leaf();
+            base[i] = d.placeholder_leaf();
         }
-        let leaves = filter.keys.clone();
-        let n_leaves = i64::from(leaves.end() - leaves.start() + 1);
-        self.take_facts(n_leaves * filter.months.len() as i64)?;
+        let mut count = filter.months.len() as i64;
+        for (_, leaves) in &filter.keys {
+            count = count.saturating_mul(i64::from(leaves.end() - leaves.start() + 1));
+        }
+        self.take_facts(count)?;
         let mut places = Vec::new();
         for month in filter.months.clone() {
-            for leaf in leaves.clone() {
-                keys[filter.dimension] = leaf;
-                if !edit.holds.contains(&keys, month) {
-                    places.push((keys, month));
+            let mut keys = base;
+            each_combination(&filter.keys, 0, &mut keys, &mut |keys| {
+                if !edit.holds.contains(keys, month) {
+                    places.push((*keys, month));
                 }
-            }
+            });
         }
         if places.is_empty() {
             return Err(clean(Error::precondition(
@@ -252,12 +256,12 @@ impl Applier<'_> {
             let mut values = [0; MAX_MEASURES];
             values[edit.cell.measure] = value;
             let fact = facts::NewFact {
-                sale_id: self.mirror.next_id(),
-                invoice_date: model.months.start(month),
+                fact_id: self.mirror.next_id(),
+                month,
                 keys,
                 values,
             };
-            self.mirror.append(&fact, month);
+            self.mirror.append(&fact);
             values_created.push(value);
             deltas.push(FactDelta {
                 keys,
@@ -297,7 +301,7 @@ impl Applier<'_> {
 
     fn roll_up(&mut self, deltas: &[FactDelta], changes: &mut Changes) {
         let cells = rollup::rollup(self.model, deltas);
-        let rows = self.summary.apply(self.model, &cells);
+        let rows = self.summary.apply(&cells);
         changes.record(&cells, &rows);
     }
 
@@ -312,7 +316,7 @@ impl Applier<'_> {
         let from_facts: Units = facts.iter().sum();
         let from_summary = self
             .summary
-            .cell(model, cell.sheet, cell.row, cell.col)
+            .cell(cell.sheet, cell.row, cell.col)
             .map(|c| c.values[cell.measure]);
         if from_facts != target || from_summary != Some(target) {
             return Err(ApplyError {
@@ -325,5 +329,23 @@ impl Applier<'_> {
             });
         }
         Ok(())
+    }
+}
+
+/// Calls `f` with `keys` set to every combination of the leaves in
+/// `ranges[from..]` (a dimension each).
+fn each_combination(
+    ranges: &[(usize, std::ops::RangeInclusive<u32>)],
+    from: usize,
+    keys: &mut [u32; MAX_DIMENSIONS],
+    f: &mut impl FnMut(&[u32; MAX_DIMENSIONS]),
+) {
+    let Some((d, leaves)) = ranges.get(from) else {
+        f(keys);
+        return;
+    };
+    for leaf in leaves.clone() {
+        keys[*d] = leaf;
+        each_combination(ranges, from + 1, keys, f);
     }
 }

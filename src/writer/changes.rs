@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::{Col, MAX_MEASURES, Model, RowRef};
+use crate::model::{MAX_MEASURES, Model};
 use crate::proto::v1 as pb;
 use crate::rollup::CellDelta;
 use crate::summary::CellValue;
@@ -14,7 +14,7 @@ use crate::summary::CellValue;
 #[derive(Debug, Default)]
 pub struct Changes {
     /// (sheet, row, column) -> (before the request, now).
-    cells: BTreeMap<(usize, RowRef, Col), (CellValue, CellValue)>,
+    cells: BTreeMap<(usize, u32, u16), (CellValue, CellValue)>,
 }
 
 /// How a cell's measure reads: `None` for an empty cell (no facts).
@@ -45,13 +45,13 @@ impl Changes {
     pub fn to_proto(&self, model: &Model) -> Vec<pb::SheetChanges> {
         let mut out: Vec<pb::SheetChanges> = Vec::new();
         for (&(sheet, row, col), (before, now)) in &self.cells {
-            let changed: Vec<usize> = (0..model.measures.len().min(MAX_MEASURES))
+            let changed: Vec<usize> = (0..model.def.measures.len().min(MAX_MEASURES))
                 .filter(|&m| shown(before, m) != shown(now, m))
                 .collect();
             if changed.is_empty() {
                 continue;
             }
-            let name = model.sheets[sheet].name();
+            let name = model.sheet_name(sheet);
             if out.last().is_none_or(|s| s.sheet != name) {
                 out.push(pb::SheetChanges {
                     sheet: name,
@@ -63,8 +63,8 @@ impl Changes {
             for m in changed {
                 cells.push(pb::CellChange {
                     row_path: path.clone(),
-                    column: model.column_key(col),
-                    measure: model.measures[m].name.to_owned(),
+                    column: model.sheets[sheet].columns[col as usize].key.clone(),
+                    measure: model.def.measures[m].name.clone(),
                     value: shown(now, m)
                         .map(|v| model.format(m, v))
                         .unwrap_or_default(),

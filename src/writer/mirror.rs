@@ -9,14 +9,14 @@
 //! to it in the same transaction, and a rolled-back transaction is undone
 //! in the copy too.
 //!
-//! Fact ids (`sale_id`) are dense: seeding numbers facts 0..n and adjustment
-//! facts take the next id, so a fact's id is its index here.
+//! Fact ids (`fact_id`) are dense: the import numbers facts 0..n and
+//! adjustment facts take the next id, so a fact's id is its index here.
 
 use duckdb::Connection;
 
 use crate::decimal::Units;
 use crate::model::{AtomFilter, MAX_DIMENSIONS, MAX_MEASURES, Model};
-use crate::store::{self, facts::NewFact};
+use crate::store::facts::NewFact;
 
 /// Why the facts could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +32,7 @@ pub enum LoadError {
 /// One fact beneath a cell, with the value of the measure being written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Atom {
-    pub sale_id: i64,
+    pub fact_id: i64,
     pub keys: [u32; MAX_DIMENSIONS],
     pub month: u16,
     pub value: Units,
@@ -57,12 +57,12 @@ pub struct Mirror {
 impl Mirror {
     /// Loads every fact from the database.
     pub fn load(conn: &Connection, model: &Model) -> Result<Self, LoadError> {
-        let dims: Vec<&str> = model.dimensions.iter().map(|d| d.def.fact_key).collect();
-        let measures: Vec<String> = model.measures.iter().map(store::units_expr).collect();
+        let (nd, nm) = (model.dimensions.len(), model.def.measures.len());
+        let mut cols: Vec<String> = (0..nd).map(|i| format!("d{i}")).collect();
+        cols.extend((0..nm).map(|i| format!("m{i}")));
         let sql = format!(
-            "SELECT sale_id, invoice_date, {}, {} FROM sales ORDER BY sale_id",
-            dims.join(", "),
-            measures.join(", ")
+            "SELECT fact_id, month, {} FROM facts ORDER BY fact_id",
+            cols.join(", ")
         );
         let mut mirror = Mirror {
             keys: Vec::new(),
@@ -77,21 +77,19 @@ impl Mirror {
         };
         let mut stmt = conn.prepare(&sql)?;
         let mut rows = stmt.query([])?;
-        let (nd, nm) = (dims.len(), measures.len());
         while let Some(r) = rows.next()? {
             let id: i64 = r.get(0)?;
             let index = mirror.keys.len();
             if id != index as i64 {
                 return Err(LoadError::Sparse { index, id });
             }
-            let date: chrono::NaiveDate = r.get(1)?;
-            let month = model
-                .months
-                .index_of(date)
-                .ok_or(LoadError::OutOfRange(id))?;
+            let month: i16 = r.get(1)?;
+            if month < 0 || month as u16 >= model.def.months.count {
+                return Err(LoadError::OutOfRange(id));
+            }
             let mut fact = NewFact {
-                sale_id: id,
-                invoice_date: date,
+                fact_id: id,
+                month: month as u16,
                 keys: [0; MAX_DIMENSIONS],
                 values: [0; MAX_MEASURES],
             };
@@ -101,15 +99,46 @@ impl Mirror {
             for m in 0..nm {
                 fact.values[m] = Units::from(r.get::<_, i64>(2 + nd + m)?);
             }
-            mirror.push(&fact, month);
+            mirror.push(&fact);
         }
         Ok(mirror)
     }
 
-    fn push(&mut self, fact: &NewFact, month: u16) {
+    /// A copy of the given facts (for tests: ids must be dense).
+    #[cfg(test)]
+    pub fn from_facts(model: &Model, facts: &[NewFact]) -> Self {
+        let mut mirror = Mirror {
+            keys: Vec::new(),
+            months: Vec::new(),
+            values: Vec::new(),
+            by_leaf: model
+                .dimensions
+                .iter()
+                .map(|d| vec![Vec::new(); d.leaf_count() as usize])
+                .collect(),
+            undo: Vec::new(),
+        };
+        for f in facts {
+            mirror.push(f);
+        }
+        mirror
+    }
+
+    /// Calls `f` with every fact's keys, month and values.
+    pub fn for_each(&self, mut f: impl FnMut(&[u32], u16, &[Units; MAX_MEASURES])) {
+        for i in 0..self.keys.len() {
+            f(
+                &self.keys[i],
+                self.months[i],
+                &self.values[i].map(Units::from),
+            );
+        }
+    }
+
+    fn push(&mut self, fact: &NewFact) {
         let id = self.keys.len() as u32;
         self.keys.push(fact.keys);
-        self.months.push(month);
+        self.months.push(fact.month);
         self.values.push(fact.values.map(|v| v as i64));
         for (d, leaves) in self.by_leaf.iter_mut().enumerate() {
             leaves[fact.keys[d] as usize].push(id);
@@ -127,37 +156,42 @@ impl Mirror {
     /// scattered over memory.
     pub fn atoms(&self, filter: &AtomFilter, measure: usize, expected: usize) -> Vec<Atom> {
         let atom = |id: usize| Atom {
-            sale_id: id as i64,
+            fact_id: id as i64,
             keys: self.keys[id],
             month: self.months[id],
             value: Units::from(self.values[id][measure]),
         };
-        if expected * 16 > self.keys.len() {
+        // The index of the dimension whose range is narrowest (relative to
+        // its size) finds the candidates; the rest of the filter sifts them.
+        let narrowest = filter.keys.iter().min_by_key(|(d, r)| {
+            let size = self.by_leaf[*d].len().max(1) as u64;
+            (u64::from(r.end() - r.start()) + 1) * 1_000_000 / size
+        });
+        let Some((d, range)) = narrowest.filter(|_| expected * 16 <= self.keys.len()) else {
             return (0..self.keys.len())
                 .filter(|&id| filter.contains(&self.keys[id], self.months[id]))
                 .map(atom)
                 .collect();
-        }
-        let leaves = &self.by_leaf[filter.dimension];
-        let mut atoms: Vec<Atom> = leaves
-            [*filter.keys.start() as usize..=*filter.keys.end() as usize]
+        };
+        let mut atoms: Vec<Atom> = self.by_leaf[*d]
+            [*range.start() as usize..=*range.end() as usize]
             .iter()
             .flatten()
             .map(|&id| id as usize)
-            .filter(|&id| filter.months.contains(&self.months[id]))
+            .filter(|&id| filter.contains(&self.keys[id], self.months[id]))
             .map(atom)
             .collect();
         // Leaves are visited in key order; spreading wants id order.
-        atoms.sort_unstable_by_key(|a| a.sale_id);
+        atoms.sort_unstable_by_key(|a| a.fact_id);
         atoms
     }
 
-    /// A fact as it is now (its date: the first of its month).
-    pub fn fact(&self, id: i64, model: &Model) -> NewFact {
+    /// A fact as it is now.
+    pub fn fact(&self, id: i64) -> NewFact {
         let i = id as usize;
         NewFact {
-            sale_id: id,
-            invoice_date: model.months.start(self.months[i]),
+            fact_id: id,
+            month: self.months[i],
             keys: self.keys[i],
             values: self.values[i].map(Units::from),
         }
@@ -180,9 +214,9 @@ impl Mirror {
     }
 
     /// Records a new fact (its id must be [`Mirror::next_id`]).
-    pub fn append(&mut self, fact: &NewFact, month: u16) {
-        debug_assert_eq!(fact.sale_id, self.next_id());
-        self.push(fact, month);
+    pub fn append(&mut self, fact: &NewFact) {
+        debug_assert_eq!(fact.fact_id, self.next_id());
+        self.push(fact);
         self.undo.push(Undo::Appended);
     }
 

@@ -54,9 +54,9 @@ impl FactWrites {
         {
             let last = last_first + last_count as i64 - 1;
             let rows = self.created.iter().flat_map(|&(revision, first, count)| {
-                (first..first + count as i64).map(move |id| (revision, mirror.fact(id, model)))
+                (first..first + count as i64).map(move |id| (revision, mirror.fact(id)))
             });
-            facts::insert(conn, model, rows)?;
+            facts::insert(conn, model.dimensions.len(), model.def.measures.len(), rows)?;
             let expected = (last - first + 1) as usize;
             let inserted = facts::count_ids(conn, first, last)?;
             if inserted != expected {
@@ -83,7 +83,7 @@ impl FactWrites {
                 .iter()
                 .map(|&id| (id, mirror.value(id, measure)))
                 .collect();
-            let updated = facts::update(conn, model, filter.as_ref(), measure, &values)?;
+            let updated = facts::update(conn, filter.as_ref(), measure, &values)?;
             if updated != values.len() {
                 return Err(Error::Internal(format!(
                     "{updated} facts were updated where {} changed",

@@ -93,7 +93,7 @@ async fn the_largest_amounts_survive_a_restart() {
         .unwrap();
     assert_eq!(r.result.unwrap().new_value, huge);
     let largest = app.query::<String>(
-        "SELECT CAST(max(abs(net_amount)) AS VARCHAR) FROM sales WHERE created_revision = 1",
+        "SELECT CAST(max(abs(net_amount)) AS VARCHAR) FROM cube WHERE created_revision = 1",
     )[0][0]
         .clone();
     assert!(largest.len() >= "1000000000000000.00".len(), "{largest}");

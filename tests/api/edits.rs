@@ -178,14 +178,13 @@ async fn new_facts_the_database_refuses_fail_the_write_and_change_nothing() {
     let app = spawn_app().await;
     let grid = app.grid(PRODUCT).await;
     let family = first_empty_leaf(&grid, "2025-02").path.clone();
-    let next_id = app.query::<i64>("SELECT max(sale_id) + 1 FROM sales")[0][0];
+    let next_id = app.query::<i64>("SELECT max(fact_id) + 1 FROM facts")[0][0];
     // Another connection takes the id the writer's next new fact gets, under
     // a unique index: appending that fact fails inside the writer.
     app.db()
         .execute_batch(&format!(
-            "CREATE UNIQUE INDEX sales_by_id ON sales (sale_id);
-             INSERT INTO sales SELECT {next_id}, invoice_date, product_id, customer_id, 0, 0, -1
-             FROM sales LIMIT 1;"
+            "CREATE UNIQUE INDEX facts_by_id ON facts (fact_id);
+             INSERT INTO facts SELECT {next_id}, month, d0, d1, 0, 0, -1 FROM facts LIMIT 1;"
         ))
         .unwrap();
     let before = app.state().await;

@@ -134,7 +134,7 @@ impl TestApp {
     /// changed nothing.
     pub async fn state(&self) -> State {
         let grids = [self.grid(PRODUCT).await, self.grid(REGION).await];
-        let facts = self.query::<i64>("SELECT count(*) FROM sales")[0][0];
+        let facts = self.query::<i64>("SELECT count(*) FROM facts")[0][0];
         let log = self.query::<i64>("SELECT count(*) FROM changelog")[0][0];
         State { grids, facts, log }
     }

@@ -132,7 +132,7 @@ async fn get_sheet_returns_every_row_with_subtotals_that_add_up() {
         b.get(&[], "total", "net_amount")
     );
     let total: String =
-        app.query::<String>("SELECT CAST(sum(net_amount) AS VARCHAR) FROM sales")[0][0].clone();
+        app.query::<String>("SELECT CAST(sum(net_amount) AS VARCHAR) FROM cube")[0][0].clone();
     assert_eq!(a.get(&[], "total", "net_amount"), total);
 }
 

@@ -12,22 +12,22 @@ fn q(s: &str) -> String {
 
 /// The values of the facts beneath a product-sheet cell (units), by SQL.
 fn fact_values(app: &TestApp, path: &[String], month: &str, measure: &str) -> Vec<i128> {
-    let levels = ["supplier", "brand", "family"];
+    let levels = ["product_supplier", "product_brand", "product_family"];
     let mut conds: Vec<String> = path
         .iter()
         .zip(levels)
-        .map(|(name, level)| format!("p.{level} = '{}'", q(name)))
+        .map(|(name, level)| format!("{level} = '{}'", q(name)))
         .collect();
     if month != "total" {
-        conds.push(format!("strftime(s.invoice_date, '%Y-%m') = '{month}'"));
+        conds.push(format!("strftime(month, '%Y-%m') = '{month}'"));
     }
     let expr = if measure == "quantity" {
-        "s.quantity"
+        "quantity"
     } else {
-        "CAST(s.net_amount * 100 AS BIGINT)"
+        "net_amount * 100"
     };
     let sql = format!(
-        "SELECT CAST({expr} AS BIGINT) FROM sales s JOIN product p USING (product_id) WHERE {} ORDER BY s.sale_id",
+        "SELECT CAST({expr} AS BIGINT) FROM cube WHERE {} ORDER BY fact_id",
         if conds.is_empty() {
             "true".to_owned()
         } else {

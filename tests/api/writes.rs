@@ -459,7 +459,7 @@ async fn writing_an_empty_cell_creates_documented_adjustment_facts() {
     let cells = Cells::of(&grid);
     let family = first_empty_leaf(&grid, "2025-02").path.clone();
     let products: i64 = app.query::<i64>(&format!(
-        "SELECT count(*) FROM product WHERE supplier = '{}' AND brand = '{}' AND family = '{}'",
+        "SELECT count(*) FROM dim_0 WHERE l0 = '{}' AND l1 = '{}' AND l2 = '{}'",
         family[0].replace('\'', "''"),
         family[1].replace('\'', "''"),
         family[2].replace('\'', "''"),
@@ -498,8 +498,8 @@ async fn writing_an_empty_cell_creates_documented_adjustment_facts() {
     // The facts: dated on the first of the month, for the unassigned customer,
     // recorded with the revision that created them.
     let rows = app.query::<String>(&format!(
-        "SELECT CAST(invoice_date AS VARCHAR), c.customer, CAST(count(*) AS VARCHAR), CAST(sum(net_amount) AS VARCHAR)
-         FROM sales JOIN customer c USING (customer_id) WHERE created_revision = {} GROUP BY ALL",
+        "SELECT CAST(month AS VARCHAR), customer_customer, CAST(count(*) AS VARCHAR), CAST(sum(net_amount) AS VARCHAR)
+         FROM cube WHERE created_revision = {} GROUP BY ALL",
         r.revision
     ));
     assert_eq!(

@@ -10,6 +10,14 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ColumnKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    COLUMN_KIND_UNSPECIFIED: _ClassVar[ColumnKind]
+    COLUMN_KIND_MONTH: _ClassVar[ColumnKind]
+    COLUMN_KIND_QUARTER: _ClassVar[ColumnKind]
+    COLUMN_KIND_YEAR: _ClassVar[ColumnKind]
+    COLUMN_KIND_TOTAL: _ClassVar[ColumnKind]
+
 class UpdateMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     UPDATE_MODE_UNSPECIFIED: _ClassVar[UpdateMode]
@@ -22,6 +30,11 @@ class SpreadMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SPREAD_METHOD_UNSPECIFIED: _ClassVar[SpreadMethod]
     SPREAD_METHOD_PROPORTIONAL: _ClassVar[SpreadMethod]
     SPREAD_METHOD_EQUAL: _ClassVar[SpreadMethod]
+COLUMN_KIND_UNSPECIFIED: ColumnKind
+COLUMN_KIND_MONTH: ColumnKind
+COLUMN_KIND_QUARTER: ColumnKind
+COLUMN_KIND_YEAR: ColumnKind
+COLUMN_KIND_TOTAL: ColumnKind
 UPDATE_MODE_UNSPECIFIED: UpdateMode
 UPDATE_MODE_SET: UpdateMode
 UPDATE_MODE_ADD: UpdateMode
@@ -31,44 +44,58 @@ SPREAD_METHOD_PROPORTIONAL: SpreadMethod
 SPREAD_METHOD_EQUAL: SpreadMethod
 
 class Sheet(_message.Message):
-    __slots__ = ("name", "display_name", "row_levels", "columns", "measures", "row_count")
+    __slots__ = ("name", "display_name", "row_levels", "columns", "measures", "row_count", "filters")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     ROW_LEVELS_FIELD_NUMBER: _ClassVar[int]
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
     MEASURES_FIELD_NUMBER: _ClassVar[int]
     ROW_COUNT_FIELD_NUMBER: _ClassVar[int]
+    FILTERS_FIELD_NUMBER: _ClassVar[int]
     name: str
     display_name: str
     row_levels: _containers.RepeatedCompositeFieldContainer[Level]
     columns: _containers.RepeatedCompositeFieldContainer[Column]
     measures: _containers.RepeatedCompositeFieldContainer[Measure]
     row_count: int
-    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., row_levels: _Optional[_Iterable[_Union[Level, _Mapping]]] = ..., columns: _Optional[_Iterable[_Union[Column, _Mapping]]] = ..., measures: _Optional[_Iterable[_Union[Measure, _Mapping]]] = ..., row_count: _Optional[int] = ...) -> None: ...
+    filters: _containers.RepeatedCompositeFieldContainer[SheetFilter]
+    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., row_levels: _Optional[_Iterable[_Union[Level, _Mapping]]] = ..., columns: _Optional[_Iterable[_Union[Column, _Mapping]]] = ..., measures: _Optional[_Iterable[_Union[Measure, _Mapping]]] = ..., row_count: _Optional[int] = ..., filters: _Optional[_Iterable[_Union[SheetFilter, _Mapping]]] = ...) -> None: ...
+
+class SheetFilter(_message.Message):
+    __slots__ = ("dimension", "member")
+    DIMENSION_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    dimension: str
+    member: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, dimension: _Optional[str] = ..., member: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Level(_message.Message):
-    __slots__ = ("name", "display_name", "member_count")
+    __slots__ = ("name", "display_name", "member_count", "dimension")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     MEMBER_COUNT_FIELD_NUMBER: _ClassVar[int]
+    DIMENSION_FIELD_NUMBER: _ClassVar[int]
     name: str
     display_name: str
     member_count: int
-    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., member_count: _Optional[int] = ...) -> None: ...
+    dimension: str
+    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., member_count: _Optional[int] = ..., dimension: _Optional[str] = ...) -> None: ...
 
 class Column(_message.Message):
-    __slots__ = ("key", "display_name", "total", "period_start", "period_end")
+    __slots__ = ("key", "display_name", "total", "period_start", "period_end", "kind")
     KEY_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     TOTAL_FIELD_NUMBER: _ClassVar[int]
     PERIOD_START_FIELD_NUMBER: _ClassVar[int]
     PERIOD_END_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
     key: str
     display_name: str
     total: bool
     period_start: str
     period_end: str
-    def __init__(self, key: _Optional[str] = ..., display_name: _Optional[str] = ..., total: _Optional[bool] = ..., period_start: _Optional[str] = ..., period_end: _Optional[str] = ...) -> None: ...
+    kind: ColumnKind
+    def __init__(self, key: _Optional[str] = ..., display_name: _Optional[str] = ..., total: _Optional[bool] = ..., period_start: _Optional[str] = ..., period_end: _Optional[str] = ..., kind: _Optional[_Union[ColumnKind, str]] = ...) -> None: ...
 
 class Measure(_message.Message):
     __slots__ = ("name", "display_name", "scale", "min_value")
@@ -129,14 +156,16 @@ class Grid(_message.Message):
     def __init__(self, sheet: _Optional[str] = ..., revision: _Optional[int] = ..., columns: _Optional[_Iterable[str]] = ..., rows: _Optional[_Iterable[_Union[Row, _Mapping]]] = ...) -> None: ...
 
 class Row(_message.Message):
-    __slots__ = ("path", "leaf", "measures")
+    __slots__ = ("path", "leaf", "measures", "caption")
     PATH_FIELD_NUMBER: _ClassVar[int]
     LEAF_FIELD_NUMBER: _ClassVar[int]
     MEASURES_FIELD_NUMBER: _ClassVar[int]
+    CAPTION_FIELD_NUMBER: _ClassVar[int]
     path: _containers.RepeatedScalarFieldContainer[str]
     leaf: bool
     measures: _containers.RepeatedCompositeFieldContainer[MeasureValues]
-    def __init__(self, path: _Optional[_Iterable[str]] = ..., leaf: _Optional[bool] = ..., measures: _Optional[_Iterable[_Union[MeasureValues, _Mapping]]] = ...) -> None: ...
+    caption: str
+    def __init__(self, path: _Optional[_Iterable[str]] = ..., leaf: _Optional[bool] = ..., measures: _Optional[_Iterable[_Union[MeasureValues, _Mapping]]] = ..., caption: _Optional[str] = ...) -> None: ...
 
 class MeasureValues(_message.Message):
     __slots__ = ("measure", "values")

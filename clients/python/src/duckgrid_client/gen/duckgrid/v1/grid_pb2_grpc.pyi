@@ -22,10 +22,11 @@ Conventions used throughout this file:
   hierarchy: `[]` is the grand total, `["Acme"]` a supplier subtotal,
   `["Acme", "Acme Select", "Coffee"]` a product family. A path shorter than
   the sheet's row levels is an aggregate (subtotal) row.
-* Columns are addressed by key: a month ("2024-03") or the total column
-  ("total").
+* Columns are addressed by key: a month ("2024-03"), a quarter
+  ("2024-Q1") or year ("2024") subtotal where the sheet has them, or the
+  total column ("total").
 * Revisions are gap-free and increase by one per committed write (a single
-  edit or an atomic batch). Revision 0 is the freshly seeded model.
+  edit or an atomic batch). Revision 0 is the freshly imported model.
 """
 
 from collections import abc as _abc

@@ -1,12 +1,17 @@
-//! The built-in demo model's data: products, customers and sales facts,
-//! generated deterministically from a seed with the `fake` crate.
+//! The built-in demo: a model file (`model.toml`, one model like any
+//! user's) and the data it imports — products, customers and sales facts,
+//! generated deterministically from a seed with the `fake` crate and
+//! written as Parquet or CSV files ([`files`]). `duckgrid serve` with no
+//! model generates them and imports them; `duckgrid demo` writes them out.
 //!
-//! The same `(seed, facts)` always yields the same database, so tests,
+//! The same `(seed, facts)` always yields the same data, so tests,
 //! benchmarks and the three client suites see identical values. Dimension
-//! rows come out in hierarchy order with dense ids (the model's invariant),
-//! and facts in (product, invoice date) order, which is also the physical
-//! order DuckDB stores them in: cells of the product sheet are contiguous
-//! and zone maps skip everything else.
+//! rows come out in hierarchy order with dense ids, and facts in (product,
+//! invoice date) order. The demo's names appear nowhere else in the code.
+
+mod files;
+
+pub use files::{Format, model, write_data, write_demo};
 
 use chrono::{Datelike, Days, NaiveDate};
 use fake::Fake;
@@ -18,7 +23,10 @@ use rand::{RngExt, SeedableRng};
 use std::collections::HashSet;
 
 use crate::decimal::{self, Units};
-use crate::model::definition::UNASSIGNED;
+
+/// The generator's own last member of each dimension (never written out:
+/// the import adds each dimension's placeholder itself).
+const UNASSIGNED: &str = "(unassigned)";
 
 /// What to generate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
