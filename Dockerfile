@@ -93,6 +93,9 @@ RUN groupadd --system --gid "${GID}" duckgrid \
     && mkdir -p /data \
     && chown "${UID}:${GID}" /data
 COPY --from=builder /out/duckgrid /usr/local/bin/duckgrid
+# The example models, to try `serve --model /examples/budget/model.toml`; a
+# model of your own is mounted the same way (its data files beside it).
+COPY examples /examples
 
 LABEL org.opencontainers.image.title="duckgrid" \
       org.opencontainers.image.description="A real-time, multi-user planning grid over gRPC: one DuckDB writer, spreading writes, live watches." \
@@ -108,8 +111,8 @@ VOLUME ["/data"]
 EXPOSE 50051
 
 # gRPC health protocol (grpc.health.v1), through the binary's own client: the
-# image needs no grpc_health_probe. The first start seeds the database, hence
-# the start period.
+# image needs no grpc_health_probe. The first start imports the model's data
+# into the database, hence the start period.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=120s --start-interval=2s --retries=3 \
     CMD ["duckgrid", "health", "--addr", "127.0.0.1:50051"]
 

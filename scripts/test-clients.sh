@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the three client suites against the real server binary ($DUCKGRID_BIN;
-# each suite starts its own servers on free loopback ports) and then checks
+# each suite starts its own servers on free loopback ports: the demo, and the
+# example models examples/budget and examples/retail) and then checks
 # that the three clients saw identical values for the same edits: every suite
 # applies the same edit script to a fresh server (seed 7, 5000 facts) and
 # writes a canonical dump to $DUCKGRID_CANONICAL_OUT; the dumps must be

@@ -5,8 +5,6 @@
 //! scale 2 is `123450`. On the wire values are decimal strings. No binary
 //! floating point is ever involved, so money round-trips to the cent.
 
-use std::fmt;
-
 use crate::error::quoted;
 
 /// A value in the smallest unit of its measure (cents for scale 2).
@@ -92,33 +90,51 @@ pub fn parse_any(text: &str, max_scale: u32) -> Result<(Units, u32), DecimalErro
 }
 
 /// Formats units at `scale` with exactly `scale` decimal places.
+///
+/// Digit by digit into a stack buffer (a full grid formats hundreds of
+/// thousands of values per read; the `fmt` machinery cost several times
+/// more).
 pub fn format(units: Units, scale: u32) -> String {
-    Display { units, scale }.to_string()
-}
-
-/// A `Display` adapter for a value in units at a scale.
-#[derive(Debug, Clone, Copy)]
-pub struct Display {
-    pub units: Units,
-    pub scale: u32,
-}
-
-impl fmt::Display for Display {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let sign = if self.units < 0 { "-" } else { "" };
-        let abs = self.units.unsigned_abs();
-        if self.scale == 0 {
-            return write!(f, "{sign}{abs}");
+    let mut digits = [0u8; 48];
+    let mut i = digits.len();
+    let abs = units.unsigned_abs();
+    if let Ok(mut n) = u64::try_from(abs) {
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
         }
-        let div = 10u128.pow(self.scale);
-        write!(
-            f,
-            "{sign}{}.{:0width$}",
-            abs / div,
-            abs % div,
-            width = self.scale as usize
-        )
+    } else {
+        let mut n = abs;
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
     }
+    // At least one digit before the point.
+    while digits.len() - i < scale as usize + 1 {
+        i -= 1;
+        digits[i] = b'0';
+    }
+    let int_end = digits.len() - scale as usize;
+    let mut out = String::with_capacity(digits.len() - i + 2);
+    if units < 0 {
+        out.push('-');
+    }
+    let ascii = |bytes| std::str::from_utf8(bytes).expect("ASCII digits");
+    out.push_str(ascii(&digits[i..int_end]));
+    if scale > 0 {
+        out.push('.');
+        out.push_str(ascii(&digits[int_end..]));
+    }
+    out
 }
 
 /// `num / den` rounded half away from zero. `den` must not be zero.
@@ -203,6 +219,13 @@ mod tests {
         assert_eq!(format(0, 2), "0.00");
         assert_eq!(format(42, 0), "42");
         assert_eq!(format(-42, 0), "-42");
+        assert_eq!(format(5, 3), "0.005");
+        assert_eq!(format(-5, 3), "-0.005");
+        assert_eq!(format(Units::MAX, 0), Units::MAX.to_string());
+        assert_eq!(
+            format(-(10i128.pow(30)) - 7, 2),
+            format!("-1{}.07", "0".repeat(28))
+        );
     }
 
     #[test]

@@ -50,8 +50,10 @@ pub fn import(conn: &Connection, def: &ModelDef) -> Result<Imported, ImportError
     if std::io::stderr().is_terminal() {
         conn.execute_batch("SET enable_progress_bar = true")?;
     }
-    let sources =
-        step("opening the sources", || Ok(sources::open(conn, def)))?.map_err(ImportError::Data)?;
+    let sources = step("opening the sources", || {
+        Ok::<_, duckdb::Error>(sources::open(conn, def))
+    })?
+    .map_err(ImportError::Data)?;
     let mut problems: Vec<Problem> = Vec::new();
     for d in &def.dimensions {
         problems.extend(dimensions::check_columns(d, &sources));
@@ -89,9 +91,9 @@ pub fn import(conn: &Connection, def: &ModelDef) -> Result<Imported, ImportError
     Ok(Imported { leaves, facts })
 }
 
-/// Runs one step of the import, logging its start and end, and every five
-/// seconds while it runs.
-fn step<T>(what: &str, f: impl FnOnce() -> duckdb::Result<T>) -> duckdb::Result<T> {
+/// Runs one step of the import (or anything long at start-up), logging its
+/// start and end, and every five seconds while it runs.
+pub fn step<T, E>(what: &str, f: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
     let started = Instant::now();
     tracing::info!("{what}…");
     let (done, ticks) = mpsc::channel::<()>();

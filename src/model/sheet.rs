@@ -235,7 +235,7 @@ impl Sheet {
 
     /// The row's path of names from the top.
     pub fn path(&self, row: u32) -> Vec<String> {
-        let mut path = Vec::new();
+        let mut path = Vec::with_capacity(self.depth(row));
         let mut r = row;
         while r != 0 {
             let row = &self.rows[r as usize];

@@ -117,8 +117,11 @@ fn create(conn: &Connection, source: &ModelSource) -> anyhow::Result<ModelDef> {
     // The demo's data is generated into a directory of its own first.
     let scratch = tempfile::tempdir().context("a scratch directory")?;
     if let ModelSource::Demo(spec) = source {
-        crate::demo::write_data(scratch.path(), spec, crate::demo::Format::Parquet)
-            .context("generating the demo data")?;
+        let what = format!("generating {} demo facts", spec.facts);
+        import::step(&what, || {
+            crate::demo::write_data(scratch.path(), spec, crate::demo::Format::Parquet)
+        })
+        .context("generating the demo data")?;
     }
     let def = source.def(scratch.path())?;
     let tx = conn.unchecked_transaction()?;

@@ -438,3 +438,38 @@ async fn a_model_whose_data_does_not_fit_does_not_start_and_leaves_no_database()
     );
     assert!(!db.exists(), "a half-made database was left behind");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_model_of_its_own_goes_through_redis_and_edges_like_the_demo() {
+    use crate::redis_feed::{next_change_within, spawn_edge, spawn_writer};
+    let redis = crate::redis_server::RedisServer::start(false);
+    let writer = spawn_writer(&redis, |c| c.model = Some(example("budget"))).await;
+    let edge = spawn_edge(&writer, &redis).await;
+    let sheet = "sheets/budget_by_account";
+    let mut on_edge = crate::watching::watch(
+        &edge,
+        pb::WatchUpdatesRequest {
+            sheet: sheet.into(),
+            send_snapshot: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let Some(pb::watch_updates_response::Kind::Snapshot(snapshot)) =
+        on_edge.message().await.unwrap().unwrap().kind
+    else {
+        panic!("a snapshot first")
+    };
+    let mut local = Cells::of(&snapshot);
+    // A write through the edge, to a year subtotal: spread over its months.
+    let revenue = strings(&["Revenue"]);
+    let response = edge
+        .update(set(cell(sheet, &revenue, "2026", "amount"), "2500000.00"))
+        .await
+        .unwrap();
+    let change = next_change_within(&mut on_edge, 20).await;
+    assert_eq!(change.revision, response.revision);
+    local.apply(sheet, &change);
+    assert_eq!(local, Cells::of(&writer.grid(sheet).await));
+    assert_eq!(local.get(&revenue, "2026", "amount"), "2500000.00");
+}

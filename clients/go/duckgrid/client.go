@@ -90,6 +90,67 @@ func Cell(sheet string, rowPath []string, column, measure string) *duckgridv1.Ce
 	return &duckgridv1.CellRef{Sheet: sheet, RowPath: rowPath, Column: column, Measure: measure}
 }
 
+// ListSheets returns every sheet of the model, in model order (following
+// ListSheets' pages).
+func ListSheets(ctx context.Context, client duckgridv1.GridServiceClient) ([]*duckgridv1.Sheet, error) {
+	var sheets []*duckgridv1.Sheet
+	token := ""
+	for {
+		resp, err := client.ListSheets(ctx, &duckgridv1.ListSheetsRequest{PageToken: token})
+		if err != nil {
+			return nil, err
+		}
+		sheets = append(sheets, resp.GetSheets()...)
+		if token = resp.GetNextPageToken(); token == "" {
+			return sheets, nil
+		}
+	}
+}
+
+// FindSheet returns the sheet named name ("sheets/budget_by_account").
+func FindSheet(sheets []*duckgridv1.Sheet, name string) (*duckgridv1.Sheet, error) {
+	var names []string
+	for _, s := range sheets {
+		if s.GetName() == name {
+			return s, nil
+		}
+		names = append(names, s.GetName())
+	}
+	return nil, fmt.Errorf("duckgrid: no sheet %q (the model has %s)", name, strings.Join(names, ", "))
+}
+
+// IsMonthColumn reports whether a column is one month (Column.kind MONTH).
+// From a server that does not set kinds, every column but the total is a
+// month.
+func IsMonthColumn(c *duckgridv1.Column) bool {
+	if c.GetKind() == duckgridv1.ColumnKind_COLUMN_KIND_UNSPECIFIED {
+		return !c.GetTotal()
+	}
+	return c.GetKind() == duckgridv1.ColumnKind_COLUMN_KIND_MONTH
+}
+
+// MonthColumns returns the keys of a sheet's month columns, in order (no
+// quarter, year or total columns).
+func MonthColumns(s *duckgridv1.Sheet) []string {
+	var keys []string
+	for _, c := range s.GetColumns() {
+		if IsMonthColumn(c) {
+			keys = append(keys, c.GetKey())
+		}
+	}
+	return keys
+}
+
+// FirstMonthColumn returns the key of a sheet's first month column ("2024-01").
+func FirstMonthColumn(s *duckgridv1.Sheet) (string, error) {
+	for _, c := range s.GetColumns() {
+		if IsMonthColumn(c) {
+			return c.GetKey(), nil
+		}
+	}
+	return "", fmt.Errorf("duckgrid: sheet %s has no month column", s.GetName())
+}
+
 // FirstLeaf returns the first leaf row of a grid (hierarchy order).
 func FirstLeaf(g *duckgridv1.Grid) (*duckgridv1.Row, error) {
 	for _, r := range g.GetRows() {

@@ -39,13 +39,26 @@ func TestMain(m *testing.M) {
 	if sharedConn != nil {
 		sharedConn.Close()
 	}
-	if sharedServer != nil {
-		if err := sharedServer.Stop(); err != nil {
+	servers := []*testserver.Server{sharedServer}
+	for _, ms := range modelServers {
+		if ms.conn != nil {
+			ms.conn.Close()
+		}
+		servers = append(servers, ms.srv)
+	}
+	for _, s := range servers {
+		if s == nil {
+			continue
+		}
+		if err := s.Stop(); err != nil {
 			fmt.Fprintln(os.Stderr, "stopping duckgrid:", err)
 			if code == 0 {
 				code = 1
 			}
 		}
+	}
+	if examplesDir != "" {
+		os.RemoveAll(examplesDir)
 	}
 	os.Exit(code)
 }
@@ -62,6 +75,42 @@ func client(t *testing.T) duckgridv1.GridServiceClient {
 		t.Fatal(sharedErr)
 	}
 	return duckgridv1.NewGridServiceClient(sharedConn)
+}
+
+// A server of each example model the tests use (examples/<name>/model.toml),
+// started on first use and shared like the demo's.
+type modelServer struct {
+	srv  *testserver.Server
+	conn *grpc.ClientConn
+	err  error
+}
+
+var (
+	modelMu      sync.Mutex
+	modelServers = map[string]*modelServer{}
+)
+
+// modelClient returns a client of the server of examples/<name>/model.toml
+// ("budget", "retail") and that server.
+func modelClient(t *testing.T, name string) (duckgridv1.GridServiceClient, *testserver.Server) {
+	t.Helper()
+	modelMu.Lock()
+	defer modelMu.Unlock()
+	ms := modelServers[name]
+	if ms == nil {
+		ms = &modelServer{}
+		modelServers[name] = ms
+		var path string
+		if path, ms.err = testserver.ExampleModel(name); ms.err == nil {
+			if ms.srv, ms.err = testserver.StartModel(path); ms.err == nil {
+				ms.conn, ms.err = duckgrid.Dial(ms.srv.Addr)
+			}
+		}
+	}
+	if ms.err != nil {
+		t.Fatalf("the %s model's server: %v", name, ms.err)
+	}
+	return duckgridv1.NewGridServiceClient(ms.conn), ms.srv
 }
 
 func testCtx(t *testing.T) context.Context {

@@ -29,6 +29,11 @@ func (e *RevisionError) Error() string {
 // LocalGrid is a local copy of one sheet's grid: built from a snapshot (or
 // GetSheet) and kept current by applying change events. Not safe for
 // concurrent use; Watcher serialises access to its copy.
+//
+// Nothing is assumed about the sheet: any column keys (months, quarter and
+// year subtotals, the total), any row depth (ragged hierarchies, a second
+// dimension nested under the first), any measures. Row captions come from the
+// snapshot (change events carry values only).
 type LocalGrid struct {
 	// Sheet is the sheet's resource name.
 	Sheet string
@@ -41,6 +46,7 @@ type LocalGrid struct {
 	rowIndex map[string]int
 	measures []string // measure names in first-seen order
 	values   map[cellKey]string
+	captions map[string]string // row key -> Row.caption, when not empty
 }
 
 // NewLocalGrid copies a grid.
@@ -51,10 +57,14 @@ func NewLocalGrid(g *duckgridv1.Grid) *LocalGrid {
 		Columns:  append([]string(nil), g.GetColumns()...),
 		rowIndex: map[string]int{},
 		values:   map[cellKey]string{},
+		captions: map[string]string{},
 	}
 	seen := map[string]bool{}
 	for _, row := range g.GetRows() {
 		rk := l.addRow(row.GetPath())
+		if c := row.GetCaption(); c != "" {
+			l.captions[rk] = c
+		}
 		for _, mv := range row.GetMeasures() {
 			if !seen[mv.GetMeasure()] {
 				seen[mv.GetMeasure()] = true
@@ -106,6 +116,10 @@ func (l *LocalGrid) Value(path []string, column, measure string) (string, bool) 
 	v, ok := l.values[cellKey{pathKey(path), column, measure}]
 	return v, ok
 }
+
+// Caption returns a row's caption (Row.caption, such as a member's code);
+// "" when it has none.
+func (l *LocalGrid) Caption(path []string) string { return l.captions[pathKey(path)] }
 
 // Rows returns the row paths in grid order.
 func (l *LocalGrid) Rows() [][]string { return l.rows }

@@ -54,7 +54,7 @@ type Update struct {
 // a snapshot and then every change after it; when the stream breaks it
 // resumes from the last revision received + 1, so nothing is missed or seen
 // twice. A start revision the server no longer retains (OUT_OF_RANGE) makes it
-// take a fresh snapshot.
+// take a fresh snapshot. It works for any sheet (see LocalGrid).
 type Watcher struct {
 	Client duckgridv1.GridServiceClient
 	// Sheet is the sheet's resource name, "sheets/{sheet_id}".
@@ -229,6 +229,16 @@ func (w *Watcher) Value(path []string, column, measure string) (string, bool) {
 		return "", false
 	}
 	return w.grid.Value(path, column, measure)
+}
+
+// Caption reads a row's caption in the local copy; safe from any goroutine.
+func (w *Watcher) Caption(path []string) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.grid == nil {
+		return ""
+	}
+	return w.grid.Caption(path)
 }
 
 // Diff compares the local copy with a grid read by GetSheet (see LocalGrid.Diff).

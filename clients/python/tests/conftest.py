@@ -1,4 +1,5 @@
-"""Fixtures: the real duckgrid binary on a free loopback port, seeded small."""
+"""Fixtures: the real duckgrid binary on a free loopback port: the built-in
+demo seeded small, or one of the example models (examples/*/model.toml)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,11 @@ SEED = 7
 FACTS = 5000
 PRODUCT = "sheets/sales_by_product_family"
 REGION = "sheets/sales_by_region"
+
+#: The repository's example models (clients/python/tests -> the repository root).
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+BUDGET_MODEL = EXAMPLES / "budget" / "model.toml"
+RETAIL_MODEL = EXAMPLES / "retail" / "model.toml"
 
 
 def binary() -> Path:
@@ -59,15 +65,22 @@ class Server:
             raise AssertionError(f"duckgrid exited with {self.process.returncode} after SIGTERM:\n{self.log_tail()}")
 
 
-def start_server(workdir: Path) -> Server:
+def start_server(workdir: Path, model: Path | None = None) -> Server:
+    """Starts ``duckgrid serve`` in memory: the built-in demo (seed 7, 5000
+    facts), or the model file ``model`` when given."""
     addr_file = workdir / "addr"
     addr_file.unlink(missing_ok=True)
     log = workdir / "server.log"
+    if model is None:
+        source = ["--seed", str(SEED), "--facts", str(FACTS)]
+    else:
+        if not model.is_file():
+            pytest.fail(f"model file not found: {model}")
+        source = ["--model", str(model)]
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [str(binary()), "serve", "--listen", "127.0.0.1:0", "--db", ":memory:",
-             "--seed", str(SEED), "--facts", str(FACTS), "--addr-file", str(addr_file),
-             "--progress-interval-ms", "200"],
+            [str(binary()), "serve", "--listen", "127.0.0.1:0", "--db", ":memory:", *source,
+             "--addr-file", str(addr_file), "--progress-interval-ms", "200"],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
     server = Server("", process, log)
@@ -105,3 +118,34 @@ def channel(server: Server) -> Iterator[grpc.Channel]:
 @pytest.fixture(scope="session")
 def stub(channel: grpc.Channel) -> dg.pb_grpc.GridServiceStub:
     return dg.pb_grpc.GridServiceStub(channel)
+
+
+def _model_server(model: Path) -> Iterator[Server]:
+    with tempfile.TemporaryDirectory(prefix="duckgrid-py-test-") as tmp:
+        s = start_server(Path(tmp), model)
+        yield s
+        s.stop()
+
+
+@pytest.fixture(scope="session")
+def budget_server() -> Iterator[Server]:
+    """A server of examples/budget/model.toml, shared like ``server``."""
+    yield from _model_server(BUDGET_MODEL)
+
+
+@pytest.fixture(scope="session")
+def retail_server() -> Iterator[Server]:
+    """A server of examples/retail/model.toml, shared like ``server``."""
+    yield from _model_server(RETAIL_MODEL)
+
+
+@pytest.fixture(scope="session")
+def budget(budget_server: Server) -> Iterator[dg.pb_grpc.GridServiceStub]:
+    with dg.connect(budget_server.addr) as ch:
+        yield dg.pb_grpc.GridServiceStub(ch)
+
+
+@pytest.fixture(scope="session")
+def retail(retail_server: Server) -> Iterator[dg.pb_grpc.GridServiceStub]:
+    with dg.connect(retail_server.addr) as ch:
+        yield dg.pb_grpc.GridServiceStub(ch)

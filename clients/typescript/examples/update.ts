@@ -1,6 +1,9 @@
-// Write one cell and print what the write did. Without --row it writes the
-// sheet's first leaf row.
+// Write one cell and print what the write did. It works against any model:
+// without --sheet it writes the first sheet of ListSheets, without --measure
+// that sheet's first measure, without --column its first month column and
+// without --row its first leaf row.
 //
+//   node dist/examples/update.js --addr 127.0.0.1:50051 --value 1234.50
 //   node dist/examples/update.js --addr 127.0.0.1:50051 --column 2024-03 --measure net_amount --value 1234.50
 import { parseArgs } from "node:util";
 
@@ -11,18 +14,21 @@ import {
   cell,
   connect,
   currentValue,
+  findSheet,
   firstLeaf,
+  firstMonthColumn,
   formatPath,
+  listSheets,
   parsePath,
 } from "../src/index.js";
 
 const { values: args } = parseArgs({
   options: {
     addr: { type: "string", default: "127.0.0.1:50051" },
-    sheet: { type: "string", default: "sheets/sales_by_product_family" },
+    sheet: { type: "string" }, // "sheets/..." (default: the first sheet)
     row: { type: "string" }, // members joined by "/" ("" is the grand total; default: the first leaf row)
-    column: { type: "string", default: "2024-01" },
-    measure: { type: "string", default: "net_amount" },
+    column: { type: "string" }, // "2024-03", "2024-Q1", "2024" or "total" (default: the first month)
+    measure: { type: "string" }, // default: the sheet's first measure
     value: { type: "string" },
     mode: { type: "string", default: "set" }, // set | add | percent
     spread: { type: "string", default: "proportional" }, // proportional | equal
@@ -40,16 +46,45 @@ if (args.value === undefined || mode === undefined || spread === undefined) {
   process.exit(2);
 }
 
+interface Target {
+  sheet: string;
+  column: string;
+  measure: string;
+  path: string[];
+}
+
 const client = connect(args.addr);
-const path =
-  args.row !== undefined
-    ? parsePath(args.row)
-    : [...firstLeaf((await client.getSheet({ name: args.sheet, columns: [args.column], measures: [args.measure] })).grid!).path];
+const { sheet, column, measure, path } = await resolve().catch((err: unknown): never => {
+  console.error("update:", err instanceof Error ? err.message : err);
+  process.exit(1);
+});
+
+/** The flags, with the first sheet, measure, month and leaf row for those not given. */
+async function resolve(): Promise<Target> {
+  let { sheet, column, measure } = args;
+  if (sheet === undefined || column === undefined || measure === undefined) {
+    const sheets = await listSheets(client);
+    const s = sheet === undefined ? sheets[0] : findSheet(sheets, sheet);
+    if (s === undefined) throw new Error("the server has no sheets");
+    sheet = s.name;
+    if (measure === undefined) {
+      measure = s.measures[0]?.name;
+      if (measure === undefined) throw new Error(`sheet ${s.name} has no measures`);
+    }
+    column ??= firstMonthColumn(s);
+  }
+  const rowPath =
+    args.row !== undefined
+      ? parsePath(args.row)
+      : [...firstLeaf((await client.getSheet({ name: sheet, columns: [column], measures: [measure] })).grid!).path];
+  return { sheet, column, measure, path: rowPath };
+}
+
 try {
   const resp = await client.updateCell(
     {
       edit: {
-        cell: cell(args.sheet, path, args.column, args.measure),
+        cell: cell(sheet, path, column, measure),
         value: args.value,
         mode,
         spread,
@@ -59,13 +94,13 @@ try {
     actorHeaders(args.actor),
   );
   const r = resp.result!;
-  console.log(`revision ${resp.revision}: [${formatPath(path)}] ${args.column} ${args.measure}: ` +
+  console.log(`revision ${resp.revision}: [${formatPath(path)}] ${column} ${measure}: ` +
     `"${r.previousValue}" -> "${r.newValue}" (${r.factsChanged} facts changed)`);
   for (const sc of resp.changes) console.log(`  ${sc.sheet}: ${sc.cells.length} cells changed`);
 } catch (err) {
   const current = currentValue(err);
   if (current !== undefined) {
-    console.log(`conflict: [${formatPath(path)}] ${args.column} ${args.measure} is ${current}, not ${args.expected}`);
+    console.log(`conflict: [${formatPath(path)}] ${column} ${measure} is ${current}, not ${args.expected}`);
     process.exit(3);
   }
   console.error("update:", err instanceof Error ? err.message : err);

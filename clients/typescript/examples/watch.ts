@@ -1,22 +1,39 @@
 // Follow a sheet: print the snapshot, then every change as it commits; the
 // local copy stays current across disconnects (resuming from the last revision + 1).
+// Without --sheet it follows the first sheet of ListSheets, so it works
+// against any model.
 //
+//   node dist/examples/watch.js --addr 127.0.0.1:50051
 //   node dist/examples/watch.js --addr 127.0.0.1:50051 --sheet sheets/sales_by_product_family
 import { parseArgs } from "node:util";
 
-import { SheetWatcher, connect, formatPath } from "../src/index.js";
+import { SheetWatcher, connect, formatPath, listSheets } from "../src/index.js";
 
 const { values: args } = parseArgs({
   options: {
     addr: { type: "string", default: "127.0.0.1:50051" },
-    sheet: { type: "string", default: "sheets/sales_by_product_family" },
+    sheet: { type: "string" }, // "sheets/..." (default: the first sheet)
     changes: { type: "string", default: "0" }, // exit after this many changes (0: until interrupted)
   },
 });
-const sheet = args.sheet;
 const maxChanges = Number(args.changes);
+const client = connect(args.addr);
 
-const watcher = new SheetWatcher(connect(args.addr), sheet);
+let sheet = args.sheet;
+if (sheet === undefined) {
+  try {
+    sheet = (await listSheets(client))[0]?.name;
+  } catch (err) {
+    console.error("watch:", err instanceof Error ? err.message : err);
+    process.exit(1);
+  }
+  if (sheet === undefined) {
+    console.error("watch: the server has no sheets");
+    process.exit(1);
+  }
+}
+
+const watcher = new SheetWatcher(client, sheet);
 process.once("SIGINT", () => watcher.stop());
 process.once("SIGTERM", () => watcher.stop());
 let seen = 0;

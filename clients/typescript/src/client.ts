@@ -6,9 +6,12 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import {
   type CellRef,
   CellRefSchema,
+  type Column,
+  ColumnKind,
   type Grid,
   GridService,
   type Row,
+  type Sheet,
 } from "./gen/duckgrid/v1/grid_pb.js";
 import { type ErrorInfo, ErrorInfoSchema } from "./gen/google/rpc/error_details_pb.js";
 
@@ -60,6 +63,46 @@ export function currentValue(err: unknown): string | undefined {
 /** Builds a CellRef. */
 export function cell(sheet: string, rowPath: readonly string[], column: string, measure: string): CellRef {
   return create(CellRefSchema, { sheet, rowPath: [...rowPath], column, measure });
+}
+
+/** Every sheet of the model, in model order (following ListSheets' pages). */
+export async function listSheets(client: GridClient, options: { headers?: Record<string, string> } = {}): Promise<Sheet[]> {
+  const sheets: Sheet[] = [];
+  let pageToken = "";
+  for (;;) {
+    const resp = await client.listSheets({ pageToken }, options);
+    sheets.push(...resp.sheets);
+    pageToken = resp.nextPageToken;
+    if (pageToken === "") return sheets;
+  }
+}
+
+/** The sheet named `name` ("sheets/budget_by_account") among `sheets`. */
+export function findSheet(sheets: readonly Sheet[], name: string): Sheet {
+  const sheet = sheets.find((s) => s.name === name);
+  if (sheet === undefined) {
+    throw new Error(`no sheet ${JSON.stringify(name)} (the model has ${sheets.map((s) => s.name).join(", ") || "no sheets"})`);
+  }
+  return sheet;
+}
+
+/** Whether a column is one month (Column.kind MONTH). From a server that does
+ * not set kinds, every column but the total is a month. */
+export function isMonthColumn(column: Column): boolean {
+  if (column.kind === ColumnKind.UNSPECIFIED) return !column.total;
+  return column.kind === ColumnKind.MONTH;
+}
+
+/** The keys of a sheet's month columns, in order (no quarter, year or total columns). */
+export function monthColumns(sheet: Sheet): string[] {
+  return sheet.columns.filter(isMonthColumn).map((c) => c.key);
+}
+
+/** The key of a sheet's first month column ("2024-01"). */
+export function firstMonthColumn(sheet: Sheet): string {
+  const column = sheet.columns.find(isMonthColumn);
+  if (column === undefined) throw new Error(`sheet ${sheet.name} has no month column`);
+  return column.key;
 }
 
 /** The first leaf row of a grid (hierarchy order). */

@@ -20,13 +20,22 @@ function key(path: readonly string[], column: string, measure: string): string {
   return JSON.stringify([path, column, measure]);
 }
 
-/** A sheet's cells at one revision: from a snapshot (or GetSheet), then `apply` each change in order. */
+/**
+ * A sheet's cells at one revision: from a snapshot (or GetSheet), then `apply`
+ * each change in order.
+ *
+ * Nothing is assumed about the sheet: any column keys (months, quarter and year
+ * subtotals, the total), any row depth (ragged hierarchies, a second dimension
+ * nested under the first), any measures. Row captions come from the snapshot
+ * (change events carry values only).
+ */
 export class LocalGrid {
   readonly sheet: string;
   revision: bigint;
   readonly columns: readonly string[];
   private readonly rowKeys = new Map<string, readonly string[]>();
   private readonly values = new Map<string, string>();
+  private readonly captions = new Map<string, string>();
 
   constructor(grid: Grid) {
     this.sheet = grid.sheet;
@@ -34,6 +43,7 @@ export class LocalGrid {
     this.columns = [...grid.columns];
     for (const row of grid.rows) {
       this.rowKeys.set(JSON.stringify(row.path), [...row.path]);
+      if (row.caption !== "") this.captions.set(JSON.stringify(row.path), row.caption);
       for (const mv of row.measures) {
         mv.values.forEach((v, i) => {
           const column = this.columns[i];
@@ -67,6 +77,11 @@ export class LocalGrid {
   /** A cell's value ("" for an empty cell); undefined when the copy lacks the cell. */
   value(path: readonly string[], column: string, measure: string): string | undefined {
     return this.values.get(key(path, column, measure));
+  }
+
+  /** The row's caption (Row.caption, such as a member's code); "" when it has none. */
+  caption(path: readonly string[]): string {
+    return this.captions.get(JSON.stringify(path)) ?? "";
   }
 
   /** Row paths in grid order. */

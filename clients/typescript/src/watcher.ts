@@ -43,7 +43,7 @@ const RETRYABLE = new Set<Code>([
  * last revision received + 1, so nothing is missed or applied twice. A start
  * revision the server no longer retains (OUT_OF_RANGE) makes it take a fresh
  * snapshot. Errors retrying cannot fix, and out-of-order events
- * (RevisionError), are thrown.
+ * (RevisionError), are thrown. It works for any sheet (see LocalGrid).
  *
  *     const watcher = new SheetWatcher(client, "sheets/sales_by_product_family");
  *     for await (const u of watcher.updates()) console.log(u.kind, u.revision);

@@ -1,10 +1,12 @@
-// Test support: the real duckgrid binary on a free loopback port, and
-// decimal/grid helpers.
+// Test support: the real duckgrid binary on a free loopback port (the
+// built-in demo seeded small, or one of the example models), and decimal/grid
+// helpers.
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
 
 import type { Grid } from "../src/index.js";
 
@@ -12,6 +14,13 @@ export const SEED = 7;
 export const FACTS = 5000;
 export const PRODUCT = "sheets/sales_by_product_family";
 export const REGION = "sheets/sales_by_region";
+
+/** The repository's examples/<name>/model.toml ("budget", "retail"); this file is dist/test/support.js. */
+export function exampleModel(name: string): string {
+  const path = fileURLToPath(new URL(`../../../../examples/${name}/model.toml`, import.meta.url));
+  if (!existsSync(path)) throw new Error(`example model not found: ${path}`);
+  return path;
+}
 
 /** $DUCKGRID_BIN, or scripts/env.sh's default. */
 export function binary(): string {
@@ -31,14 +40,25 @@ export interface Server {
   stop(): Promise<void>;
 }
 
-export async function startServer(): Promise<Server> {
+export interface ServerOptions {
+  /** A model file (--model); without it the built-in demo (seed 7, 5000 facts). */
+  model?: string;
+}
+
+/** Starts `duckgrid serve` in memory on a free port and waits (up to 180 s) until it serves. */
+export async function startServer(options: ServerOptions = {}): Promise<Server> {
+  const bin = binary();
+  if (options.model !== undefined && !existsSync(options.model)) throw new Error(`model file not found: ${options.model}`);
+  const source = options.model === undefined
+    ? ["--seed", String(SEED), "--facts", String(FACTS)]
+    : ["--model", options.model];
   const dir = mkdtempSync(join(tmpdir(), "duckgrid-ts-test-"));
   const addrFile = join(dir, "addr");
   const logPath = join(dir, "server.log");
   const log = openSync(logPath, "w");
   const child: ChildProcess = spawn(
-    binary(),
-    ["serve", "--listen", "127.0.0.1:0", "--db", ":memory:", "--seed", String(SEED), "--facts", String(FACTS),
+    bin,
+    ["serve", "--listen", "127.0.0.1:0", "--db", ":memory:", ...source,
       "--addr-file", addrFile, "--progress-interval-ms", "200"],
     { stdio: ["ignore", log, log] },
   );

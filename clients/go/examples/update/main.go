@@ -1,11 +1,15 @@
-// Command update writes one cell and prints what the write did. Without
-// --row it writes the sheet's first leaf row.
+// Command update writes one cell and prints what the write did. It works
+// against any model: without --sheet it writes the first sheet of ListSheets,
+// without --measure that sheet's first measure, without --column its first
+// month column and without --row (or --total) its first leaf row.
 //
+//	go run ./examples/update --addr 127.0.0.1:50051 --value 1234.50
 //	go run ./examples/update --addr 127.0.0.1:50051 --column 2024-03 --measure net_amount --value 1234.50
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -20,11 +24,11 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:50051", "server address host:port")
-	sheet := flag.String("sheet", "sheets/sales_by_product_family", "sheet resource name")
+	sheet := flag.String("sheet", "", "sheet resource name (default: the first sheet)")
 	row := flag.String("row", "", `row path, members joined by "/" ("" with --total for the grand total; default: the first leaf row)`)
 	total := flag.Bool("total", false, "write the grand total row")
-	column := flag.String("column", "2024-01", `column key ("2024-03" or "total")`)
-	measure := flag.String("measure", "net_amount", "measure name")
+	column := flag.String("column", "", `column key ("2024-03", "2024-Q1", "2024" or "total"; default: the first month)`)
+	measure := flag.String("measure", "", "measure name (default: the sheet's first measure)")
 	value := flag.String("value", "", "the value (a decimal string; required)")
 	mode := flag.String("mode", "set", "set, add or percent")
 	spread := flag.String("spread", "proportional", "proportional or equal")
@@ -46,17 +50,43 @@ func main() {
 	ctx, cancel := context.WithTimeout(duckgrid.WithActor(context.Background(), *actor), 60*time.Second)
 	defer cancel()
 
+	if *sheet == "" || *measure == "" || *column == "" {
+		sheets, err := duckgrid.ListSheets(ctx, client)
+		if err != nil {
+			fail(err)
+		}
+		if len(sheets) == 0 {
+			fail(errors.New("the server has no sheets"))
+		}
+		s := sheets[0]
+		if *sheet != "" {
+			if s, err = duckgrid.FindSheet(sheets, *sheet); err != nil {
+				fail(err)
+			}
+		}
+		*sheet = s.GetName()
+		if *measure == "" {
+			if len(s.GetMeasures()) == 0 {
+				fail(fmt.Errorf("sheet %s has no measures", s.GetName()))
+			}
+			*measure = s.GetMeasures()[0].GetName()
+		}
+		if *column == "" {
+			if *column, err = duckgrid.FirstMonthColumn(s); err != nil {
+				fail(err)
+			}
+		}
+	}
+
 	path := duckgrid.ParsePath(*row)
 	if *row == "" && !*total {
 		resp, err := client.GetSheet(ctx, &duckgridv1.GetSheetRequest{Name: *sheet, Columns: []string{*column}, Measures: []string{*measure}})
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "update:", err)
-			os.Exit(1)
+			fail(err)
 		}
 		leaf, err := duckgrid.FirstLeaf(resp.GetGrid())
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "update:", err)
-			os.Exit(1)
+			fail(err)
 		}
 		path = leaf.GetPath()
 	}
@@ -77,8 +107,7 @@ func main() {
 		}
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "update:", err)
-		os.Exit(1)
+		fail(err)
 	}
 	r := resp.GetResult()
 	fmt.Printf("revision %d: [%s] %s %s: %q -> %q (%d facts changed)\n",
@@ -86,4 +115,9 @@ func main() {
 	for _, sc := range resp.GetChanges() {
 		fmt.Printf("  %s: %d cells changed\n", sc.GetSheet(), len(sc.GetCells()))
 	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "update:", err)
+	os.Exit(1)
 }

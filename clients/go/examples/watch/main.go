@@ -1,7 +1,9 @@
 // Command watch follows a sheet: it prints the snapshot, then every change as
 // it commits, and keeps a local copy current across disconnects (resuming
-// from the last revision + 1).
+// from the last revision + 1). Without --sheet it follows the first sheet of
+// ListSheets, so it works against any model.
 //
+//	go run ./examples/watch --addr 127.0.0.1:50051
 //	go run ./examples/watch --addr 127.0.0.1:50051 --sheet sheets/sales_by_product_family
 package main
 
@@ -22,7 +24,7 @@ var errDone = errors.New("done")
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:50051", "server address host:port")
-	sheet := flag.String("sheet", "sheets/sales_by_product_family", "sheet resource name")
+	sheet := flag.String("sheet", "", "sheet resource name (default: the first sheet)")
 	changes := flag.Int("changes", 0, "exit after this many changes (0: run until interrupted)")
 	flag.Parse()
 
@@ -35,7 +37,21 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	w := &duckgrid.Watcher{Client: duckgridv1.NewGridServiceClient(conn), Sheet: *sheet}
+	client := duckgridv1.NewGridServiceClient(conn)
+	if *sheet == "" {
+		sheets, err := duckgrid.ListSheets(ctx, client)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "watch:", err)
+			os.Exit(1)
+		}
+		if len(sheets) == 0 {
+			fmt.Fprintln(os.Stderr, "watch: the server has no sheets")
+			os.Exit(1)
+		}
+		*sheet = sheets[0].GetName()
+	}
+
+	w := &duckgrid.Watcher{Client: client, Sheet: *sheet}
 	seen := 0
 	err = w.Run(ctx, func(u duckgrid.Update) error {
 		switch u.Kind {

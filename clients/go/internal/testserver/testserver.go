@@ -1,6 +1,7 @@
 // Package testserver starts the real duckgrid binary for the client tests: on
 // a free loopback port (--listen 127.0.0.1:0, address read back from
-// --addr-file), in-memory, with a small seeded demo model.
+// --addr-file), in-memory, with a small seeded demo model or a model file
+// (one of the repository's examples/*/model.toml).
 package testserver
 
 import (
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -53,12 +55,56 @@ func Binary() (string, error) {
 
 var addrRe = regexp.MustCompile(`^[^\s:]+:\d+$`)
 
-// Start runs `duckgrid serve` with the given seed and fact count and waits
-// (up to 180 s) until it has written its address.
+// Options say what a server serves.
+type Options struct {
+	// Model is the path of a model file (--model); empty: the built-in demo,
+	// generated from Seed and Facts.
+	Model       string
+	Seed, Facts int
+}
+
+// ExampleModel returns the path of the repository's examples/<name>/model.toml
+// ("budget", "retail").
+func ExampleModel(name string) (string, error) {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		return "", errors.New("testserver: cannot locate the repository")
+	}
+	// clients/go/internal/testserver/testserver.go -> the repository root.
+	root := filepath.Join(filepath.Dir(file), "..", "..", "..", "..")
+	path, err := filepath.Abs(filepath.Join(root, "examples", name, "model.toml"))
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(path); err != nil {
+		return "", fmt.Errorf("testserver: example model %q: %w", name, err)
+	}
+	return path, nil
+}
+
+// Start runs `duckgrid serve` of the demo with the given seed and fact count
+// and waits (up to 180 s) until it has written its address.
 func Start(seed, facts int) (*Server, error) {
+	return StartWith(Options{Seed: seed, Facts: facts})
+}
+
+// StartModel runs `duckgrid serve --model path` (see Start).
+func StartModel(path string) (*Server, error) {
+	return StartWith(Options{Model: path})
+}
+
+// StartWith runs `duckgrid serve` as opts say (see Start).
+func StartWith(opts Options) (*Server, error) {
 	bin, err := Binary()
 	if err != nil {
 		return nil, err
+	}
+	source := []string{"--seed", strconv.Itoa(opts.Seed), "--facts", strconv.Itoa(opts.Facts)}
+	if opts.Model != "" {
+		if _, err := os.Stat(opts.Model); err != nil {
+			return nil, fmt.Errorf("testserver: model file: %w", err)
+		}
+		source = []string{"--model", opts.Model}
 	}
 	dir, err := os.MkdirTemp("", "duckgrid-go-test-")
 	if err != nil {
@@ -70,14 +116,8 @@ func Start(seed, facts int) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.cmd = exec.Command(bin, "serve",
-		"--listen", "127.0.0.1:0",
-		"--db", ":memory:",
-		"--seed", strconv.Itoa(seed),
-		"--facts", strconv.Itoa(facts),
-		"--addr-file", addrFile,
-		"--progress-interval-ms", "200",
-	)
+	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--db", ":memory:"}, source...)
+	s.cmd = exec.Command(bin, append(args, "--addr-file", addrFile, "--progress-interval-ms", "200")...)
 	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
 	if err := s.cmd.Start(); err != nil {
 		logFile.Close()

@@ -8,6 +8,7 @@ import grpc
 from google.rpc import error_details_pb2, status_pb2
 
 from duckgrid_client.gen.duckgrid.v1 import grid_pb2 as pb
+from duckgrid_client.gen.duckgrid.v1 import grid_pb2_grpc as pb_grpc
 
 #: Receive limit the client sets: snapshots and the change events of large
 #: spreads can exceed gRPC's 4 MiB default.
@@ -73,6 +74,47 @@ def current_value(err: grpc.RpcError) -> str | None:
 def cell(sheet: str, row_path: Sequence[str], column: str, measure: str) -> pb.CellRef:
     """Builds a CellRef."""
     return pb.CellRef(sheet=sheet, row_path=list(row_path), column=column, measure=measure)
+
+
+def list_sheets(stub: pb_grpc.GridServiceStub, *, metadata: Sequence[tuple[str, str]] = ()) -> list[pb.Sheet]:
+    """Every sheet of the model, in model order (following ListSheets' pages)."""
+    sheets: list[pb.Sheet] = []
+    token = ""
+    while True:
+        resp = stub.ListSheets(pb.ListSheetsRequest(page_token=token), metadata=tuple(metadata))
+        sheets.extend(resp.sheets)
+        token = resp.next_page_token
+        if not token:
+            return sheets
+
+
+def find_sheet(sheets: Sequence[pb.Sheet], name: str) -> pb.Sheet:
+    """The sheet named ``name`` ("sheets/budget_by_account") among ``sheets``."""
+    for sheet in sheets:
+        if sheet.name == name:
+            return sheet
+    raise KeyError(f"no sheet {name!r} (the model has {', '.join(s.name for s in sheets) or 'no sheets'})")
+
+
+def is_month_column(column: pb.Column) -> bool:
+    """Whether a column is one month (Column.kind MONTH). From a server that
+    does not set kinds, every column but the total is a month."""
+    if column.kind == pb.COLUMN_KIND_UNSPECIFIED:
+        return not column.total
+    return column.kind == pb.COLUMN_KIND_MONTH
+
+
+def month_columns(sheet: pb.Sheet) -> list[str]:
+    """The keys of a sheet's month columns, in order (no quarter, year or total columns)."""
+    return [c.key for c in sheet.columns if is_month_column(c)]
+
+
+def first_month_column(sheet: pb.Sheet) -> str:
+    """The key of a sheet's first month column ("2024-01")."""
+    months = month_columns(sheet)
+    if not months:
+        raise ValueError(f"sheet {sheet.name} has no month column")
+    return months[0]
 
 
 def first_leaf(grid: pb.Grid) -> pb.Row:

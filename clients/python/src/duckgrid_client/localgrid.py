@@ -24,7 +24,12 @@ class RevisionError(Exception):
 
 class LocalGrid:
     """A sheet's cells at one revision: built from a snapshot (or GetSheet),
-    then :meth:`apply` each change event in order."""
+    then :meth:`apply` each change event in order.
+
+    Nothing is assumed about the sheet: any column keys (months, quarter and
+    year subtotals, the total), any row depth (ragged hierarchies, a second
+    dimension nested under the first), any measures. Row captions come from
+    the snapshot (change events carry values only)."""
 
     def __init__(self, sheet: str, revision: int, columns: Sequence[str]) -> None:
         self.sheet = sheet
@@ -33,6 +38,7 @@ class LocalGrid:
         self._rows: dict[tuple[str, ...], None] = {}  # ordered set of row paths
         self._measures: dict[str, None] = {}
         self._values: dict[CellKey, str] = {}
+        self._captions: dict[tuple[str, ...], str] = {}
 
     @classmethod
     def from_proto(cls, grid: pb.Grid) -> LocalGrid:
@@ -40,6 +46,8 @@ class LocalGrid:
         for row in grid.rows:
             path = tuple(row.path)
             local._rows[path] = None
+            if row.caption:
+                local._captions[path] = row.caption
             for mv in row.measures:
                 local._measures[mv.measure] = None
                 for column, value in zip(local.columns, mv.values):
@@ -67,6 +75,10 @@ class LocalGrid:
     def value(self, path: Sequence[str], column: str, measure: str) -> str | None:
         """A cell's value ("" for an empty cell); None when the copy lacks the cell."""
         return self._values.get((tuple(path), column, measure))
+
+    def caption(self, path: Sequence[str]) -> str:
+        """The row's caption (``Row.caption``, such as a member's code); "" when it has none."""
+        return self._captions.get(tuple(path), "")
 
     @property
     def rows(self) -> list[tuple[str, ...]]:

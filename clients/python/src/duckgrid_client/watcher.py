@@ -55,6 +55,8 @@ class SheetWatcher:
     fix (NOT_FOUND, INVALID_ARGUMENT, ...) and out-of-order events
     (:class:`~duckgrid_client.RevisionError`) are raised.
 
+    Works for any sheet (see :class:`~duckgrid_client.LocalGrid`).
+
     >>> watcher = SheetWatcher(stub, "sheets/sales_by_product_family")
     >>> for update in watcher.updates():   # blocks; watcher.stop() ends it
     ...     print(update.kind, update.revision)
@@ -112,6 +114,11 @@ class SheetWatcher:
         """Reads a cell of the local copy."""
         with self._lock:
             return self._grid.value(path, column, measure) if self._grid is not None else None
+
+    def caption(self, path: Sequence[str]) -> str:
+        """A row's caption in the local copy ("" when it has none)."""
+        with self._lock:
+            return self._grid.caption(path) if self._grid is not None else ""
 
     def diff(self, grid: pb.Grid, limit: int = 10) -> list[str]:
         """Compares the local copy with a grid read by GetSheet."""

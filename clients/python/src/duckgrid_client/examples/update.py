@@ -1,6 +1,9 @@
-"""Write one cell and print what the write did. Without --row it writes the
-sheet's first leaf row.
+"""Write one cell and print what the write did. It works against any model:
+without --sheet it writes the first sheet of ListSheets, without --measure
+that sheet's first measure, without --column its first month column and
+without --row its first leaf row.
 
+    python -m duckgrid_client.examples.update --addr 127.0.0.1:50051 --value 1234.50
     python -m duckgrid_client.examples.update --addr 127.0.0.1:50051 --column 2024-03 --measure net_amount --value 1234.50
 """
 
@@ -20,10 +23,10 @@ SPREADS = {"proportional": dg.pb.SPREAD_METHOD_PROPORTIONAL, "equal": dg.pb.SPRE
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m duckgrid_client.examples.update")
     parser.add_argument("--addr", default="127.0.0.1:50051", help="server address host:port")
-    parser.add_argument("--sheet", default="sheets/sales_by_product_family")
+    parser.add_argument("--sheet", help='sheet resource name ("sheets/..."; default: the first sheet)')
     parser.add_argument("--row", help='row path, members joined by "/" ("" is the grand total; default: the first leaf row)')
-    parser.add_argument("--column", default="2024-01", help='column key ("2024-03" or "total")')
-    parser.add_argument("--measure", default="net_amount")
+    parser.add_argument("--column", help='column key ("2024-03", "2024-Q1", "2024" or "total"; default: the first month)')
+    parser.add_argument("--measure", help="measure name (default: the sheet's first measure)")
     parser.add_argument("--value", required=True, help="a decimal string")
     parser.add_argument("--mode", choices=MODES, default="set")
     parser.add_argument("--spread", choices=SPREADS, default="proportional")
@@ -33,11 +36,33 @@ def main(argv: list[str] | None = None) -> int:
 
     with dg.connect(args.addr) as channel:
         stub = dg.pb_grpc.GridServiceStub(channel)
-        if args.row is None:
-            grid = stub.GetSheet(dg.pb.GetSheetRequest(name=args.sheet, columns=[args.column], measures=[args.measure])).grid
-            path = list(dg.first_leaf(grid).path)
-        else:
-            path = dg.parse_path(args.row)
+        try:
+            if args.sheet is None or args.measure is None or args.column is None:
+                sheets = dg.list_sheets(stub)
+                if not sheets:
+                    print("update: the server has no sheets", file=sys.stderr)
+                    return 1
+                sheet = sheets[0] if args.sheet is None else dg.find_sheet(sheets, args.sheet)
+                args.sheet = sheet.name
+                if args.measure is None:
+                    if not sheet.measures:
+                        print(f"update: sheet {sheet.name} has no measures", file=sys.stderr)
+                        return 1
+                    args.measure = sheet.measures[0].name
+                if args.column is None:
+                    args.column = dg.first_month_column(sheet)
+            if args.row is None:
+                grid = stub.GetSheet(dg.pb.GetSheetRequest(name=args.sheet, columns=[args.column], measures=[args.measure])).grid
+                path = list(dg.first_leaf(grid).path)
+            else:
+                path = dg.parse_path(args.row)
+        except (KeyError, ValueError) as err:
+            print(f"update: {err.args[0] if err.args else err}", file=sys.stderr)
+            return 1
+        except grpc.RpcError as err:
+            print(f"update: {err.code() if isinstance(err, grpc.Call) else err}: "
+                  f"{err.details() if isinstance(err, grpc.Call) else ''}", file=sys.stderr)
+            return 1
         edit = dg.pb.CellEdit(
             cell=dg.cell(args.sheet, path, args.column, args.measure),
             value=args.value,

@@ -1,6 +1,9 @@
 """Follow a sheet: print the snapshot, then every change as it commits; the
 local copy stays current across disconnects (resuming from the last revision + 1).
+Without --sheet it follows the first sheet of ListSheets, so it works against
+any model.
 
+    python -m duckgrid_client.examples.watch --addr 127.0.0.1:50051
     python -m duckgrid_client.examples.watch --addr 127.0.0.1:50051 --sheet sheets/sales_by_product_family
 """
 
@@ -11,18 +14,32 @@ import signal
 import sys
 from types import FrameType
 
+import grpc
+
 import duckgrid_client as dg
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m duckgrid_client.examples.watch")
     parser.add_argument("--addr", default="127.0.0.1:50051", help="server address host:port")
-    parser.add_argument("--sheet", default="sheets/sales_by_product_family")
+    parser.add_argument("--sheet", help='sheet resource name ("sheets/..."; default: the first sheet)')
     parser.add_argument("--changes", type=int, default=0, help="exit after this many changes (0: run until interrupted)")
     args = parser.parse_args(argv)
 
     with dg.connect(args.addr) as channel:
-        watcher = dg.SheetWatcher(dg.pb_grpc.GridServiceStub(channel), args.sheet)
+        stub = dg.pb_grpc.GridServiceStub(channel)
+        if args.sheet is None:
+            try:
+                sheets = dg.list_sheets(stub)
+            except grpc.RpcError as err:
+                print(f"watch: {err.code() if isinstance(err, grpc.Call) else err}: "
+                      f"{err.details() if isinstance(err, grpc.Call) else ''}", file=sys.stderr)
+                return 1
+            if not sheets:
+                print("watch: the server has no sheets", file=sys.stderr)
+                return 1
+            args.sheet = sheets[0].name
+        watcher = dg.SheetWatcher(stub, args.sheet)
 
         def interrupted(_signum: int, _frame: FrameType | None) -> None:
             watcher.stop()
