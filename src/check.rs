@@ -12,7 +12,7 @@ use crate::store::{self, ModelSource};
 /// wrong, the problems (all of them) otherwise.
 pub fn run(args: &CheckArgs) -> anyhow::Result<String> {
     let file = ModelFile::read(&args.model).map_err(anyhow::Error::new)?;
-    let db = store::open(":memory:", &ModelSource::File(Box::new(file)))?;
+    let db = store::open(":memory:", &ModelSource::File(Box::new(file)), None)?;
     let facts: i64 = db
         .conn
         .query_row("SELECT count(*) FROM facts", [], |r| r.get(0))

@@ -116,6 +116,13 @@ pub struct Config {
     /// for a throw-away database.
     #[arg(long, env = "DUCKGRID_DB", default_value = "duckgrid.duckdb")]
     pub db: String,
+    /// Caps the memory DuckDB itself uses, in MiB (its cache of the
+    /// database, the versions of rows a write changes until they are
+    /// checkpointed). Unset: DuckDB's default, 80% of the machine's memory
+    /// (or of the container's limit). Too low a cap makes large writes fail
+    /// (UNAVAILABLE, nothing applied).
+    #[arg(long, env = "DUCKGRID_DUCKDB_MEMORY_LIMIT_MIB")]
+    pub duckdb_memory_limit_mib: Option<u64>,
     /// The model file (TOML, see docs/MODEL.md). Without it: the built-in
     /// demo, with data generated from --seed and --facts.
     #[arg(long, env = "DUCKGRID_MODEL")]
@@ -224,6 +231,9 @@ impl Config {
                 problems.push(format!("--{flag} must be at least {min} (it is {value})"));
             }
         };
+        if let Some(mib) = self.duckdb_memory_limit_mib {
+            at_least("duckdb-memory-limit-mib", mib.into(), 64);
+        }
         at_least("progress-interval-ms", self.progress_interval_ms.into(), 1);
         at_least(
             "watch-stall-timeout-ms",

@@ -6,6 +6,10 @@ use clap::Parser;
 use duckgrid::config::{Cli, Command};
 use duckgrid::{Server, telemetry};
 
+/// mimalloc rather than the system allocator: see Cargo.toml.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();

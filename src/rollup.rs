@@ -6,11 +6,16 @@
 //! row and into every column the month belongs to (its quarter, year,
 //! total). The cells with a non-zero delta are exactly the cells whose
 //! value changed. Pure arithmetic over the model; the summary applies it.
+//!
+//! Two ways to the same sums: a few changed facts go through hash maps of
+//! the cells they touch; many (a subtotal's spread) through a dense array
+//! of every (row, month), which is also how the summary is first computed.
 
 use std::collections::HashMap;
 
 use crate::decimal::Units;
-use crate::model::{MAX_DIMENSIONS, MAX_MEASURES, Model};
+use crate::model::{MAX_DIMENSIONS, MAX_MEASURES, Model, Sheet};
+use crate::summary::CellValue;
 
 /// How one fact changed: its dimension keys and month, the change of each
 /// measure, and whether it is a new fact.
@@ -33,70 +38,126 @@ pub struct CellDelta {
     pub values: [Units; MAX_MEASURES],
 }
 
-#[derive(Default, Clone, Copy)]
-struct Acc {
-    facts: i64,
-    values: [Units; MAX_MEASURES],
+/// Sums over every (row, month) of one sheet, dense.
+pub struct RowMonths<'a> {
+    sheet: &'a Sheet,
+    months: usize,
+    sums: Vec<CellValue>,
 }
 
-impl Acc {
-    fn add(&mut self, facts: i64, values: &[Units; MAX_MEASURES]) {
-        self.facts += facts;
-        for (a, v) in self.values.iter_mut().zip(values) {
-            *a += v;
+impl<'a> RowMonths<'a> {
+    pub fn new(sheet: &'a Sheet, months: usize) -> Self {
+        RowMonths {
+            sheet,
+            months,
+            sums: vec![CellValue::default(); sheet.rows.len() * months],
         }
     }
 
-    fn is_zero(&self) -> bool {
-        self.facts == 0 && self.values.iter().all(|v| *v == 0)
+    /// Adds a fact (or a fact's change) to its deepest row, if the sheet
+    /// shows it.
+    pub fn add(&mut self, keys: &[u32], month: u16, facts: i64, values: &[Units; MAX_MEASURES]) {
+        if let Some(row) = self.sheet.deepest_row(keys) {
+            self.sums[row as usize * self.months + month as usize].add(facts, values);
+        }
+    }
+
+    /// Every non-zero cell: the rows summed up the tree (a sheet's rows are
+    /// in pre-order, so going backwards adds each child before its parent
+    /// is read), then each month into its columns. In (row, column) order.
+    pub fn into_cells(mut self, mut f: impl FnMut(u32, u16, CellValue)) {
+        let (sheet, months) = (self.sheet, self.months);
+        for row in (1..sheet.rows.len()).rev() {
+            let parent = sheet.rows[row].parent as usize;
+            for m in 0..months {
+                let cell = self.sums[row * months + m];
+                self.sums[parent * months + m].add(cell.facts, &cell.values);
+            }
+        }
+        let mut cols = vec![CellValue::default(); sheet.columns.len()];
+        for row in 0..sheet.rows.len() {
+            cols.fill(CellValue::default());
+            for m in 0..months {
+                let cell = self.sums[row * months + m];
+                if cell.is_zero() {
+                    continue;
+                }
+                for &col in sheet.columns_of(m as u16) {
+                    cols[col as usize].add(cell.facts, &cell.values);
+                }
+            }
+            for (col, cell) in cols.iter().enumerate() {
+                if !cell.is_zero() {
+                    f(row as u32, col as u16, *cell);
+                }
+            }
+        }
     }
 }
 
-/// Sums fact changes into the cells of every sheet. Cells whose delta is
-/// zero (changes that cancel out) are left out.
+/// Sums fact changes into the cells of every sheet, ordered by (sheet,
+/// row, column). Cells whose delta is zero (changes that cancel out) are
+/// left out.
 pub fn rollup(model: &Model, facts: &[FactDelta]) -> Vec<CellDelta> {
+    let months = model.def.months.count as usize;
     let mut out = Vec::new();
     for (sheet_index, sheet) in model.sheets.iter().enumerate() {
-        // First per (deepest row, month): one hash update per fact...
-        let mut deepest: HashMap<(u32, u16), Acc> = HashMap::new();
-        for f in facts {
-            if let Some(row) = sheet.deepest_row(&model.dimensions, &f.keys) {
-                deepest
-                    .entry((row, f.month))
-                    .or_default()
-                    .add(i64::from(f.created), &f.values);
+        let mut push = |row, col, cell: CellValue| {
+            out.push(CellDelta {
+                sheet: sheet_index,
+                row,
+                col,
+                facts: cell.facts,
+                values: cell.values,
+            })
+        };
+        // The dense array costs its size whatever the write; below an
+        // eighth of it, the hash maps are cheaper.
+        if facts.len() * 8 >= sheet.rows.len() * months {
+            let mut sums = RowMonths::new(sheet, months);
+            for f in facts {
+                sums.add(&f.keys, f.month, i64::from(f.created), &f.values);
             }
+            sums.into_cells(push);
+        } else {
+            sparse(sheet, facts, &mut push);
         }
-        // ...then up the (much smaller) set of touched rows.
-        let mut cells: HashMap<(u32, u16), Acc> = HashMap::new();
-        for (&(row, month), acc) in &deepest {
-            let mut r = row;
-            loop {
-                for &col in sheet.columns_of(month) {
-                    cells
-                        .entry((r, col))
-                        .or_default()
-                        .add(acc.facts, &acc.values);
-                }
-                if r == 0 {
-                    break;
-                }
-                r = sheet.rows[r as usize].parent;
-            }
-        }
-        out.extend(
-            cells
-                .into_iter()
-                .filter(|(_, acc)| !acc.is_zero())
-                .map(|((row, col), acc)| CellDelta {
-                    sheet: sheet_index,
-                    row,
-                    col,
-                    facts: acc.facts,
-                    values: acc.values,
-                }),
-        );
     }
-    out.sort_unstable_by_key(|c| (c.sheet, c.row, c.col));
     out
+}
+
+/// The same sums through hash maps of the touched cells only.
+fn sparse(sheet: &Sheet, facts: &[FactDelta], push: &mut impl FnMut(u32, u16, CellValue)) {
+    // First per (deepest row, month): one hash update per fact...
+    let mut deepest: HashMap<(u32, u16), CellValue> = HashMap::new();
+    for f in facts {
+        if let Some(row) = sheet.deepest_row(&f.keys) {
+            deepest
+                .entry((row, f.month))
+                .or_default()
+                .add(i64::from(f.created), &f.values);
+        }
+    }
+    // ...then up the (much smaller) set of touched rows.
+    let mut cells: HashMap<(u32, u16), CellValue> = HashMap::new();
+    for (&(row, month), sum) in &deepest {
+        let mut r = row;
+        loop {
+            for &col in sheet.columns_of(month) {
+                cells
+                    .entry((r, col))
+                    .or_default()
+                    .add(sum.facts, &sum.values);
+            }
+            if r == 0 {
+                break;
+            }
+            r = sheet.rows[r as usize].parent;
+        }
+    }
+    let mut cells: Vec<_> = cells.into_iter().filter(|(_, c)| !c.is_zero()).collect();
+    cells.sort_unstable_by_key(|(key, _)| *key);
+    for ((row, col), cell) in cells {
+        push(row, col, cell);
+    }
 }

@@ -106,9 +106,10 @@ impl Server {
                     None => ModelSource::Demo(DemoSpec::new(config.seed, config.facts)),
                 };
                 let path = config.db.clone();
+                let memory_limit = config.duckdb_memory_limit_mib;
                 let (db, mirror, summary) =
                     tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-                        let db = store::open(&path, &source)?;
+                        let db = store::open(&path, &source, memory_limit)?;
                         let started = std::time::Instant::now();
                         let mirror =
                             Mirror::load(&db.conn, &db.model).context("loading the facts")?;
@@ -145,6 +146,8 @@ impl Server {
                 let writer_config = WriterConfig {
                     max_facts_per_write: config.max_facts_per_write as i64,
                     changelog_retention: config.changelog_retention,
+                    wal: (config.db != ":memory:")
+                        .then(|| std::path::PathBuf::from(format!("{}.wal", config.db))),
                     faults: config.faults.clone(),
                 };
                 let writer = writer::spawn(

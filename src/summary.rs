@@ -15,7 +15,7 @@ use std::sync::{Arc, RwLock};
 
 use crate::decimal::Units;
 use crate::model::{MAX_MEASURES, Model};
-use crate::rollup::CellDelta;
+use crate::rollup::{CellDelta, RowMonths};
 use crate::writer::Mirror;
 
 /// One cell: how many facts lie beneath it and the sum of each measure.
@@ -26,11 +26,15 @@ pub struct CellValue {
 }
 
 impl CellValue {
-    fn add(&mut self, facts: i64, values: &[Units; MAX_MEASURES]) {
+    pub(crate) fn add(&mut self, facts: i64, values: &[Units; MAX_MEASURES]) {
         self.facts += facts;
         for (v, dv) in self.values.iter_mut().zip(values) {
             *v += dv;
         }
+    }
+
+    pub(crate) fn is_zero(&self) -> bool {
+        self.facts == 0 && self.values.iter().all(|v| *v == 0)
     }
 }
 
@@ -61,38 +65,18 @@ impl Summary {
         Summary { sheets }
     }
 
-    /// Every cell computed from the facts: summed per (deepest row, month),
-    /// then up the rows (children before parents: reverse pre-order), then
-    /// into the columns each month belongs to.
+    /// Every cell computed from the facts, the way a large write's changes
+    /// are rolled up (see [`RowMonths`]).
     pub fn compute(model: &Model, mirror: &Mirror) -> Self {
         let mut summary = Summary::empty(model);
         let months = model.def.months.count as usize;
         for (i, sheet) in model.sheets.iter().enumerate() {
-            let mut by_month = vec![CellValue::default(); sheet.rows.len() * months];
-            mirror.for_each(|keys, month, values| {
-                if let Some(row) = sheet.deepest_row(&model.dimensions, keys) {
-                    by_month[row as usize * months + month as usize].add(1, values);
-                }
-            });
-            for row in (1..sheet.rows.len()).rev() {
-                let parent = sheet.rows[row].parent as usize;
-                for m in 0..months {
-                    let cell = by_month[row * months + m];
-                    by_month[parent * months + m].add(cell.facts, &cell.values);
-                }
-            }
+            let mut sums = RowMonths::new(sheet, months);
+            mirror.for_each(|keys, month, values| sums.add(keys, month, 1, values));
             let cells = &mut summary.sheets[i];
-            for row in 0..sheet.rows.len() {
-                for m in 0..months {
-                    let cell = by_month[row * months + m];
-                    if cell.facts == 0 {
-                        continue;
-                    }
-                    for &col in sheet.columns_of(m as u16) {
-                        cells.cells[row * cells.cols + col as usize].add(cell.facts, &cell.values);
-                    }
-                }
-            }
+            sums.into_cells(|row, col, cell| {
+                cells.cells[row as usize * cells.cols + col as usize] = cell;
+            });
         }
         summary
     }

@@ -2,7 +2,8 @@
 //! its watchers.
 //!
 //! One buffer per process holds the newest events, bounded both in count
-//! (`--feed-buffer`) and in bytes (`--feed-buffer-bytes`): a single event
+//! (`--feed-buffer`) and in the memory the decoded events hold
+//! (`--feed-buffer-bytes`): a single event
 //! can be megabytes (a write to a grand total changes every cell), so a
 //! count alone would let a few large events pin gigabytes. Watchers never
 //! get copies: they look events up by revision and hold `Arc`s. A watcher
@@ -67,13 +68,13 @@ impl Live {
             if ring.events.back().is_some_and(|e| e.revision >= revision) {
                 return; // Already here (a republished revision).
             }
-            ring.bytes += event.size;
+            ring.bytes += event.resident;
             ring.events.push_back(event);
             while ring.events.len() > 1
                 && (ring.events.len() > ring.max_events || ring.bytes > ring.max_bytes)
             {
                 let old = ring.events.pop_front().expect("non-empty");
-                ring.bytes -= old.size;
+                ring.bytes -= old.resident;
             }
         }
         self.newest.send_replace(revision);
@@ -141,13 +142,15 @@ mod tests {
 
     #[test]
     fn bytes_bound_the_buffer_but_the_newest_event_stays() {
-        let live = Live::new(1000, 2_500);
+        let each = event(0, 1_000).resident;
+        assert!(each > 1_000, "what the event holds counts, {each}");
+        let live = Live::new(1000, 2 * each + each / 2);
         for r in 1..=10 {
             live.push(event(r, 1_000));
         }
         let (events, bytes) = live.usage();
         assert_eq!(events, 2);
-        assert!(bytes <= 2_500);
+        assert!(bytes <= 2 * each + each / 2);
         let huge = Live::new(1000, 10);
         huge.push(event(1, 1_000));
         assert!(matches!(huge.get(1), Lookup::Ready(_)));

@@ -33,8 +33,46 @@ pub use live::{Live, Lookup};
 pub struct Event {
     pub revision: i64,
     pub change: pb::ChangeEvent,
-    /// The event's encoded size in bytes: what buffers are bounded by.
+    /// The event's encoded size in bytes: what a watch's send budget and
+    /// history pages are bounded by (what goes over the wire).
     pub size: usize,
+    /// About what the decoded event occupies in memory: what the live
+    /// buffer is bounded by. Decoded cells are several times their encoded
+    /// size (every name is its own allocation), so bounding memory by the
+    /// encoded size would let the buffer hold many times its limit.
+    pub resident: usize,
+}
+
+/// An estimate of the heap a decoded event holds: every struct, vector and
+/// string, each string rounded up to the allocator's 16-byte granule.
+fn resident_size(change: &pb::ChangeEvent) -> usize {
+    use std::mem::size_of;
+    fn text(s: &String) -> usize {
+        size_of::<String>() + s.capacity().next_multiple_of(16)
+    }
+    let cells: usize = change
+        .changes
+        .iter()
+        .flat_map(|sheet| &sheet.cells)
+        .map(|c| {
+            size_of::<pb::CellChange>()
+                + c.row_path.iter().map(text).sum::<usize>()
+                + text(&c.column)
+                + text(&c.measure)
+                + text(&c.value)
+        })
+        .sum();
+    // Edits and results are a few per event: a rough figure will do.
+    size_of::<Event>()
+        + text(&change.actor)
+        + text(&change.request_id)
+        + cells
+        + change
+            .edits
+            .iter()
+            .map(|e| 2 * e.encoded_len())
+            .sum::<usize>()
+        + change.results.len() * 64
 }
 
 /// Events are shared by every subscriber, never copied per subscriber.
@@ -43,10 +81,12 @@ pub type EventRef = Arc<Event>;
 impl Event {
     pub fn new(revision: i64, change: pb::ChangeEvent) -> EventRef {
         let size = change.encoded_len();
+        let resident = resident_size(&change);
         Arc::new(Event {
             revision,
             change,
             size,
+            resident,
         })
     }
 
@@ -101,5 +141,41 @@ pub trait Feed: Send + Sync + 'static {
     /// (at shutdown, after the writer stopped). The default does nothing.
     fn close(&self) -> BoxFuture<'_, ()> {
         futures::future::ready(()).boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_decoded_event_is_weighed_by_what_it_holds_not_its_encoding() {
+        let cells = (0..1000)
+            .map(|i| pb::CellChange {
+                row_path: vec!["North".into(), format!("Province {i}")],
+                column: "2024-01".into(),
+                measure: "net_amount".into(),
+                value: "12.50".into(),
+            })
+            .collect();
+        let event = Event::new(
+            1,
+            pb::ChangeEvent {
+                revision: 1,
+                changes: vec![pb::SheetChanges {
+                    sheet: "sheets/s".into(),
+                    cells,
+                }],
+                ..Default::default()
+            },
+        );
+        // Each cell is five allocations and their headers: several times
+        // its ~45 encoded bytes.
+        assert!(
+            event.resident > 4 * event.size,
+            "{} resident for {} encoded",
+            event.resident,
+            event.size
+        );
     }
 }

@@ -74,7 +74,11 @@ pub struct Sheet {
     by_key: HashMap<String, u16>,
     /// Per axis: the row of each member (first axis), or its offset below
     /// the first axis's deepest row (second axis); `NONE` when not a row.
+    /// Only while the rows are built: `leaf_rows` is what is kept.
     axis_rows: Vec<Vec<u32>>,
+    /// Per axis: the same for each leaf key, for its deepest member shown
+    /// (every fact of every write is looked up here, once per sheet).
+    leaf_rows: Vec<Vec<u32>>,
     /// Per month: the columns that contain it.
     month_columns: Vec<Vec<u16>>,
 }
@@ -106,6 +110,7 @@ impl Sheet {
             by_name: HashMap::new(),
             by_key,
             axis_rows: Vec::new(),
+            leaf_rows: Vec::new(),
             month_columns,
         };
         sheet.build_rows(dims);
@@ -143,6 +148,16 @@ impl Sheet {
         let end = self.rows.len() as u32;
         self.rows[0].end = end;
         self.rows[0].leaf = end == 1;
+        self.leaf_rows = axes
+            .iter()
+            .zip(std::mem::take(&mut self.axis_rows))
+            .map(|(a, rows)| {
+                let d = &dims[a.dimension];
+                (0..d.leaf_count())
+                    .map(|leaf| rows[d.deepest_above(leaf, a.depth) as usize])
+                    .collect()
+            })
+            .collect();
     }
 
     /// Adds the rows beneath first-axis member `member` (at row `row`).
@@ -275,20 +290,18 @@ impl Sheet {
 
     /// The deepest row of a fact with these keys (`None` outside the
     /// filters); its ancestors are the other rows it adds into.
-    pub fn deepest_row(&self, dims: &[Dimension], keys: &[u32]) -> Option<u32> {
+    pub fn deepest_row(&self, keys: &[u32]) -> Option<u32> {
         if !self.includes(keys) {
             return None;
         }
         let first = &self.def.rows[0];
-        let a = dims[first.dimension].deepest_above(keys[first.dimension], first.depth);
-        let row = self.axis_rows[0][a as usize];
+        let row = self.leaf_rows[0][keys[first.dimension] as usize];
         let Some(second) = self.def.rows.get(1) else {
             return Some(row);
         };
         // A second-axis block hangs only from the first axis's deepest rows
         // (a ragged member with facts of its own keeps them to itself).
-        let b = dims[second.dimension].deepest_above(keys[second.dimension], second.depth);
-        let offset = self.axis_rows[1][b as usize];
+        let offset = self.leaf_rows[1][keys[second.dimension] as usize];
         if offset == NONE || !self.rows[row as usize].nests {
             return Some(row);
         }

@@ -108,7 +108,7 @@ fn rows_are_in_pre_order_with_subtotals_first() {
     assert!(s.rows[b0 as usize + 1].leaf && !s.rows[b0 as usize].leaf);
     // A fact of P1 (leaf 1) lands on S0 > B0 > F1.
     assert_eq!(
-        s.deepest_row(&m.dimensions, &[1, 0, 0, 0]),
+        s.deepest_row(&[1, 0, 0, 0]),
         s.find_row(&["S0".into(), "B0".into(), "F1".into()])
     );
 }
@@ -124,7 +124,7 @@ fn a_second_row_dimension_nests_under_the_first_ones_deepest_rows() {
     assert!(s.rows[alpha as usize].nests);
     assert_eq!(s.depth(b0), 4);
     // Facts of P0 for K0 land on North > Alpha > S0 > B0.
-    assert_eq!(s.deepest_row(&m.dimensions, &[0, 0, 0, 0]), Some(b0));
+    assert_eq!(s.deepest_row(&[0, 0, 0, 0]), Some(b0));
     // Its constraint is both members.
     assert_eq!(s.rows[b0 as usize].constraint, vec![(1, 0..=0), (0, 0..=1)]);
     // Three cities (the placeholder's included), each with 3 suppliers and
@@ -157,8 +157,8 @@ fn a_filtered_sheet_holds_only_the_facts_of_its_member() {
     let m = tiny_model();
     let s = &m.sheets[2];
     assert_eq!(s.filters, vec![(1, 0..=0)]);
-    assert!(s.deepest_row(&m.dimensions, &[0, 0, 0, 0]).is_some());
-    assert_eq!(s.deepest_row(&m.dimensions, &[0, 1, 0, 0]), None);
+    assert!(s.deepest_row(&[0, 0, 0, 0]).is_some());
+    assert_eq!(s.deepest_row(&[0, 1, 0, 0]), None);
     let cell = m
         .resolve_cell("sheets/north_by_family", &[], "total", "amount")
         .unwrap();

@@ -63,10 +63,20 @@ pub struct Database {
 }
 
 /// Opens the database at `path` (or an in-memory one for `:memory:`),
-/// creating it from `source` when it is new.
-pub fn open(path: &str, source: &ModelSource) -> anyhow::Result<Database> {
+/// creating it from `source` when it is new. `memory_limit_mib` caps
+/// DuckDB's own memory (its default is 80% of the machine's).
+pub fn open(
+    path: &str,
+    source: &ModelSource,
+    memory_limit_mib: Option<u64>,
+) -> anyhow::Result<Database> {
     let existed = path != ":memory:" && Path::new(path).exists();
     let conn = connect(path)?;
+    if let Some(mib) = memory_limit_mib {
+        // A number, never text from outside: nothing to quote.
+        conn.execute_batch(&format!("SET memory_limit = '{mib}MiB'"))
+            .context("setting DuckDB's memory limit")?;
+    }
     let def = match schema::version(&conn)? {
         None => match create(&conn, source) {
             Ok(def) => def,
