@@ -166,8 +166,10 @@ impl Applier<'_> {
         }
 
         let spread_at = started.elapsed();
-        let mut changed = Vec::new();
-        let mut deltas = Vec::new();
+        // Sized once: growing vectors of ~100,000s of facts by doubling
+        // copies them and faults in fresh memory several times over.
+        let mut changed = Vec::with_capacity(atoms.len());
+        let mut deltas = Vec::with_capacity(atoms.len());
         for (atom, new) in atoms.iter().zip(&new_values) {
             if *new != atom.value {
                 changed.push(atom.fact_id);
