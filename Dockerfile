@@ -108,7 +108,8 @@ ENV DUCKGRID_LISTEN=0.0.0.0:50051 \
 USER ${UID}:${GID}
 WORKDIR /data
 VOLUME ["/data"]
-EXPOSE 50051
+# gRPC; and /metrics when DUCKGRID_METRICS_LISTEN asks for it (compose does).
+EXPOSE 50051 9464
 
 # gRPC health protocol (grpc.health.v1), through the binary's own client: the
 # image needs no grpc_health_probe. The first start imports the model's data

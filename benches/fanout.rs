@@ -30,7 +30,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 mod common;
-use common::{CpuMeter, Server, report};
+use common::{CpuMeter, report};
 
 #[path = "../tests/api/redis_server.rs"]
 #[allow(dead_code)]
@@ -241,11 +241,11 @@ async fn main() -> anyhow::Result<()> {
         std::thread::available_parallelism()?
     );
     let redis = redis_server::RedisServer::start(false);
-    for (i, (label, bin)) in common::binaries().into_iter().enumerate() {
-        println!("-- {label}: {}", bin.display());
+    for (i, variant) in common::variants().iter().enumerate() {
+        println!("-- {}: {}", variant.label, variant.bin.display());
         // Each binary gets an empty Redis.
         redis.cli(&["FLUSHALL"]);
-        let payload = run(&s, &bin, &redis).await?;
+        let payload = run(&s, variant, &redis).await?;
         if i == 0 {
             let redis_pid = redis.pid().expect("redis runs");
             redis_floor(&redis.url(), redis_pid, &s, payload).await?;
@@ -258,26 +258,26 @@ async fn main() -> anyhow::Result<()> {
 /// size (for the Redis floor).
 async fn run(
     s: &Settings,
-    bin: &std::path::Path,
+    variant: &common::Variant,
     redis: &redis_server::RedisServer,
 ) -> anyhow::Result<usize> {
     let dir = tempfile::tempdir()?;
     let url = redis.url();
 
-    let writer = Server::start_bin(
-        bin,
-        dir.path(),
-        "writer",
-        &[
-            "--db",
-            ":memory:",
-            "--facts",
-            &s.facts.to_string(),
-            "--redis-url",
-            &url,
-        ],
-    )
-    .await?;
+    let writer = variant
+        .start(
+            dir.path(),
+            "writer",
+            &[
+                "--db",
+                ":memory:",
+                "--facts",
+                &s.facts.to_string(),
+                "--redis-url",
+                &url,
+            ],
+        )
+        .await?;
     let writer_url = format!("http://{}", writer.addr);
     let edge_args = [
         "--role",
@@ -288,8 +288,8 @@ async fn run(
         &url,
     ];
     let edges = [
-        Server::start_bin(bin, dir.path(), "edge1", &edge_args).await?,
-        Server::start_bin(bin, dir.path(), "edge2", &edge_args).await?,
+        variant.start(dir.path(), "edge1", &edge_args).await?,
+        variant.start(dir.path(), "edge2", &edge_args).await?,
     ];
     // The edits: leaf cells (family x month) in turn, and a warm-up that
     // also tells the size of a typical event.

@@ -23,7 +23,7 @@ use duckgrid::proto::v1::{self as pb, grid_service_client::GridServiceClient};
 use tonic::transport::Channel;
 
 mod common;
-use common::{Server, ms, report};
+use common::{ms, report};
 
 const PRODUCT: &str = "sheets/sales_by_product_family";
 const REGION: &str = "sheets/sales_by_region";
@@ -107,24 +107,24 @@ async fn main() -> anyhow::Result<()> {
     // so the first start's time includes generating and importing it; the
     // largest province is then found by SQL on the created file.
     let dir = tempfile::tempdir()?;
-    for (label, bin) in common::binaries() {
-        println!("-- {label}: {}", bin.display());
+    for variant in common::variants() {
+        println!("-- {}: {}", variant.label, variant.bin.display());
         let path = dir
             .path()
-            .join(format!("{}.duckdb", label.replace(' ', "-")));
+            .join(format!("{}.duckdb", variant.label.replace([' ', ','], "-")));
         let started = Instant::now();
-        let server = Server::start_bin(
-            &bin,
-            dir.path(),
-            "duckgrid",
-            &[
-                "--db",
-                path.to_str().unwrap(),
-                "--facts",
-                &s.facts.to_string(),
-            ],
-        )
-        .await?;
+        let server = variant
+            .start(
+                dir.path(),
+                "duckgrid",
+                &[
+                    "--db",
+                    path.to_str().unwrap(),
+                    "--facts",
+                    &s.facts.to_string(),
+                ],
+            )
+            .await?;
         println!(
             "{:<44} {:>10}   (target at 1,000,000 facts: <= 20 s)",
             "first start: create the demo database",
@@ -132,7 +132,7 @@ async fn main() -> anyhow::Result<()> {
         );
         server.stop()?;
         let (province, province_facts) = largest_province(&path)?;
-        scenario(&s, &bin, dir.path(), &path, &province, province_facts).await?;
+        scenario(&s, &variant, dir.path(), &path, &province, province_facts).await?;
     }
     Ok(())
 }
@@ -150,25 +150,25 @@ fn largest_province(path: &std::path::Path) -> anyhow::Result<(String, i64)> {
 
 async fn scenario(
     s: &Settings,
-    bin: &std::path::Path,
+    variant: &common::Variant,
     dir: &std::path::Path,
     path: &std::path::Path,
     province: &str,
     province_facts: i64,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
-    let server = Server::start_bin(
-        bin,
-        dir,
-        "duckgrid",
-        &[
-            "--db",
-            path.to_str().unwrap(),
-            "--facts",
-            &s.facts.to_string(),
-        ],
-    )
-    .await?;
+    let server = variant
+        .start(
+            dir,
+            "duckgrid",
+            &[
+                "--db",
+                path.to_str().unwrap(),
+                "--facts",
+                &s.facts.to_string(),
+            ],
+        )
+        .await?;
     println!(
         "{:<44} {:>10}",
         "restart (summary + writer's fact copy)",

@@ -194,6 +194,10 @@ pub struct Config {
     /// Connections (and blocking threads) serving reads.
     #[arg(long, env = "DUCKGRID_READ_CONNECTIONS", default_value_t = 4)]
     pub read_connections: usize,
+    /// Serve Prometheus metrics at http://ADDR/metrics (off by default;
+    /// give a loopback address unless a scraper elsewhere needs it).
+    #[arg(long, env = "DUCKGRID_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Log format.
     #[arg(long, env = "DUCKGRID_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

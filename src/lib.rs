@@ -39,6 +39,7 @@ pub mod feed;
 pub mod grid;
 pub mod health;
 pub mod import;
+pub mod metrics;
 pub mod model;
 pub mod proto;
 pub mod rollup;

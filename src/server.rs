@@ -38,12 +38,14 @@ use crate::demo::DemoSpec;
 use crate::edge::{self, EdgeApi, EdgeHistory, RemoteSheets, WriterLink};
 use crate::feed::redis::{self, RedisFeed, RedisSettings, WriterView, redact};
 use crate::feed::{ChangelogHistory, EventCache, Feed, Live, memory::MemoryFeed};
+use crate::metrics::{self, Metrics};
 use crate::model::Model;
 use crate::model::file::ModelFile;
 use crate::proto::{FILE_DESCRIPTOR_SET, v1::grid_service_server::GridServiceServer};
 use crate::service::GridApi;
 use crate::store::{self, ModelSource, ReadPool};
 use crate::summary::{Published, Snapshot, Summary};
+use crate::telemetry;
 use crate::watch::{LocalSheets, WatchConfig, WatchStats, Watches};
 use crate::wire::CallLimitsLayer;
 use crate::writer::{self, Mirror, Running, WriterConfig};
@@ -57,6 +59,9 @@ pub const GRID_SERVICE: &str = "duckgrid.v1.GridService";
 pub struct Server {
     config: Config,
     listener: TcpListener,
+    metrics: Arc<Metrics>,
+    /// `/metrics`, when `--metrics-listen` asks for it.
+    metrics_listener: Option<TcpListener>,
     role: RoleState,
     watches: Arc<Watches>,
     feed: Arc<dyn Feed>,
@@ -82,6 +87,7 @@ impl Server {
     /// listener.
     pub async fn bind(config: Config) -> anyhow::Result<Self> {
         config.validate()?;
+        let metrics = Metrics::new();
         let (stop_watches, watches_stopped) = watch::channel(false);
         let (stop_feed, feed_stopped) = watch::channel(false);
         let watch_config = WatchConfig {
@@ -134,6 +140,7 @@ impl Server {
                             db.head,
                             &db.database_id,
                             live,
+                            metrics.redis.clone(),
                             feed_stopped,
                         )?)
                     }
@@ -149,6 +156,7 @@ impl Server {
                     wal: (config.db != ":memory:")
                         .then(|| std::path::PathBuf::from(format!("{}.wal", config.db))),
                     faults: config.faults.clone(),
+                    metrics: metrics.writer.clone(),
                 };
                 let writer = writer::spawn(
                     db.conn,
@@ -162,8 +170,13 @@ impl Server {
                     model: Arc::clone(&model),
                     published: Arc::clone(&published),
                 });
-                let watches =
-                    Watches::new(Arc::clone(&feed), sheets, watch_config, watches_stopped);
+                let watches = Watches::new(
+                    Arc::clone(&feed),
+                    sheets,
+                    watch_config,
+                    Arc::clone(&metrics.watch),
+                    watches_stopped,
+                );
                 let role = RoleState::Writer {
                     model,
                     pool,
@@ -201,27 +214,40 @@ impl Server {
                     live,
                     view,
                     cache,
+                    metrics.redis.clone(),
                     feed_stopped,
                 )?);
                 let sheets = Arc::new(RemoteSheets::new(Arc::clone(&writer)));
-                let watches =
-                    Watches::new(Arc::clone(&feed), sheets, watch_config, watches_stopped);
+                let watches = Watches::new(
+                    Arc::clone(&feed),
+                    sheets,
+                    watch_config,
+                    Arc::clone(&metrics.watch),
+                    watches_stopped,
+                );
                 (RoleState::Edge { writer }, watches, feed)
             }
         };
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
+        let metrics_listener = match config.metrics_listen {
+            Some(addr) => Some(metrics::http::bind(addr).await?),
+            None => None,
+        };
         tracing::info!(
             addr = %listener.local_addr()?,
             role = ?config.role,
             db = %config.db,
             redis = config.redis_url.as_deref().map(redact).as_deref().unwrap_or("(none: in-process feed)"),
+            metrics = %metrics_listener.as_ref().and_then(|l| l.local_addr().ok()).map_or("(off)".to_owned(), |a| format!("http://{a}/metrics")),
             "duckgrid ready"
         );
         Ok(Self {
             config,
             listener,
+            metrics,
+            metrics_listener,
             role,
             watches,
             feed,
@@ -235,6 +261,13 @@ impl Server {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// Where `/metrics` is served, if it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     /// A new connection to the server's database, for tests and tools that
@@ -264,6 +297,8 @@ impl Server {
         let Server {
             config,
             listener,
+            metrics,
+            metrics_listener,
             role,
             watches,
             feed,
@@ -297,7 +332,9 @@ impl Server {
             .concurrency_limit_per_connection(config.max_calls_per_connection)
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .http2_keepalive_timeout(Some(Duration::from_secs(20)))
-            .trace_fn(|req| tracing::info_span!("grpc", method = %req.uri().path()))
+            .trace_fn(telemetry::rpc_span)
+            // Outermost: it sees every answer, the limits' own included.
+            .layer(metrics.grpc.layer(config.metrics_listen.is_some()))
             .layer(CallLimitsLayer {
                 max_request_bytes: config.max_request_bytes,
                 request_timeout: config.request_timeout(),
@@ -340,13 +377,26 @@ impl Server {
                     GRID_SERVICE,
                     stop_watches.subscribe(),
                 ));
-                let service = GridServiceServer::new(EdgeApi { writer, watches })
-                    .max_decoding_message_size(max_request)
-                    .max_encoding_message_size(MAX_ENCODING_MESSAGE_SIZE);
+                let service = GridServiceServer::new(EdgeApi {
+                    writer,
+                    watches,
+                    metrics: metrics.edge.clone(),
+                })
+                .max_decoding_message_size(max_request)
+                .max_encoding_message_size(MAX_ENCODING_MESSAGE_SIZE);
                 (router.add_service(service), None)
             }
         };
 
+        if let Some(listener) = metrics_listener {
+            // Up until the end of the shutdown: the drain is worth watching.
+            tokio::spawn(metrics::http::serve(
+                listener,
+                Arc::clone(&metrics),
+                Arc::clone(&feed),
+                stop_feed.subscribe(),
+            ));
+        }
         let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
         // The builder's tcp_nodelay only applies to listeners it binds itself:
         // without it on ours, small responses wait for delayed ACKs (~40 ms).

@@ -18,6 +18,7 @@ use crate::model::{ColumnKind, Model};
 use crate::proto::v1 as pb;
 use crate::proto::v1::grid_service_server::GridService;
 use crate::summary::Published;
+use crate::telemetry;
 use crate::watch::{WatchStream, Watches};
 use crate::writer::{WriteOutcome, WriterHandle};
 
@@ -33,6 +34,14 @@ pub struct GridApi {
     pub published: Arc<Published>,
     pub writer: WriterHandle,
     pub watches: Arc<Watches>,
+}
+
+/// Puts a write's request id on its RPC span (before validation: an
+/// over-long one is cut for the log).
+fn record_request_id(id: &str) {
+    if !id.is_empty() {
+        tracing::Span::current().record("request_id", telemetry::clip(id, 128));
+    }
 }
 
 fn actor<T>(request: &Request<T>) -> Result<String> {
@@ -184,6 +193,7 @@ impl GridService for GridApi {
         let r = request.into_inner();
         let query = GridQuery::resolve(&self.model, &r.name, &r.row_path, &r.columns, &r.measures)?;
         let grid = grid::read(&self.published.current(), &self.model, &query);
+        tracing::Span::current().record("revision", grid.revision);
         Ok(Response::new(pb::GetSheetResponse { grid: Some(grid) }))
     }
 
@@ -194,9 +204,11 @@ impl GridService for GridApi {
         let actor = actor(&request)?;
         let r = request.into_inner();
         let edit = r.edit.ok_or_else(|| Error::invalid("edit is required"))?;
+        record_request_id(&r.request_id);
         let request = WriteRequest::new(&self.model, vec![edit], r.request_id, actor)?;
         let outcome = self.write(request).await?;
         let change = &outcome.event.change;
+        tracing::Span::current().record("revision", change.revision);
         Ok(Response::new(pb::UpdateCellResponse {
             revision: change.revision,
             result: change.results.first().cloned(),
@@ -210,9 +222,11 @@ impl GridService for GridApi {
     ) -> Result<Response<pb::BatchUpdateCellsResponse>, Status> {
         let actor = actor(&request)?;
         let r = request.into_inner();
+        record_request_id(&r.request_id);
         let request = WriteRequest::new(&self.model, r.edits, r.request_id, actor)?;
         let outcome = self.write(request).await?;
         let change = &outcome.event.change;
+        tracing::Span::current().record("revision", change.revision);
         Ok(Response::new(pb::BatchUpdateCellsResponse {
             revision: change.revision,
             results: change.results.clone(),

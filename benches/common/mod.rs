@@ -38,17 +38,49 @@ pub fn report(name: &str, mut samples: Vec<Duration>, target: Option<&str>) {
     );
 }
 
-/// The binaries a benchmark measures, side by side in one run: this build,
-/// and the one `DUCKGRID_BENCH_BASELINE` names (e.g. a build of `main`), so
-/// that a change is judged against a baseline measured on the same machine
-/// at the same time.
-pub fn binaries() -> Vec<(String, PathBuf)> {
-    let mut out = vec![(
-        "this build".to_owned(),
-        PathBuf::from(env!("CARGO_BIN_EXE_duckgrid")),
-    )];
+/// One way of running duckgrid that a benchmark measures.
+pub struct Variant {
+    pub label: String,
+    pub bin: PathBuf,
+    /// Flags given to every process of this variant.
+    pub args: Vec<String>,
+}
+
+impl Variant {
+    /// Starts a process of this variant with `args` besides its own.
+    pub async fn start(&self, dir: &Path, name: &str, args: &[&str]) -> anyhow::Result<Server> {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(self.args.iter().map(String::as_str));
+        Server::start_bin(&self.bin, dir, name, &all).await
+    }
+}
+
+/// What a benchmark measures, side by side in one run: this build; with
+/// `DUCKGRID_BENCH_METRICS=1` also this build serving metrics (every
+/// process with `--metrics-listen`); and the binary
+/// `DUCKGRID_BENCH_BASELINE` names (e.g. a build of `main`), so that a
+/// change is judged against a baseline measured on the same machine at the
+/// same time.
+pub fn variants() -> Vec<Variant> {
+    let this = PathBuf::from(env!("CARGO_BIN_EXE_duckgrid"));
+    let mut out = vec![Variant {
+        label: "this build".to_owned(),
+        bin: this.clone(),
+        args: Vec::new(),
+    }];
+    if std::env::var("DUCKGRID_BENCH_METRICS").is_ok_and(|v| v == "1") {
+        out.push(Variant {
+            label: "this build, metrics on".to_owned(),
+            bin: this,
+            args: vec!["--metrics-listen".into(), "127.0.0.1:0".into()],
+        });
+    }
     if let Some(baseline) = std::env::var_os("DUCKGRID_BENCH_BASELINE") {
-        out.push(("baseline".to_owned(), PathBuf::from(baseline)));
+        out.push(Variant {
+            label: "baseline".to_owned(),
+            bin: PathBuf::from(baseline),
+            args: Vec::new(),
+        });
     }
     out
 }

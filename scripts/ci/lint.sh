@@ -14,13 +14,15 @@
 #   shell       shellcheck on scripts/**/*.sh and .ci/run
 #   hadolint    the Dockerfile
 #   precommit   .pre-commit-config.yaml is valid
+#   dashboard   deploy/grafana/duckgrid.json is a dashboard of exactly the
+#               metrics docs/METRICS.md documents
 #   fmt         cargo fmt --check
 #   contract    scripts/contract.sh: buf lint, buf breaking, generated-code
 #               drift (skipped with a warning while the script does not exist)
 #   clippy      cargo clippy --all-targets -- -D warnings
 # Not in the default list:
 #   buf         buf lint alone (for the pre-commit hook; `contract` covers it)
-# Groups: `static` = actionlint schemas yaml shell hadolint precommit (no Rust
+# Groups: `static` = actionlint schemas yaml shell hadolint precommit dashboard (no Rust
 # toolchain, seconds); `rust` = fmt clippy.
 #
 # buf breaking compares against the git ref in DUCKGRID_BREAKING_AGAINST,
@@ -34,8 +36,8 @@ source "$ROOT/scripts/env.sh"
 source "$ROOT/scripts/ci/lib.sh"
 cd "$ROOT"
 
-ALL_PARTS=(actionlint schemas yaml shell hadolint precommit fmt contract clippy)
-STATIC_PARTS=(actionlint schemas yaml shell hadolint precommit)
+ALL_PARTS=(actionlint schemas yaml shell hadolint precommit dashboard fmt contract clippy)
+STATIC_PARTS=(actionlint schemas yaml shell hadolint precommit dashboard)
 
 workflows() {
     compgen -G ".github/workflows/*.yml" || true
@@ -70,7 +72,7 @@ part_yaml() {
     local files=()
     mapfile -t files < <(
         workflows
-        for f in .github/dependabot.yml compose.yaml .pre-commit-config.yaml buf.yaml buf.gen.yaml; do
+        for f in .github/dependabot.yml compose.yaml deploy/prometheus.yml .pre-commit-config.yaml buf.yaml buf.gen.yaml; do
             [[ -f "$f" ]] && echo "$f"
         done
     )
@@ -109,6 +111,10 @@ part_hadolint() {
 part_precommit() {
     pre-commit validate-config .pre-commit-config.yaml
     log "pre-commit: configuration valid"
+}
+
+part_dashboard() {
+    python3 scripts/ci/lint-dashboard.py deploy/grafana/duckgrid.json docs/METRICS.md
 }
 
 part_fmt() {

@@ -37,9 +37,11 @@ use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
 use crate::error::Error;
+use crate::metrics::EdgeMetrics;
 use crate::proto::v1 as pb;
 use crate::proto::v1::grid_service_server::GridService;
 use crate::service::ACTOR_HEADER;
+use crate::telemetry;
 use crate::watch::{WatchStream, Watches};
 use writer::transport_failure;
 
@@ -52,6 +54,7 @@ const HEALTH_EVERY: Duration = Duration::from_secs(1);
 pub struct EdgeApi {
     pub writer: Arc<WriterLink>,
     pub watches: Arc<Watches>,
+    pub metrics: EdgeMetrics,
 }
 
 /// The `grpc-timeout` a caller sent (e.g. `500m`, `3S`), as a duration.
@@ -70,12 +73,14 @@ fn grpc_timeout(metadata: &MetadataMap) -> Option<Duration> {
     })
 }
 
-/// A caller's request as the writer gets it: the message, the actor, and
-/// what is left of the deadline.
+/// A caller's request as the writer gets it: the message, the actor, the
+/// trace (`traceparent`) and what is left of the deadline.
 fn forward<T>(message: T, metadata: &MetadataMap, deadline: Instant) -> Request<T> {
     let mut forwarded = Request::new(message);
-    if let Some(actor) = metadata.get(ACTOR_HEADER) {
-        forwarded.metadata_mut().insert(ACTOR_HEADER, actor.clone());
+    for name in [ACTOR_HEADER, telemetry::TRACEPARENT] {
+        if let Some(value) = metadata.get(name) {
+            forwarded.metadata_mut().insert(name, value.clone());
+        }
     }
     forwarded.set_timeout(deadline.saturating_duration_since(Instant::now()));
     forwarded
@@ -96,11 +101,40 @@ fn retryable(request_id: &mut String) -> String {
 }
 
 impl EdgeApi {
-    /// Calls the writer with `call`, retrying failures on the way to it
-    /// until the caller's deadline. `request_id` names a write (for the
-    /// error when it cannot be confirmed).
+    /// Forwards a call of `method` to the writer with `call`, timed, in the
+    /// caller's trace. `request_id` names a write (for the error when it
+    /// cannot be confirmed).
     async fn call<T, R, F, Fut>(
         &self,
+        method: &'static str,
+        mut request: Request<T>,
+        request_id: Option<&str>,
+        call: F,
+    ) -> Result<Response<R>, Status>
+    where
+        T: Clone,
+        F: Fn(Request<T>) -> Fut,
+        Fut: Future<Output = Result<Response<R>, Status>>,
+    {
+        let started = std::time::Instant::now();
+        // The writer's logs of this call carry the same trace id as ours.
+        telemetry::continue_trace(request.metadata_mut());
+        if let Some(id) = request_id {
+            tracing::Span::current().record("request_id", id);
+        }
+        let result = self.with_retries(method, request, request_id, call).await;
+        self.metrics
+            .forward_seconds
+            .with_label_values(&[method])
+            .observe(started.elapsed().as_secs_f64());
+        result
+    }
+
+    /// Calls the writer, retrying failures on the way to it until the
+    /// caller's deadline.
+    async fn with_retries<T, R, F, Fut>(
+        &self,
+        method: &'static str,
         request: Request<T>,
         request_id: Option<&str>,
         call: F,
@@ -122,6 +156,12 @@ impl EdgeApi {
             };
             let retry_at = Instant::now() + backoff;
             if !transport_failure(&status) || retry_at >= deadline {
+                if transport_failure(&status) {
+                    self.metrics
+                        .forward_failures
+                        .with_label_values(&[method])
+                        .inc();
+                }
                 return Err(match writer::from_writer(status) {
                     Error::WriterUnavailable { message, .. } => Error::WriterUnavailable {
                         message,
@@ -143,7 +183,7 @@ impl GridService for EdgeApi {
         &self,
         request: Request<pb::ListSheetsRequest>,
     ) -> Result<Response<pb::ListSheetsResponse>, Status> {
-        self.call(request, None, |r| {
+        self.call("ListSheets", request, None, |r| {
             let mut writer = self.writer.grid.clone();
             async move { writer.list_sheets(r).await }
         })
@@ -154,7 +194,7 @@ impl GridService for EdgeApi {
         &self,
         request: Request<pb::GetSheetRequest>,
     ) -> Result<Response<pb::GetSheetResponse>, Status> {
-        self.call(request, None, |r| {
+        self.call("GetSheet", request, None, |r| {
             let mut writer = self.writer.grid.clone();
             async move { writer.get_sheet(r).await }
         })
@@ -166,7 +206,7 @@ impl GridService for EdgeApi {
         mut request: Request<pb::UpdateCellRequest>,
     ) -> Result<Response<pb::UpdateCellResponse>, Status> {
         let id = retryable(&mut request.get_mut().request_id);
-        self.call(request, Some(&id), |r| {
+        self.call("UpdateCell", request, Some(&id), |r| {
             let mut writer = self.writer.grid.clone();
             async move { writer.update_cell(r).await }
         })
@@ -178,7 +218,7 @@ impl GridService for EdgeApi {
         mut request: Request<pb::BatchUpdateCellsRequest>,
     ) -> Result<Response<pb::BatchUpdateCellsResponse>, Status> {
         let id = retryable(&mut request.get_mut().request_id);
-        self.call(request, Some(&id), |r| {
+        self.call("BatchUpdateCells", request, Some(&id), |r| {
             let mut writer = self.writer.grid.clone();
             async move { writer.batch_update_cells(r).await }
         })

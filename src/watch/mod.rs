@@ -23,10 +23,11 @@ pub use stream::WatchStream;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use prometheus::{IntCounter, IntGauge};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot, watch};
 use tokio::time::{Instant, MissedTickBehavior, interval_at};
 use tonic::Status;
@@ -59,16 +60,19 @@ pub struct WatchConfig {
     pub buffer_bytes: usize,
 }
 
-/// Counters of what watches did (for tests, logs and metrics).
-#[derive(Debug, Default)]
+/// What watches did: the server's metrics (registered in
+/// [`crate::metrics::Metrics`]), also read by tests.
+#[derive(Debug)]
 pub struct WatchStats {
     /// Watches open now.
-    pub open: AtomicUsize,
+    pub open: IntGauge,
+    /// Change events handed to watch streams.
+    pub events_sent: IntCounter,
     /// Times a watch found its next revision gone from the live buffer and
     /// went back to history.
-    pub catch_ups: AtomicU64,
+    pub catch_ups: IntCounter,
     /// Watches ended because their client stopped reading.
-    pub too_slow: AtomicU64,
+    pub too_slow: IntCounter,
     /// The most bytes any watch has had buffered for its client.
     pub max_buffered_bytes: AtomicUsize,
 }
@@ -97,7 +101,7 @@ struct Admission {
 
 impl Drop for Admission {
     fn drop(&mut self) {
-        self.stats.open.fetch_sub(1, Ordering::Relaxed);
+        self.stats.open.dec();
         if let Some((ip, per_peer)) = &self.peer {
             let mut counts = per_peer.lock().expect("peer counts");
             if let Some(n) = counts.get_mut(ip) {
@@ -123,12 +127,13 @@ impl Watches {
         feed: Arc<dyn Feed>,
         sheets: Arc<dyn SheetSource>,
         config: WatchConfig,
+        stats: Arc<WatchStats>,
         shutdown: watch::Receiver<bool>,
     ) -> Arc<Self> {
         Arc::new(Self {
             permits: Arc::new(Semaphore::new(config.max_watchers)),
             per_peer: Arc::default(),
-            stats: Arc::default(),
+            stats,
             feed,
             sheets,
             config,
@@ -219,7 +224,7 @@ impl Watches {
                 Some((ip, Arc::clone(&self.per_peer)))
             }
         };
-        self.stats.open.fetch_add(1, Ordering::Relaxed);
+        self.stats.open.inc();
         Ok(Admission {
             _permit: permit,
             peer,
@@ -242,7 +247,7 @@ impl Watches {
                     ..
                 } = error
                 {
-                    self.stats.too_slow.fetch_add(1, Ordering::Relaxed);
+                    self.stats.too_slow.inc();
                 }
                 // Delivered after whatever is still buffered.
                 let _ = end.send(error.into());
@@ -295,7 +300,7 @@ impl Watches {
                         waited = true;
                     }
                     Lookup::Behind => {
-                        self.stats.catch_ups.fetch_add(1, Ordering::Relaxed);
+                        self.stats.catch_ups.inc();
                         break;
                     }
                     Lookup::Pending => {}
@@ -364,6 +369,7 @@ impl Watches {
     async fn send_change(&self, sink: &mut Sink, event: EventRef) -> Result<(), Stop> {
         let revision = event.revision;
         sink.send(Outgoing::Change(event), Some(revision)).await?;
+        self.stats.events_sent.inc();
         self.stats
             .max_buffered_bytes
             .fetch_max(sink.buffered_bytes(), Ordering::Relaxed);

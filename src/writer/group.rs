@@ -139,6 +139,16 @@ impl Writer {
             });
             self.published.publish(Arc::clone(&self.committed));
         }
+        for outcome in results.iter().flatten().filter(|o| !o.replayed) {
+            let facts: i64 = outcome
+                .event
+                .change
+                .results
+                .iter()
+                .map(|r| r.facts_changed)
+                .sum();
+            self.config.metrics.facts_changed.observe(facts as f64);
+        }
         for (cmd, result) in group.iter().zip(&results) {
             // Each event on its own: one that fails to go out does not keep
             // the others from going.
@@ -166,6 +176,7 @@ impl Writer {
 
     /// Applies the group in one transaction and commits.
     fn try_group(&mut self, group: &[Command]) -> Result<Committed, GroupFailure> {
+        let started = std::time::Instant::now();
         let conn = &self.conn;
         let mut summary = self.committed.summary.clone();
         let tx = conn
@@ -231,6 +242,11 @@ impl Writer {
         let committing = std::time::Instant::now();
         tx.commit()
             .map_err(|e| GroupFailure::Commit(e.into(), applied))?;
+        let metrics = &self.config.metrics;
+        metrics
+            .commit_seconds
+            .observe(started.elapsed().as_secs_f64());
+        metrics.group_requests.observe(applied as f64);
         tracing::debug!(
             requests = applied,
             facts = ?committing.duration_since(flushing),

@@ -35,6 +35,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::edit::WriteRequest;
 use crate::error::{Error, Result};
 use crate::feed::{EventRef, Feed};
+use crate::metrics::WriterMetrics;
 use crate::model::Model;
 use crate::store::facts;
 use crate::summary::{Published, Snapshot};
@@ -66,6 +67,7 @@ pub struct WriterConfig {
     pub wal: Option<PathBuf>,
     /// Test-only failure points.
     pub faults: Faults,
+    pub metrics: WriterMetrics,
 }
 
 /// The result of a write.
@@ -238,6 +240,8 @@ impl Writer {
             for cmd in self.run_group(group).into_iter().rev() {
                 backlog.push_front(cmd);
             }
+            let waiting = backlog.len() + rx.len();
+            self.config.metrics.queue_depth.set(waiting as i64);
         }
         // Later writes find the queue closed: WRITER_STOPPED.
         drop(rx);

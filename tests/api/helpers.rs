@@ -28,6 +28,8 @@ pub struct TestApp {
     db: Option<duckdb::Connection>,
     /// What the server's watches did.
     pub watch_stats: Arc<WatchStats>,
+    /// Where `/metrics` is served (with `--metrics-listen`).
+    pub metrics: Option<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -62,6 +64,7 @@ pub async fn spawn_with(config: Config) -> TestApp {
     let addr = server.local_addr();
     let db = server.database().ok();
     let watch_stats = server.watch_stats();
+    let metrics = server.metrics_addr();
     let (stop, stopped) = oneshot::channel::<()>();
     let handle = tokio::spawn(server.run(async {
         let _ = stopped.await;
@@ -71,6 +74,7 @@ pub async fn spawn_with(config: Config) -> TestApp {
         client: connect(addr).await,
         db,
         watch_stats,
+        metrics,
         stop: Some(stop),
         server: Some(handle),
     }

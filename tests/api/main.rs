@@ -10,6 +10,7 @@ mod fuzz;
 mod helpers;
 mod lifecycle;
 mod limits;
+mod metrics;
 mod models;
 mod platform;
 mod reads;

@@ -329,18 +329,18 @@ async fn a_stalled_watcher_delays_nobody_and_is_ended_resumably() {
     // nothing could have finished before its stall timeout cut it off).
     let stats = &app.watch_stats;
     assert_eq!(
-        stats.open.load(Ordering::Relaxed),
+        stats.open.get(),
         2,
         "both watches still open after {:?}",
         started.elapsed()
     );
-    assert_eq!(stats.too_slow.load(Ordering::Relaxed), 0);
+    assert_eq!(stats.too_slow.get(), 0);
     // What the stalled watcher pins is bounded in bytes.
     assert!(stats.max_buffered_bytes.load(Ordering::Relaxed) <= 64 * 1024);
     // Well past the stall timeout the stalled watch has been ended. Reading
     // now yields what was buffered, in order, then a resumable status.
     tokio::time::sleep(stall + Duration::from_millis(800)).await;
-    assert_eq!(stats.too_slow.load(Ordering::Relaxed), 1);
+    assert_eq!(stats.too_slow.get(), 1);
     let mut last = 0;
     let status = loop {
         match stalled.message().await {
@@ -411,7 +411,7 @@ async fn a_watcher_behind_the_live_buffer_catches_up_from_the_changelog() {
         assert_eq!(next_change(&mut stream).await.revision, expected);
     }
     assert!(
-        app.watch_stats.catch_ups.load(Ordering::Relaxed) > 0,
+        app.watch_stats.catch_ups.get() > 0,
         "the watcher never fell behind the live buffer: the test proves nothing"
     );
 }

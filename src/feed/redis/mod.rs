@@ -32,6 +32,7 @@ use tokio::task::JoinHandle;
 
 use super::{EventCache, EventRef, Feed, History, Live};
 use crate::error::{Error, Result};
+use crate::metrics::RedisMetrics;
 use entry::{decode_entry, entry_db, entry_id, is_foreign, revision_of};
 use reader::{BLOCK_MS, Reader};
 use relay::{FLUSH_DEADLINE, RELAY_BUFFER, Relay};
@@ -251,6 +252,7 @@ impl RedisFeed {
         head: i64,
         database_id: &str,
         live: Arc<Live>,
+        metrics: RedisMetrics,
         shutdown: watch::Receiver<bool>,
     ) -> Result<Self> {
         let (relay_tx, relay_rx) = mpsc::channel(RELAY_BUFFER);
@@ -262,6 +264,7 @@ impl RedisFeed {
             history: Arc::clone(&history),
             committed: Arc::clone(&committed),
             database_id: database_id.to_owned(),
+            metrics,
         };
         Ok(Self {
             live,
@@ -287,6 +290,7 @@ impl RedisFeed {
         live: Arc<Live>,
         writer: WriterView,
         cache: Arc<EventCache>,
+        metrics: RedisMetrics,
         shutdown: watch::Receiver<bool>,
     ) -> Result<Self> {
         let WriterView {
@@ -302,6 +306,7 @@ impl RedisFeed {
             seen: Arc::clone(&seen),
             database_id: Arc::clone(&database_id),
             cache,
+            metrics,
         };
         let questions = client(&settings.url)?;
         drop(questions.connect());

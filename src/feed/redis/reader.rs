@@ -19,6 +19,7 @@ use tokio::sync::watch;
 use super::entry::{decode_entry, entry_id, is_foreign};
 use super::{READ_COUNT, stopped, stream_top};
 use crate::feed::{EventCache, Live};
+use crate::metrics::RedisMetrics;
 
 /// How long one XREAD blocks.
 pub const BLOCK_MS: u64 = 2_000;
@@ -37,6 +38,7 @@ pub struct Reader {
     /// Live events are decoded once; watchers reading the same revisions
     /// from history then share them.
     pub cache: Arc<EventCache>,
+    pub metrics: RedisMetrics,
 }
 
 impl Reader {
@@ -114,6 +116,7 @@ impl Reader {
             match outcome {
                 Ok(()) => {
                     if let Some(since) = down_since.take() {
+                        self.metrics.reconnects.inc();
                         tracing::info!(
                             outage_ms = since.elapsed().as_millis() as u64,
                             resumed_after = last.as_deref().unwrap_or("0-0"),
@@ -123,6 +126,7 @@ impl Reader {
                     backoff = Duration::from_millis(50);
                 }
                 Err(e) => {
+                    self.metrics.errors.with_label_values(&["reader"]).inc();
                     if down_since.is_none() {
                         down_since = Some(Instant::now());
                         tracing::warn!(error = %e, "redis stream reader disconnected; retrying");

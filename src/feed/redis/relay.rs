@@ -23,6 +23,7 @@ use super::entry::entry_fields;
 use super::{READ_COUNT, RedisSettings, ahead_message, stopped, stream_top};
 use crate::error::Error;
 use crate::feed::{EventRef, History};
+use crate::metrics::RedisMetrics;
 
 /// Events buffered between the writer and the relay; beyond this the relay
 /// reads what it missed from the changelog.
@@ -57,6 +58,7 @@ pub struct Relay {
     pub committed: Arc<AtomicI64>,
     /// This database's identity, recorded in every entry.
     pub database_id: String,
+    pub metrics: RedisMetrics,
 }
 
 impl Relay {
@@ -94,6 +96,7 @@ impl Relay {
                     backoff = Duration::from_millis(50);
                     // Connected but slower than the writer.
                     let lag = self.committed.load(Ordering::Acquire) - published;
+                    self.metrics.relay_lag.set(lag);
                     if lag >= LAG_WARN && last_lag_log.elapsed() >= LAG_LOG {
                         last_lag_log = Instant::now();
                         tracing::warn!(lag, published, "redis feed behind the writer");
@@ -122,6 +125,8 @@ impl Relay {
                     if let Some(n) = next {
                         published = n - 1;
                     }
+                    self.metrics.errors.with_label_values(&["relay"]).inc();
+                    self.metrics.relay_lag.set(head - published);
                     if e.details().contains(FOREIGN) {
                         // Not an outage: appending would mix two databases'
                         // revisions. Say so loudly, keep checking.
