@@ -204,7 +204,7 @@ main() {
         all) parts+=("${ALL_PARTS[@]}") ;;
         static) parts+=("${STATIC_PARTS[@]}") ;;
         rust) parts+=(fmt clippy) ;;
-        actionlint | schemas | yaml | shell | hadolint | precommit | fmt | contract | clippy | buf)
+        actionlint | schemas | yaml | shell | hadolint | precommit | dashboard | fmt | contract | clippy | buf)
             parts+=("$arg")
             ;;
         *) die "unknown lint part '$arg' (see --list)" ;;
