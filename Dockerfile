@@ -101,7 +101,11 @@ LABEL org.opencontainers.image.title="duckgrid" \
       org.opencontainers.image.description="A real-time, multi-user planning grid over gRPC: one DuckDB writer, spreading writes, live watches." \
       org.opencontainers.image.licenses="MIT OR Apache-2.0"
 
+# A container must listen on every interface; without --auth-file that is
+# refused unless asked for. Mount a keys file and set DUCKGRID_AUTH_FILE to
+# require keys (the insecure flag then has no effect).
 ENV DUCKGRID_LISTEN=0.0.0.0:50051 \
+    DUCKGRID_INSECURE_NO_AUTH=true \
     DUCKGRID_DB=/data/duckgrid.duckdb \
     DUCKGRID_LOG_FORMAT=json
 

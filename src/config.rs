@@ -32,6 +32,36 @@ pub enum Command {
     /// Check a running server through the gRPC health protocol; exits 0 when
     /// it is SERVING (for container health checks).
     Health(HealthArgs),
+    /// Manage API keys: `duckgrid keys new --subject alice --role writer`
+    /// prints a new token once and the lines to add to the keys file.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// `duckgrid keys ...`
+#[derive(Debug, Clone, Subcommand)]
+pub enum KeysCommand {
+    /// A new key: its token (shown once, never stored) and its entry.
+    New(NewKeyArgs),
+}
+
+/// Arguments of `duckgrid keys new`.
+#[derive(Debug, Clone, Args)]
+pub struct NewKeyArgs {
+    /// The name recorded as the actor of this key's writes.
+    #[arg(long)]
+    pub subject: String,
+    #[arg(long, value_enum)]
+    pub role: crate::auth::Role,
+    /// The key's id in logs and audit (default: the subject and a suffix).
+    #[arg(long)]
+    pub id: Option<String>,
+    /// May write aggregate cells (spreading).
+    #[arg(long)]
+    pub spread: bool,
+    /// When the key stops working (RFC 3339, e.g. 2027-06-30T00:00:00Z).
+    #[arg(long)]
+    pub expires: Option<String>,
 }
 
 /// Arguments of `duckgrid check`.
@@ -198,6 +228,23 @@ pub struct Config {
     /// give a loopback address unless a scraper elsewhere needs it).
     #[arg(long, env = "DUCKGRID_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+    /// The keys file (see docs/AUTH.md): every call then needs
+    /// `authorization: Bearer <token>`. Reloaded on SIGHUP.
+    #[arg(long, env = "DUCKGRID_AUTH_FILE")]
+    pub auth_file: Option<PathBuf>,
+    /// An edge's own key for its writer (a reader of every sheet is
+    /// enough): for what the edge asks itself (position, history,
+    /// snapshots). Callers' calls go on with their own keys.
+    #[arg(long, env = "DUCKGRID_WRITER_TOKEN", hide_env_values = true)]
+    pub writer_token: Option<String>,
+    /// Serve without authentication on a non-loopback address (anyone who
+    /// can reach the port may read and write everything).
+    #[arg(long, env = "DUCKGRID_INSECURE_NO_AUTH")]
+    pub insecure_no_auth: bool,
+    /// With --auth-file, let reflection (grpcurl's `list`, `describe`)
+    /// answer without a key.
+    #[arg(long, env = "DUCKGRID_ANONYMOUS_REFLECTION")]
+    pub anonymous_reflection: bool,
     /// Log format.
     #[arg(long, env = "DUCKGRID_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -296,6 +343,14 @@ impl Config {
             self.max_request_bytes as u128,
             u32::MAX as u128,
         );
+        if self.auth_file.is_none() && !self.listen.ip().is_loopback() && !self.insecure_no_auth {
+            problems.push(format!(
+                "--listen {} is not a loopback address and there is no --auth-file: anyone who \
+                 can reach it could read and write everything; give --auth-file, or \
+                 --insecure-no-auth to serve it open anyway",
+                self.listen
+            ));
+        }
         if self.role == Role::Edge && (self.writer.is_none() || self.redis_url.is_none()) {
             problems.push("an edge (--role edge) needs --writer and --redis-url".to_owned());
         }

@@ -40,6 +40,9 @@ pub struct WriteRequest {
     pub source: Vec<pb::CellEdit>,
     pub request_id: Option<String>,
     pub actor: String,
+    /// Whose request ids these are (the principal's id; empty with auth
+    /// off): a stored response is found only by the principal that wrote it.
+    pub scope: String,
 }
 
 impl WriteRequest {
@@ -85,6 +88,24 @@ impl WriteRequest {
             source,
             request_id: Some(request_id).filter(|r| !r.is_empty()),
             actor,
+            scope: String::new(),
+        })
+    }
+
+    /// The request with its ids scoped to a principal.
+    pub fn scoped(mut self, scope: &str) -> Self {
+        self.scope = scope.to_owned();
+        self
+    }
+
+    /// What the changelog finds a retried request by: its id, prefixed with
+    /// its principal's (ids never hold a `:`) when auth is on.
+    pub fn dedup_key(&self) -> Option<String> {
+        let id = self.request_id.as_ref()?;
+        Some(if self.scope.is_empty() {
+            id.clone()
+        } else {
+            format!("{}:{id}", self.scope)
         })
     }
 }

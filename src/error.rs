@@ -137,6 +137,21 @@ pub enum Error {
         request_id: Option<String>,
     },
 
+    /// No credentials, or none that are valid now.
+    #[error("{message}")]
+    Unauthenticated {
+        reason: &'static str,
+        message: String,
+    },
+
+    /// Valid credentials that do not allow this. The message never tells
+    /// whether a sheet the caller may not read exists.
+    #[error("{message}")]
+    PermissionDenied {
+        reason: &'static str,
+        message: String,
+    },
+
     /// A bug or a storage failure: nothing was committed.
     #[error("internal error: {0}")]
     Internal(String),
@@ -163,6 +178,13 @@ impl Error {
         Error::NotFound(message.into())
     }
 
+    pub fn denied(reason: &'static str, message: impl Into<String>) -> Self {
+        Error::PermissionDenied {
+            reason,
+            message: message.into(),
+        }
+    }
+
     pub fn precondition(reason: &'static str, message: impl Into<String>) -> Self {
         Error::FailedPrecondition {
             reason,
@@ -180,6 +202,8 @@ impl Error {
             Error::OutOfRange { .. } => Code::OutOfRange,
             Error::ResourceExhausted { .. } => Code::ResourceExhausted,
             Error::Unavailable { .. } | Error::WriterUnavailable { .. } => Code::Unavailable,
+            Error::Unauthenticated { .. } => Code::Unauthenticated,
+            Error::PermissionDenied { .. } => Code::PermissionDenied,
             Error::Internal(_) => Code::Internal,
             Error::Passthrough(status) => status.code(),
         }
@@ -199,7 +223,9 @@ impl Error {
                 meta.insert("expected_value".to_owned(), expected.clone());
                 "EXPECTED_VALUE_MISMATCH"
             }
-            Error::FailedPrecondition { reason, .. } => reason,
+            Error::FailedPrecondition { reason, .. }
+            | Error::Unauthenticated { reason, .. }
+            | Error::PermissionDenied { reason, .. } => reason,
             Error::OutOfRange {
                 oldest,
                 head,

@@ -27,6 +27,7 @@
 //! See `docs/ARCHITECTURE.md` for the invariants.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod check;
 pub mod config;
 pub mod decimal;

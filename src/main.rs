@@ -29,6 +29,9 @@ async fn main() -> ExitCode {
                 )
             })
         }
+        Command::Keys(duckgrid::config::KeysCommand::New(args)) => {
+            duckgrid::auth::keys::new_key_entry(&args).map(|text| print!("{text}"))
+        }
         Command::Health(args) => match duckgrid::health::check(&args).await {
             Ok(()) => {
                 println!("SERVING");
@@ -55,7 +58,20 @@ async fn serve(config: duckgrid::Config) -> anyhow::Result<()> {
     let addr_file = config.addr_file.clone();
     // Listen for signals before anyone can learn the address and send one.
     let shutdown = shutdown_signal()?;
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let server = Server::bind(config).await?;
+    #[cfg(unix)]
+    if let Some(auth) = server.auth() {
+        // SIGHUP reloads the keys; a file with problems keeps the old ones.
+        tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                if let Err(e) = auth.reload() {
+                    tracing::error!(error = %format!("{e:#}"), "keys not reloaded; the previous keys stay in force");
+                }
+            }
+        });
+    }
     if let Some(path) = addr_file {
         // Written whole, then renamed: a reader never sees half an address.
         let tmp = path.with_extension("tmp");

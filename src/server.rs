@@ -33,6 +33,8 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
+use crate::auth::Auth;
+use crate::auth::layer::AuthLayer;
 use crate::config::{Config, Role};
 use crate::demo::DemoSpec;
 use crate::edge::{self, EdgeApi, EdgeHistory, RemoteSheets, WriterLink};
@@ -60,6 +62,8 @@ pub struct Server {
     config: Config,
     listener: TcpListener,
     metrics: Arc<Metrics>,
+    /// The keys in force (`--auth-file`).
+    auth: Option<Arc<Auth>>,
     /// `/metrics`, when `--metrics-listen` asks for it.
     metrics_listener: Option<TcpListener>,
     role: RoleState,
@@ -88,6 +92,16 @@ impl Server {
     pub async fn bind(config: Config) -> anyhow::Result<Self> {
         config.validate()?;
         let metrics = Metrics::new();
+        let auth = match &config.auth_file {
+            Some(path) => Some(Auth::load(path.clone())?),
+            None => None,
+        };
+        if auth.is_none() && !config.listen.ip().is_loopback() {
+            tracing::warn!(
+                listen = %config.listen,
+                "serving WITHOUT authentication on a non-loopback address (--insecure-no-auth)"
+            );
+        }
         let (stop_watches, watches_stopped) = watch::channel(false);
         let (stop_feed, feed_stopped) = watch::channel(false);
         let watch_config = WatchConfig {
@@ -175,6 +189,7 @@ impl Server {
                     sheets,
                     watch_config,
                     Arc::clone(&metrics.watch),
+                    auth.clone(),
                     watches_stopped,
                 );
                 let role = RoleState::Writer {
@@ -189,7 +204,10 @@ impl Server {
                 let (Some(url), Some(settings)) = (&config.writer, &redis) else {
                     unreachable!("validated: an edge has --writer and --redis-url");
                 };
-                let writer = Arc::new(WriterLink::connect_lazy(url)?);
+                let writer = Arc::new(WriterLink::connect_lazy(
+                    url,
+                    config.writer_token.as_deref(),
+                )?);
                 let cache = Arc::new(EventCache::default());
                 let history = EdgeHistory {
                     redis: redis::client(&settings.url)?,
@@ -223,6 +241,7 @@ impl Server {
                     sheets,
                     watch_config,
                     Arc::clone(&metrics.watch),
+                    auth.clone(),
                     watches_stopped,
                 );
                 (RoleState::Edge { writer }, watches, feed)
@@ -247,6 +266,7 @@ impl Server {
             config,
             listener,
             metrics,
+            auth,
             metrics_listener,
             role,
             watches,
@@ -261,6 +281,11 @@ impl Server {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// The keys in force, to reload (the binary does on SIGHUP).
+    pub fn auth(&self) -> Option<Arc<Auth>> {
+        self.auth.clone()
     }
 
     /// Where `/metrics` is served, if it is.
@@ -298,6 +323,7 @@ impl Server {
             config,
             listener,
             metrics,
+            auth,
             metrics_listener,
             role,
             watches,
@@ -335,6 +361,11 @@ impl Server {
             .trace_fn(telemetry::rpc_span)
             // Outermost: it sees every answer, the limits' own included.
             .layer(metrics.grpc.layer(config.metrics_listen.is_some()))
+            .layer(AuthLayer {
+                auth,
+                anonymous_reflection: config.anonymous_reflection,
+                denials: metrics.auth_denials.clone(),
+            })
             .layer(CallLimitsLayer {
                 max_request_bytes: config.max_request_bytes,
                 request_timeout: config.request_timeout(),

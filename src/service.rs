@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use tonic::{Request, Response, Status};
 
+use crate::auth::Caller;
 use crate::edit::{WriteRequest, check_id_length};
 use crate::error::{Error, Result, quoted};
 use crate::grid::{self, GridQuery};
@@ -44,28 +45,81 @@ fn record_request_id(id: &str) {
     }
 }
 
-fn actor<T>(request: &Request<T>) -> Result<String> {
-    match request.metadata().get(ACTOR_HEADER) {
-        None => Ok(ANONYMOUS.to_owned()),
+/// Who a write came from, for the audit log.
+struct Who<'a> {
+    caller: &'a Caller,
+    peer: Option<std::net::SocketAddr>,
+}
+
+/// The caller of a write and the actor it records: the authenticated
+/// subject, or `x-duckgrid-actor` (an admin's, or anyone's with auth off).
+fn caller_and_actor<T>(request: &Request<T>) -> Result<(Caller, String)> {
+    let caller = Caller::of(request)?;
+    let asked = match request.metadata().get(ACTOR_HEADER) {
+        None => None,
         Some(v) => {
             let actor = v
                 .to_str()
                 .map_err(|_| Error::invalid(format!("{ACTOR_HEADER} must be printable ASCII")))?
                 .trim();
             check_id_length(ACTOR_HEADER, actor)?;
-            Ok(if actor.is_empty() { ANONYMOUS } else { actor }.to_owned())
+            Some(actor.to_owned()).filter(|a| !a.is_empty())
         }
-    }
+    };
+    let actor = caller.actor(asked)?;
+    Ok((caller, actor))
 }
 
 impl GridApi {
-    async fn write(&self, request: WriteRequest) -> Result<WriteOutcome> {
+    /// Checks the sheets of every cell and hold against the caller's
+    /// grants, before anything is resolved (a sheet it may not read is
+    /// refused the same whether it exists or not).
+    fn authorize(&self, caller: &Caller, edits: &[pb::CellEdit]) -> Result<()> {
+        for edit in edits {
+            if let Some(cell) = &edit.cell {
+                caller.write(&cell.sheet)?;
+            }
+            for hold in &edit.holds {
+                caller.read(&hold.sheet)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses writes to aggregate cells (a row with rows beneath it, or a
+    /// column adding up months) by a caller without the right to spread.
+    fn authorize_spreads(&self, caller: &Caller, request: &WriteRequest) -> Result<()> {
+        for edit in &request.edits {
+            let cell = &edit.cell;
+            let sheet = &self.model.sheets[cell.sheet];
+            let aggregate = !sheet.rows[cell.row as usize].leaf
+                || sheet.columns[cell.col as usize].kind != ColumnKind::Month;
+            if aggregate {
+                caller.spread(&self.model.describe(cell))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands a write to the writer, and records it in the audit log (who,
+    /// with which key, from where, through which RPC).
+    async fn write(
+        &self,
+        rpc: &'static str,
+        who: Who<'_>,
+        request: WriteRequest,
+    ) -> Result<WriteOutcome> {
         let started = Instant::now();
         let actor = request.actor.clone();
         let outcome = self.writer.write(request).await?;
         tracing::info!(
+            target: "duckgrid::audit",
+            outcome = "committed",
+            rpc,
             revision = outcome.event.revision,
             %actor,
+            principal = who.caller.principal().map_or("-", |p| p.id.as_str()),
+            peer = %who.peer.map_or_else(|| "-".to_owned(), |a| a.to_string()),
             replayed = outcome.replayed,
             facts_changed = outcome.event.change.results.iter().map(|r| r.facts_changed).sum::<i64>(),
             elapsed_us = started.elapsed().as_micros() as u64,
@@ -152,8 +206,13 @@ impl GridService for GridApi {
         &self,
         request: Request<pb::ListSheetsRequest>,
     ) -> Result<Response<pb::ListSheetsResponse>, Status> {
+        let caller = Caller::of(&request)?;
         let r = request.into_inner();
-        let total = self.model.sheets.len();
+        // Only the sheets the caller may read exist for it.
+        let visible: Vec<usize> = (0..self.model.sheets.len())
+            .filter(|&i| caller.read(&self.model.sheet_name(i)).is_ok())
+            .collect();
+        let total = visible.len();
         if r.page_size < 0 {
             return Err(Error::invalid("page_size cannot be negative").into());
         }
@@ -177,7 +236,10 @@ impl GridService for GridApi {
         };
         let end = (start + size).min(total);
         Ok(Response::new(pb::ListSheetsResponse {
-            sheets: (start..end).map(|i| self.describe_sheet(i)).collect(),
+            sheets: visible[start..end]
+                .iter()
+                .map(|&i| self.describe_sheet(i))
+                .collect(),
             next_page_token: if end < total {
                 end.to_string()
             } else {
@@ -190,7 +252,9 @@ impl GridService for GridApi {
         &self,
         request: Request<pb::GetSheetRequest>,
     ) -> Result<Response<pb::GetSheetResponse>, Status> {
+        let caller = Caller::of(&request)?;
         let r = request.into_inner();
+        caller.read(&r.name)?;
         let query = GridQuery::resolve(&self.model, &r.name, &r.row_path, &r.columns, &r.measures)?;
         let grid = grid::read(&self.published.current(), &self.model, &query);
         tracing::Span::current().record("revision", grid.revision);
@@ -201,12 +265,26 @@ impl GridService for GridApi {
         &self,
         request: Request<pb::UpdateCellRequest>,
     ) -> Result<Response<pb::UpdateCellResponse>, Status> {
-        let actor = actor(&request)?;
+        let (caller, actor) = caller_and_actor(&request)?;
+        let peer = request.remote_addr();
         let r = request.into_inner();
         let edit = r.edit.ok_or_else(|| Error::invalid("edit is required"))?;
         record_request_id(&r.request_id);
-        let request = WriteRequest::new(&self.model, vec![edit], r.request_id, actor)?;
-        let outcome = self.write(request).await?;
+        let edits = vec![edit];
+        self.authorize(&caller, &edits)?;
+        let request =
+            WriteRequest::new(&self.model, edits, r.request_id, actor)?.scoped(caller.scope());
+        self.authorize_spreads(&caller, &request)?;
+        let outcome = self
+            .write(
+                "UpdateCell",
+                Who {
+                    caller: &caller,
+                    peer,
+                },
+                request,
+            )
+            .await?;
         let change = &outcome.event.change;
         tracing::Span::current().record("revision", change.revision);
         Ok(Response::new(pb::UpdateCellResponse {
@@ -220,11 +298,24 @@ impl GridService for GridApi {
         &self,
         request: Request<pb::BatchUpdateCellsRequest>,
     ) -> Result<Response<pb::BatchUpdateCellsResponse>, Status> {
-        let actor = actor(&request)?;
+        let (caller, actor) = caller_and_actor(&request)?;
+        let peer = request.remote_addr();
         let r = request.into_inner();
         record_request_id(&r.request_id);
-        let request = WriteRequest::new(&self.model, r.edits, r.request_id, actor)?;
-        let outcome = self.write(request).await?;
+        self.authorize(&caller, &r.edits)?;
+        let request =
+            WriteRequest::new(&self.model, r.edits, r.request_id, actor)?.scoped(caller.scope());
+        self.authorize_spreads(&caller, &request)?;
+        let outcome = self
+            .write(
+                "BatchUpdateCells",
+                Who {
+                    caller: &caller,
+                    peer,
+                },
+                request,
+            )
+            .await?;
         let change = &outcome.event.change;
         tracing::Span::current().record("revision", change.revision);
         Ok(Response::new(pb::BatchUpdateCellsResponse {

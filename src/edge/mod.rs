@@ -74,10 +74,12 @@ fn grpc_timeout(metadata: &MetadataMap) -> Option<Duration> {
 }
 
 /// A caller's request as the writer gets it: the message, the actor, the
-/// trace (`traceparent`) and what is left of the deadline.
+/// caller's key, the trace (`traceparent`) and what is left of the deadline.
 fn forward<T>(message: T, metadata: &MetadataMap, deadline: Instant) -> Request<T> {
     let mut forwarded = Request::new(message);
-    for name in [ACTOR_HEADER, telemetry::TRACEPARENT] {
+    // The caller's key goes on: the writer authenticates the caller itself
+    // and records its subject.
+    for name in [ACTOR_HEADER, "authorization", telemetry::TRACEPARENT] {
         if let Some(value) = metadata.get(name) {
             forwarded.metadata_mut().insert(name, value.clone());
         }

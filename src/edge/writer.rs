@@ -10,6 +10,9 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 use tonic::Status;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
@@ -33,9 +36,31 @@ pub struct Position {
     pub oldest: i64,
 }
 
+/// The edge's gRPC client of its writer.
+pub type WriterClient = GridServiceClient<InterceptedService<Channel, EdgeKey>>;
+
+/// The edge's own key (`--writer-token`), put on the calls that carry none:
+/// the edge's own questions (position, history, snapshots). A forwarded
+/// call keeps its caller's key: the writer authenticates the caller.
+#[derive(Clone)]
+pub struct EdgeKey(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for EdgeKey {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
+        if let Some(key) = &self.0
+            && !request.metadata().contains_key(AUTHORIZATION)
+        {
+            request.metadata_mut().insert(AUTHORIZATION, key.clone());
+        }
+        Ok(request)
+    }
+}
+
+const AUTHORIZATION: &str = "authorization";
+
 /// The writer, as an edge reaches it.
 pub struct WriterLink {
-    pub grid: GridServiceClient<Channel>,
+    pub grid: WriterClient,
     health: HealthClient<Channel>,
     /// The last answer about the writer's position (or why there was
     /// none), and when the question was sent.
@@ -55,7 +80,13 @@ const RECENT: usize = 16;
 impl WriterLink {
     /// A lazily connected link (the edge starts whether or not the writer
     /// is up).
-    pub fn connect_lazy(url: &str) -> Result<Self> {
+    pub fn connect_lazy(url: &str, token: Option<&str>) -> Result<Self> {
+        let key = token
+            .map(|t| {
+                MetadataValue::try_from(format!("Bearer {t}"))
+                    .map_err(|_| Error::invalid("--writer-token must be printable ASCII"))
+            })
+            .transpose()?;
         let url = if url.contains("://") {
             url.to_owned()
         } else {
@@ -69,7 +100,7 @@ impl WriterLink {
             .http2_keep_alive_interval(Duration::from_secs(30))
             .connect_lazy();
         Ok(Self {
-            grid: GridServiceClient::new(channel.clone())
+            grid: GridServiceClient::with_interceptor(channel.clone(), EdgeKey(key))
                 .max_decoding_message_size(MAX_MESSAGE)
                 .max_encoding_message_size(MAX_MESSAGE),
             health: HealthClient::new(channel),

@@ -151,7 +151,7 @@ fn code_name(code: Code) -> &'static str {
 
 /// A reason fit to be a label value: duckgrid's reasons are UPPER_SNAKE
 /// constants; anything else (a status from elsewhere) is `OTHER`.
-fn reason_label(status: &Status) -> String {
+pub(crate) fn reason_label(status: &Status) -> String {
     let reason = status
         .get_error_details()
         .error_info()

@@ -32,6 +32,8 @@ pub struct Metrics {
     pub watch: Arc<WatchStats>,
     pub redis: RedisMetrics,
     pub edge: EdgeMetrics,
+    /// Calls refused for their credentials or what they allow, by reason.
+    pub auth_denials: IntCounterVec,
     head_revision: IntGauge,
 }
 
@@ -140,6 +142,11 @@ impl Metrics {
                     &["grpc_method"],
                 ),
             },
+            auth_denials: reg.counter_vec(
+                "duckgrid_auth_denials_total",
+                "Calls refused as UNAUTHENTICATED or PERMISSION_DENIED, by ErrorInfo reason.",
+                &["reason"],
+            ),
             head_revision: reg.gauge(
                 "duckgrid_head_revision",
                 "The newest revision this process knows committed.",

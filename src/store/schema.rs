@@ -47,6 +47,8 @@ pub fn ddl(def: &ModelDef) -> String {
              revision     BIGINT PRIMARY KEY,
              committed_at TIMESTAMP NOT NULL,
              actor        VARCHAR NOT NULL,
+             -- The idempotency key: the request id, `<principal id>:<id>`
+             -- with auth on (one principal never finds another's).
              request_id   VARCHAR,
              event        BLOB NOT NULL
          );

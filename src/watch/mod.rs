@@ -32,6 +32,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot, watch};
 use tokio::time::{Instant, MissedTickBehavior, interval_at};
 use tonic::Status;
 
+use crate::auth::{Auth, Caller};
 use crate::error::{Error, Result};
 use crate::feed::{EventRef, Feed, Lookup};
 use crate::proto::v1 as pb;
@@ -83,6 +84,8 @@ pub struct Watches {
     pub sheets: Arc<dyn SheetSource>,
     pub config: WatchConfig,
     pub stats: Arc<WatchStats>,
+    /// The keys, when auth is on: a reload re-checks every watch.
+    auth: Option<Arc<Auth>>,
     /// Flips to true when the server shuts down.
     pub shutdown: watch::Receiver<bool>,
     permits: Arc<Semaphore>,
@@ -91,6 +94,20 @@ pub struct Watches {
 
 /// Open watches per client address.
 type PeerCounts = Arc<Mutex<HashMap<IpAddr, usize>>>;
+
+/// May `caller` watch `sheet` (empty: every sheet)?
+fn allowed(caller: &Caller, sheet: &str) -> Result<()> {
+    if !sheet.is_empty() {
+        return caller.read(sheet);
+    }
+    match caller.principal() {
+        Some(p) if !p.reads_every_sheet() => Err(Error::denied(
+            "SHEET_REQUIRED",
+            format!("{} may not read every sheet: name one it may read", p.id),
+        )),
+        _ => Ok(()),
+    }
+}
 
 /// A watch's place under the limits, given back when the watch ends.
 struct Admission {
@@ -128,9 +145,11 @@ impl Watches {
         sheets: Arc<dyn SheetSource>,
         config: WatchConfig,
         stats: Arc<WatchStats>,
+        auth: Option<Arc<Auth>>,
         shutdown: watch::Receiver<bool>,
     ) -> Arc<Self> {
         Arc::new(Self {
+            auth,
             permits: Arc::new(Semaphore::new(config.max_watchers)),
             per_peer: Arc::default(),
             stats,
@@ -148,7 +167,9 @@ impl Watches {
         self: &Arc<Self>,
         request: &pb::WatchUpdatesRequest,
         peer: Option<IpAddr>,
+        caller: Caller,
     ) -> Result<WatchStream> {
+        allowed(&caller, &request.sheet)?;
         if *self.shutdown.borrow() {
             return Err(Error::Unavailable {
                 reason: "SHUTTING_DOWN",
@@ -179,6 +200,9 @@ impl Watches {
         if request.start == 0 && request.snapshot.is_none() {
             request.start = head + 1;
         }
+        // A caller who may not read every sheet sees only the edits on
+        // the one it watches.
+        request.selection.only_its_edits = !caller.reads_every_sheet();
         let admission = self.admit(peer)?;
         let selection = Arc::new(request.selection.clone());
         let (sink, stream, end) = stream::channel(
@@ -187,7 +211,7 @@ impl Watches {
             self.config.buffer_bytes,
         );
         let this = Arc::clone(self);
-        tokio::spawn(async move { this.run(request, sink, end, admission).await });
+        tokio::spawn(async move { this.run(request, caller, sink, end, admission).await });
         Ok(stream)
     }
 
@@ -198,8 +222,9 @@ impl Watches {
     ) -> Result<tonic::Response<WatchStream>, Status> {
         // The client's address, for the per-client limit.
         let peer = request.remote_addr().map(|a| a.ip());
+        let caller = Caller::of(&request)?;
         Ok(tonic::Response::new(
-            self.start(request.get_ref(), peer).await?,
+            self.start(request.get_ref(), peer, caller).await?,
         ))
     }
 
@@ -235,11 +260,12 @@ impl Watches {
     async fn run(
         self: Arc<Self>,
         request: WatchRequest,
+        caller: Caller,
         mut sink: Sink,
         end: oneshot::Sender<Status>,
         _admission: Admission,
     ) {
-        match self.pump(&request, &mut sink).await {
+        match self.pump(&request, &caller, &mut sink).await {
             Ok(()) | Err(Stop::ClientGone) => {}
             Err(Stop::Failed(error)) => {
                 if let Error::ResourceExhausted {
@@ -255,7 +281,13 @@ impl Watches {
         }
     }
 
-    async fn pump(&self, request: &WatchRequest, sink: &mut Sink) -> Result<(), Stop> {
+    async fn pump(
+        &self,
+        request: &WatchRequest,
+        caller: &Caller,
+        sink: &mut Sink,
+    ) -> Result<(), Stop> {
+        let mut reloads = self.auth.as_ref().map(|a| a.reloads());
         let live = self.feed.live();
         let mut news = live.subscribe();
         let mut cursor = match &request.snapshot {
@@ -338,7 +370,24 @@ impl Watches {
                         known = self.feed.head();
                     }
                     _ = progress.tick() => {
+                        // A key that expired meanwhile ends its watches.
+                        if let Some(p) = caller.principal()
+                            && !p.valid_at(chrono::Utc::now())
+                        {
+                            return Err(Stop::Failed(crate::auth::unauthenticated(
+                                "TOKEN_EXPIRED",
+                                format!("the key {} expired; resume from revision {cursor} with a valid one", p.id),
+                            )));
+                        }
                         sink.send(Outgoing::Progress(cursor - 1), Some(cursor)).await?;
+                    }
+                    _ = async {
+                        match reloads.as_mut() {
+                            Some(r) => { let _ = r.changed().await; }
+                            None => std::future::pending::<()>().await,
+                        }
+                    } => {
+                        self.recheck(caller, request).map_err(Stop::Failed)?;
                     }
                 }
             }
@@ -364,6 +413,23 @@ impl Watches {
                 return Ok(cursor);
             }
         }
+    }
+
+    /// After the keys were reloaded: is this watch still allowed?
+    fn recheck(&self, caller: &Caller, request: &WatchRequest) -> Result<()> {
+        let (Some(auth), Some(principal)) = (&self.auth, caller.principal()) else {
+            return Ok(());
+        };
+        let now = auth.current(principal).ok_or_else(|| {
+            Error::denied(
+                "KEY_REVOKED",
+                format!("the key {} is no longer valid", principal.id),
+            )
+        })?;
+        allowed(
+            &Caller::Principal(now),
+            request.selection.sheet.as_deref().unwrap_or_default(),
+        )
     }
 
     async fn send_change(&self, sink: &mut Sink, event: EventRef) -> Result<(), Stop> {

@@ -21,6 +21,9 @@ pub struct Selection {
     pub row_prefix: Vec<String>,
     /// Only these measures (distinct); empty selects all.
     pub measures: Vec<String>,
+    /// Only the edits (and their results) on the selected sheet: for a
+    /// caller who may not read every sheet.
+    pub only_its_edits: bool,
 }
 
 impl Selection {
@@ -49,13 +52,23 @@ impl Selection {
             })
             .filter(|s| !s.cells.is_empty())
             .collect();
+        let (edits, results) = match (&self.sheet, self.only_its_edits) {
+            (Some(sheet), true) => event
+                .edits
+                .iter()
+                .zip(&event.results)
+                .filter(|(e, _)| e.cell.as_ref().is_some_and(|c| c.sheet == *sheet))
+                .map(|(e, r)| (e.clone(), r.clone()))
+                .unzip(),
+            _ => (event.edits.clone(), event.results.clone()),
+        };
         pb::ChangeEvent {
             revision: event.revision,
             commit_time: event.commit_time,
             actor: event.actor.clone(),
             request_id: event.request_id.clone(),
-            edits: event.edits.clone(),
-            results: event.results.clone(),
+            edits,
+            results,
             changes,
         }
     }
@@ -105,6 +118,7 @@ impl WatchRequest {
                 sheet,
                 row_prefix: r.row_path.clone(),
                 measures,
+                only_its_edits: false,
             },
             start: r.start_revision,
         })

@@ -270,10 +270,11 @@ fn apply_request(
     revision: i64,
 ) -> Result<WriteOutcome, ApplyError> {
     let model = applier.model;
-    if let Some(id) = &request.request_id
+    if let Some(key) = request.dedup_key()
         && let Some((original, bytes)) =
-            changelog::find_by_request_id(conn, id).map_err(|e| clean(e.into()))?
+            changelog::find_by_request_id(conn, &key).map_err(|e| clean(e.into()))?
     {
+        let id = request.request_id.as_deref().unwrap_or_default();
         let event = Event::decode(original, &bytes).map_err(clean)?;
         if event.change.edits != request.source {
             return Err(clean(Error::invalid(format!(
@@ -327,7 +328,7 @@ fn apply_request(
         revision,
         now.timestamp_micros(),
         &request.actor,
-        request.request_id.as_deref(),
+        request.dedup_key().as_deref(),
         &change.encode_to_vec(),
     )
     .map_err(|e| ApplyError {

@@ -30,6 +30,8 @@ pub struct TestApp {
     pub watch_stats: Arc<WatchStats>,
     /// Where `/metrics` is served (with `--metrics-listen`).
     pub metrics: Option<SocketAddr>,
+    /// The keys in force (with `--auth-file`).
+    pub auth: Option<Arc<duckgrid::auth::Auth>>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -65,6 +67,7 @@ pub async fn spawn_with(config: Config) -> TestApp {
     let db = server.database().ok();
     let watch_stats = server.watch_stats();
     let metrics = server.metrics_addr();
+    let auth = server.auth();
     let (stop, stopped) = oneshot::channel::<()>();
     let handle = tokio::spawn(server.run(async {
         let _ = stopped.await;
@@ -75,6 +78,7 @@ pub async fn spawn_with(config: Config) -> TestApp {
         db,
         watch_stats,
         metrics,
+        auth,
         stop: Some(stop),
         server: Some(handle),
     }

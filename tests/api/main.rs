@@ -1,6 +1,7 @@
 //! Integration tests: the real server on port 0, a real DuckDB, the
 //! generated Rust client. One test binary (one link), modules by topic.
 
+mod auth;
 mod concurrency;
 mod consistency;
 mod durability;
