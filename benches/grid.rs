@@ -19,8 +19,7 @@
 
 use std::time::Instant;
 
-use duckgrid::proto::v1::{self as pb, grid_service_client::GridServiceClient};
-use tonic::transport::Channel;
+use duckgrid::proto::v1 as pb;
 
 mod common;
 use common::{ms, report};
@@ -58,7 +57,7 @@ fn settings() -> Settings {
     }
 }
 
-async fn grid(client: &mut GridServiceClient<Channel>, sheet: &str) -> pb::Grid {
+async fn grid(client: &mut common::Client, sheet: &str) -> pb::Grid {
     client
         .get_sheet(pb::GetSheetRequest {
             name: sheet.into(),

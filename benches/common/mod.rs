@@ -8,7 +8,29 @@ use std::process::{Child, Command};
 use std::time::Duration;
 
 use duckgrid::proto::v1::grid_service_client::GridServiceClient;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
+
+/// A benchmark's client: the same with auth on or off (a key, or none).
+pub type Client = GridServiceClient<InterceptedService<Channel, Bearer>>;
+
+/// Puts a key on every call, when there is one.
+#[derive(Clone)]
+pub struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for Bearer {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(key) = &self.0 {
+            request.metadata_mut().insert("authorization", key.clone());
+        }
+        Ok(request)
+    }
+}
 
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -44,6 +66,10 @@ pub struct Variant {
     pub bin: PathBuf,
     /// Flags given to every process of this variant.
     pub args: Vec<String>,
+    /// The key its clients call with.
+    pub token: Option<String>,
+    /// Holds the keys file of an auth-on variant.
+    _keys: Option<std::sync::Arc<tempfile::TempDir>>,
 }
 
 impl Variant {
@@ -51,7 +77,9 @@ impl Variant {
     pub async fn start(&self, dir: &Path, name: &str, args: &[&str]) -> anyhow::Result<Server> {
         let mut all: Vec<&str> = args.to_vec();
         all.extend(self.args.iter().map(String::as_str));
-        Server::start_bin(&self.bin, dir, name, &all).await
+        let mut server = Server::start_bin(&self.bin, dir, name, &all).await?;
+        server.token = self.token.clone();
+        Ok(server)
     }
 }
 
@@ -63,24 +91,44 @@ impl Variant {
 /// same time.
 pub fn variants() -> Vec<Variant> {
     let this = PathBuf::from(env!("CARGO_BIN_EXE_duckgrid"));
-    let mut out = vec![Variant {
-        label: "this build".to_owned(),
-        bin: this.clone(),
-        args: Vec::new(),
-    }];
-    if std::env::var("DUCKGRID_BENCH_METRICS").is_ok_and(|v| v == "1") {
-        out.push(Variant {
-            label: "this build, metrics on".to_owned(),
-            bin: this,
-            args: vec!["--metrics-listen".into(), "127.0.0.1:0".into()],
-        });
+    let plain = |label: &str, bin: &Path, args: &[&str]| Variant {
+        label: label.to_owned(),
+        bin: bin.to_owned(),
+        args: args.iter().map(|a| a.to_string()).collect(),
+        token: None,
+        _keys: None,
+    };
+    let on = |name: &str| std::env::var(name).is_ok_and(|v| v == "1");
+    let mut out = vec![plain("this build", &this, &[])];
+    if on("DUCKGRID_BENCH_METRICS") {
+        out.push(plain(
+            "this build, metrics on",
+            &this,
+            &["--metrics-listen", "127.0.0.1:0"],
+        ));
+    }
+    if on("DUCKGRID_BENCH_AUTH") {
+        // One admin key (it may spread), for the clients and the edges.
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let (token, digest) = duckgrid::auth::keys::new_token();
+        let path = dir.path().join("keys.toml");
+        std::fs::write(
+            &path,
+            format!("[[principal]]\nid = \"bench\"\nsubject = \"bench\"\nrole = \"admin\"\nkey_sha256 = \"{digest}\"\n"),
+        )
+        .expect("the keys file");
+        let path = path.to_str().expect("a UTF-8 path").to_owned();
+        let mut variant = plain(
+            "this build, auth on",
+            &this,
+            &["--auth-file", &path, "--writer-token", &token],
+        );
+        variant.token = Some(token);
+        variant._keys = Some(std::sync::Arc::new(dir));
+        out.push(variant);
     }
     if let Some(baseline) = std::env::var_os("DUCKGRID_BENCH_BASELINE") {
-        out.push(Variant {
-            label: "baseline".to_owned(),
-            bin: PathBuf::from(baseline),
-            args: Vec::new(),
-        });
+        out.push(plain("baseline", Path::new(&baseline), &[]));
     }
     out
 }
@@ -89,6 +137,8 @@ pub fn variants() -> Vec<Variant> {
 pub struct Server {
     pub addr: String,
     child: Child,
+    /// The key its clients call with (an auth-on variant's).
+    token: Option<String>,
 }
 
 impl Server {
@@ -125,19 +175,29 @@ impl Server {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
-        Ok(Self { addr, child })
+        Ok(Self {
+            addr,
+            child,
+            token: None,
+        })
     }
 
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
-    pub async fn client(&self) -> anyhow::Result<GridServiceClient<Channel>> {
+    pub async fn client(&self) -> anyhow::Result<Client> {
         let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", self.addr))?
             .tcp_nodelay(true)
             .connect()
             .await?;
-        Ok(GridServiceClient::new(channel).max_decoding_message_size(256 * 1024 * 1024))
+        let key = self
+            .token
+            .as_ref()
+            .map(|t| MetadataValue::try_from(format!("Bearer {t}")))
+            .transpose()?;
+        Ok(GridServiceClient::with_interceptor(channel, Bearer(key))
+            .max_decoding_message_size(256 * 1024 * 1024))
     }
 
     /// Graceful shutdown, as SIGTERM does it; fails if the exit is not clean.

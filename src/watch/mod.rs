@@ -95,6 +95,12 @@ pub struct Watches {
 /// Open watches per client address.
 type PeerCounts = Arc<Mutex<HashMap<IpAddr, usize>>>;
 
+/// Whose watch it is, and news of key reloads (when auth is on).
+struct Who {
+    caller: Caller,
+    reloads: Option<watch::Receiver<u64>>,
+}
+
 /// May `caller` watch `sheet` (empty: every sheet)?
 fn allowed(caller: &Caller, sheet: &str) -> Result<()> {
     if !sheet.is_empty() {
@@ -203,6 +209,10 @@ impl Watches {
         // A caller who may not read every sheet sees only the edits on
         // the one it watches.
         request.selection.only_its_edits = !caller.reads_every_sheet();
+        // Subscribed before the key is checked again: a reload between the
+        // layer's check and this one is seen by one or the other.
+        let reloads = self.auth.as_ref().map(|a| a.reloads());
+        self.recheck(&caller, &request)?;
         let admission = self.admit(peer)?;
         let selection = Arc::new(request.selection.clone());
         let (sink, stream, end) = stream::channel(
@@ -211,7 +221,8 @@ impl Watches {
             self.config.buffer_bytes,
         );
         let this = Arc::clone(self);
-        tokio::spawn(async move { this.run(request, caller, sink, end, admission).await });
+        let who = Who { caller, reloads };
+        tokio::spawn(async move { this.run(request, who, sink, end, admission).await });
         Ok(stream)
     }
 
@@ -260,12 +271,12 @@ impl Watches {
     async fn run(
         self: Arc<Self>,
         request: WatchRequest,
-        caller: Caller,
+        mut who: Who,
         mut sink: Sink,
         end: oneshot::Sender<Status>,
         _admission: Admission,
     ) {
-        match self.pump(&request, &caller, &mut sink).await {
+        match self.pump(&request, &mut who, &mut sink).await {
             Ok(()) | Err(Stop::ClientGone) => {}
             Err(Stop::Failed(error)) => {
                 if let Error::ResourceExhausted {
@@ -284,10 +295,11 @@ impl Watches {
     async fn pump(
         &self,
         request: &WatchRequest,
-        caller: &Caller,
+        who: &mut Who,
         sink: &mut Sink,
     ) -> Result<(), Stop> {
-        let mut reloads = self.auth.as_ref().map(|a| a.reloads());
+        let Who { caller, reloads } = who;
+        let caller = &*caller;
         let live = self.feed.live();
         let mut news = live.subscribe();
         let mut cursor = match &request.snapshot {
