@@ -1,5 +1,6 @@
 //! `duckgrid health`: a gRPC health check client, so container health checks
-//! need nothing but the duckgrid binary.
+//! need nothing but the duckgrid binary; and the writer's health as the
+//! server reports it.
 
 use std::time::Duration;
 
@@ -36,4 +37,25 @@ pub async fn check(args: &HealthArgs) -> anyhow::Result<()> {
         bail!("{uri} reports {}", status.as_str_name());
     }
     Ok(())
+}
+
+/// Health follows the writer: once its thread has stopped (for any reason
+/// but a shutdown), nothing can be written and the server says so.
+pub async fn follow_writer(
+    mut alive: tokio::sync::watch::Receiver<bool>,
+    health: tonic_health::server::HealthReporter,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    if alive.wait_for(|alive| !*alive).await.is_ok() && !*shutdown.borrow() {
+        tracing::error!("the writer has stopped; reporting NOT_SERVING");
+        health
+            .set_service_status("", tonic_health::ServingStatus::NotServing)
+            .await;
+        health
+            .set_service_status(
+                crate::server::GRID_SERVICE,
+                tonic_health::ServingStatus::NotServing,
+            )
+            .await;
+    }
 }

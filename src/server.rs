@@ -31,7 +31,6 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
-use tonic_health::server::HealthReporter;
 
 use crate::auth::Auth;
 use crate::auth::layer::AuthLayer;
@@ -390,7 +389,7 @@ impl Server {
                 let service = GridServiceServer::new(api)
                     .max_decoding_message_size(max_request)
                     .max_encoding_message_size(MAX_ENCODING_MESSAGE_SIZE);
-                tokio::spawn(report_writer_alive(
+                tokio::spawn(crate::health::follow_writer(
                     writer.alive.clone(),
                     health.clone(),
                     stop_watches.subscribe(),
@@ -467,7 +466,7 @@ impl Server {
         };
         drop(serve);
         if let Some(writer) = writer {
-            stop_writer(writer, deadline).await;
+            writer.stop_by(deadline).await;
         }
         // Last: the relay publishes what the writer committed while draining
         // (what it cannot, it republishes from the changelog at next start).
@@ -482,53 +481,5 @@ impl Server {
         }
         tracing::info!("shutdown complete");
         Ok(())
-    }
-}
-
-/// Tells the writer to apply what is queued, checkpoint and stop, and waits
-/// for it until `deadline` (explicitly: handles held by calls that were cut
-/// off must not keep it running).
-async fn stop_writer(writer: Running, deadline: Instant) {
-    let Running { handle, thread, .. } = writer;
-    if tokio::time::timeout_at(deadline, handle.stop())
-        .await
-        .is_err()
-    {
-        tracing::warn!("the writer's queue stayed full until the shutdown deadline");
-    }
-    drop(handle);
-    // Waited for from a plain thread, not the blocking pool: the runtime
-    // waits for its blocking tasks when it ends, which would make the
-    // deadline a wish.
-    let (joined_tx, joined) = tokio::sync::oneshot::channel();
-    std::thread::spawn(move || {
-        let _ = joined_tx.send(thread.join());
-    });
-    match tokio::time::timeout_at(deadline, joined).await {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(_))) => tracing::error!("the writer thread panicked"),
-        Ok(Err(_)) => tracing::warn!("could not wait for the writer to stop"),
-        Err(_) => tracing::warn!(
-            "the writer did not stop within the shutdown deadline; its committed writes are in \
-             the WAL and are replayed at the next start"
-        ),
-    }
-}
-
-/// Health follows the writer: once its thread has stopped (for any reason
-/// but a shutdown), nothing can be written and the server says so.
-async fn report_writer_alive(
-    mut alive: watch::Receiver<bool>,
-    health: HealthReporter,
-    shutdown: watch::Receiver<bool>,
-) {
-    if alive.wait_for(|alive| !*alive).await.is_ok() && !*shutdown.borrow() {
-        tracing::error!("the writer has stopped; reporting NOT_SERVING");
-        health
-            .set_service_status("", ServingStatus::NotServing)
-            .await;
-        health
-            .set_service_status(GRID_SERVICE, ServingStatus::NotServing)
-            .await;
     }
 }

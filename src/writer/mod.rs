@@ -131,6 +131,38 @@ pub struct Running {
     pub alive: watch::Receiver<bool>,
 }
 
+impl Running {
+    /// Tells the writer to apply what is queued, checkpoint and stop, and waits
+    /// for it until `deadline` (explicitly: handles held by calls that were cut
+    /// off must not keep it running).
+    pub async fn stop_by(self, deadline: tokio::time::Instant) {
+        let Running { handle, thread, .. } = self;
+        if tokio::time::timeout_at(deadline, handle.stop())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the writer's queue stayed full until the shutdown deadline");
+        }
+        drop(handle);
+        // Waited for from a plain thread, not the blocking pool: the runtime
+        // waits for its blocking tasks when it ends, which would make the
+        // deadline a wish.
+        let (joined_tx, joined) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let _ = joined_tx.send(thread.join());
+        });
+        match tokio::time::timeout_at(deadline, joined).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(_))) => tracing::error!("the writer thread panicked"),
+            Ok(Err(_)) => tracing::warn!("could not wait for the writer to stop"),
+            Err(_) => tracing::warn!(
+                "the writer did not stop within the shutdown deadline; its committed writes are in \
+             the WAL and are replayed at the next start"
+            ),
+        }
+    }
+}
+
 /// Starts the writer thread. It runs until told to stop (or every
 /// [`WriterHandle`] is dropped), applies what is still queued, checkpoints,
 /// and exits.
