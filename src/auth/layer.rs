@@ -115,12 +115,12 @@ where
             Ok(principal) => principal,
             Err((error, principal)) => {
                 let status = Status::from(error);
-                let audit = Audit::of(&request, principal.as_deref());
+                let audit = Audit::of(&request, principal);
                 self.layer.denied(&audit, &status);
                 return ready(Ok(status.into_http())).boxed();
             }
         };
-        let audit = Audit::of(&request, Some(&principal));
+        let audit = Audit::of(&request, Some(Arc::clone(&principal)));
         request
             .extensions_mut()
             .insert(Caller::Principal(principal));
@@ -191,30 +191,23 @@ fn check<B>(
     Ok(principal)
 }
 
-/// The client's address, as the connection knows it.
-pub fn peer<B>(request: &http::Request<B>) -> String {
-    request
-        .extensions()
-        .get::<TcpConnectInfo>()
-        .and_then(|i| i.remote_addr())
-        .map_or_else(|| "-".to_owned(), |a| a.to_string())
-}
-
-/// Who asked what, for the audit log.
+/// Who asked what, for the audit log: kept cheaply for every call (a
+/// handler may still refuse it), written out only for a refusal.
 struct Audit {
-    rpc: String,
-    peer: String,
-    principal: String,
-    subject: String,
+    uri: http::Uri,
+    peer: Option<std::net::SocketAddr>,
+    principal: Option<Arc<super::Principal>>,
 }
 
 impl Audit {
-    fn of<B>(request: &http::Request<B>, principal: Option<&super::Principal>) -> Self {
+    fn of<B>(request: &http::Request<B>, principal: Option<Arc<super::Principal>>) -> Self {
         Self {
-            rpc: crate::telemetry::clip(request.uri().path(), 128).to_owned(),
-            peer: peer(request),
-            principal: principal.map_or("-".into(), |p| p.id.clone()),
-            subject: principal.map_or("-".into(), |p| p.subject.clone()),
+            uri: request.uri().clone(),
+            peer: request
+                .extensions()
+                .get::<TcpConnectInfo>()
+                .and_then(|i| i.remote_addr()),
+            principal,
         }
     }
 }
@@ -226,10 +219,10 @@ fn audit_denial(audit: &Audit, message: &str, code: Code) {
         outcome = "denied",
         ?code,
         detail = message,
-        principal = %audit.principal,
-        subject = %audit.subject,
-        peer = %audit.peer,
-        rpc = %audit.rpc,
+        principal = audit.principal.as_ref().map_or("-", |p| p.id.as_str()),
+        subject = audit.principal.as_ref().map_or("-", |p| p.subject.as_str()),
+        peer = %audit.peer.map_or_else(|| "-".to_owned(), |a| a.to_string()),
+        rpc = crate::telemetry::clip(audit.uri.path(), 128),
         "call refused"
     );
 }
