@@ -22,7 +22,7 @@ use std::time::Instant;
 use duckgrid::proto::v1 as pb;
 
 mod common;
-use common::{ms, report};
+use common::{Server, ms, report};
 
 const PRODUCT: &str = "sheets/sales_by_product_family";
 const REGION: &str = "sheets/sales_by_region";
@@ -112,18 +112,7 @@ async fn main() -> anyhow::Result<()> {
             .path()
             .join(format!("{}.duckdb", variant.label.replace([' ', ','], "-")));
         let started = Instant::now();
-        let server = variant
-            .start(
-                dir.path(),
-                "duckgrid",
-                &[
-                    "--db",
-                    path.to_str().unwrap(),
-                    "--facts",
-                    &s.facts.to_string(),
-                ],
-            )
-            .await?;
+        let server = start_demo(&variant, dir.path(), &path, s.facts).await?;
         println!(
             "{:<44} {:>10}   (target at 1,000,000 facts: <= 20 s)",
             "first start: create the demo database",
@@ -134,6 +123,19 @@ async fn main() -> anyhow::Result<()> {
         scenario(&s, &variant, dir.path(), &path, &province, province_facts).await?;
     }
     Ok(())
+}
+
+/// The demo server on the database at `path` (created from `facts` demo
+/// facts on its first start).
+async fn start_demo(
+    variant: &common::Variant,
+    dir: &std::path::Path,
+    path: &std::path::Path,
+    facts: u64,
+) -> anyhow::Result<Server> {
+    let facts = facts.to_string();
+    let args = ["--db", path.to_str().unwrap(), "--facts", &facts];
+    variant.start(dir, "duckgrid", &args).await
 }
 
 /// The province with the most facts (schemas of both generations).
@@ -156,18 +158,7 @@ async fn scenario(
     province_facts: i64,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
-    let server = variant
-        .start(
-            dir,
-            "duckgrid",
-            &[
-                "--db",
-                path.to_str().unwrap(),
-                "--facts",
-                &s.facts.to_string(),
-            ],
-        )
-        .await?;
+    let server = start_demo(variant, dir, path, s.facts).await?;
     println!(
         "{:<44} {:>10}",
         "restart (summary + writer's fact copy)",

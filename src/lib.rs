@@ -44,6 +44,7 @@ pub mod metrics;
 pub mod model;
 pub mod proto;
 pub mod rollup;
+pub mod rpc;
 pub mod server;
 pub mod service;
 pub mod spread;

@@ -16,40 +16,7 @@ use tower::{Layer, Service};
 
 use super::{Auth, Caller, Role, unauthenticated};
 use crate::error::Error;
-
-/// What an RPC needs of its caller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Need {
-    /// Nothing: health checks (probes carry no keys).
-    Anonymous,
-    /// Any valid key.
-    Authenticated,
-    /// A role that reads.
-    Read,
-    /// A role that writes (the sheets are checked by the handler).
-    Write,
-}
-
-/// The one table of what each RPC needs.
-pub fn need(path: &str, anonymous_reflection: bool) -> Need {
-    let (service, method) = path
-        .strip_prefix('/')
-        .and_then(|p| p.split_once('/'))
-        .unwrap_or(("", ""));
-    match (service, method) {
-        ("grpc.health.v1.Health", _) => Need::Anonymous,
-        ("grpc.reflection.v1.ServerReflection" | "grpc.reflection.v1alpha.ServerReflection", _) => {
-            if anonymous_reflection {
-                Need::Anonymous
-            } else {
-                Need::Authenticated
-            }
-        }
-        ("duckgrid.v1.GridService", "ListSheets" | "GetSheet" | "WatchUpdates") => Need::Read,
-        ("duckgrid.v1.GridService", "UpdateCell" | "BatchUpdateCells") => Need::Write,
-        _ => Need::Authenticated,
-    }
-}
+use crate::rpc::Need;
 
 #[derive(Clone)]
 pub struct AuthLayer {
@@ -107,8 +74,9 @@ where
             request.extensions_mut().insert(Caller::Open);
             return self.inner.call(request).boxed();
         };
-        let need = need(request.uri().path(), self.layer.anonymous_reflection);
-        if need == Need::Anonymous {
+        let need = crate::rpc::of(request.uri().path()).map_or(Need::Authenticated, |r| r.need);
+        if need == Need::Anonymous || (need == Need::Reflection && self.layer.anonymous_reflection)
+        {
             return self.inner.call(request).boxed();
         }
         let principal = match check(auth, &request, need) {

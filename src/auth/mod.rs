@@ -3,7 +3,7 @@
 //!
 //! [`layer`] authenticates every call (`authorization: Bearer <token>`)
 //! against the keys ([`keys`]) and checks the role the RPC needs (one
-//! table, [`layer::need`]); the handlers then check the sheets of every
+//! table, [`crate::rpc`]); the handlers then check the sheets of every
 //! cell, hold and watch selection through the [`Caller`] the layer put in
 //! the request. Without `--auth-file` every caller is [`Caller::Open`] and
 //! the server binds loopback only (unless `--insecure-no-auth`).

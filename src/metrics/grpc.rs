@@ -85,45 +85,10 @@ impl GrpcMetrics {
 /// What a call is, from its path; anything not served here is `unknown`
 /// (a path is the client's to choose: it must not become a label value).
 fn classify(path: &str) -> [&'static str; 3] {
-    let (service, method) = path
-        .strip_prefix('/')
-        .and_then(|p| p.split_once('/'))
-        .unwrap_or(("", ""));
-    const KNOWN: &[(&str, &[(&str, &str)])] = &[
-        (
-            "duckgrid.v1.GridService",
-            &[
-                ("ListSheets", "unary"),
-                ("GetSheet", "unary"),
-                ("UpdateCell", "unary"),
-                ("BatchUpdateCells", "unary"),
-                ("WatchUpdates", "server_stream"),
-            ],
-        ),
-        (
-            "grpc.health.v1.Health",
-            &[("Check", "unary"), ("Watch", "server_stream")],
-        ),
-        (
-            "grpc.reflection.v1.ServerReflection",
-            &[("ServerReflectionInfo", "bidi_stream")],
-        ),
-        (
-            "grpc.reflection.v1alpha.ServerReflection",
-            &[("ServerReflectionInfo", "bidi_stream")],
-        ),
-    ];
-    for (s, methods) in KNOWN {
-        if *s == service {
-            for (m, kind) in *methods {
-                if *m == method {
-                    return [kind, s, m];
-                }
-            }
-            return ["unary", s, "unknown"];
-        }
+    match crate::rpc::of(path) {
+        Some(rpc) => [rpc.kind, rpc.service, rpc.method],
+        None => ["unary", "unknown", "unknown"],
     }
-    ["unary", "unknown", "unknown"]
 }
 
 /// Go's names for the codes, as go-grpc-prometheus labels them.
@@ -366,7 +331,7 @@ mod tests {
         );
         assert_eq!(
             classify("/duckgrid.v1.GridService/Nope"),
-            ["unary", "duckgrid.v1.GridService", "unknown"]
+            ["unary", "unknown", "unknown"]
         );
         assert_eq!(classify("/x.Y/Z"), ["unary", "unknown", "unknown"]);
         assert_eq!(classify("garbage"), ["unary", "unknown", "unknown"]);

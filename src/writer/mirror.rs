@@ -64,17 +64,7 @@ impl Mirror {
             "SELECT fact_id, month, {} FROM facts ORDER BY fact_id",
             cols.join(", ")
         );
-        let mut mirror = Mirror {
-            keys: Vec::new(),
-            months: Vec::new(),
-            values: Vec::new(),
-            by_leaf: model
-                .dimensions
-                .iter()
-                .map(|d| vec![Vec::new(); d.leaf_count() as usize])
-                .collect(),
-            undo: Vec::new(),
-        };
+        let mut mirror = Mirror::empty(model);
         let mut stmt = conn.prepare(&sql)?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
@@ -104,10 +94,9 @@ impl Mirror {
         Ok(mirror)
     }
 
-    /// A copy of the given facts (for tests: ids must be dense).
-    #[cfg(test)]
-    pub fn from_facts(model: &Model, facts: &[NewFact]) -> Self {
-        let mut mirror = Mirror {
+    /// No facts yet.
+    fn empty(model: &Model) -> Self {
+        Mirror {
             keys: Vec::new(),
             months: Vec::new(),
             values: Vec::new(),
@@ -117,7 +106,13 @@ impl Mirror {
                 .map(|d| vec![Vec::new(); d.leaf_count() as usize])
                 .collect(),
             undo: Vec::new(),
-        };
+        }
+    }
+
+    /// A copy of the given facts (for tests: ids must be dense).
+    #[cfg(test)]
+    pub fn from_facts(model: &Model, facts: &[NewFact]) -> Self {
+        let mut mirror = Mirror::empty(model);
         for f in facts {
             mirror.push(f);
         }

@@ -368,36 +368,28 @@ async fn the_actor_is_the_subject_and_request_ids_are_each_principals_own() {
     app.shutdown().await;
 }
 
+/// A watch of the product sheet with `token`'s key.
+async fn watch_product(app: &TestApp, token: &str) -> tonic::Streaming<pb::WatchUpdatesResponse> {
+    app.client
+        .clone()
+        .watch_updates(keyed(
+            pb::WatchUpdatesRequest {
+                sheet: PRODUCT.into(),
+                ..Default::default()
+            },
+            Some(token),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_reload_that_revokes_a_key_ends_its_watches_and_refuses_its_calls() {
     let (keys, entries) = Keys::new();
     let app = spawn_secured(&keys).await;
-    let mut stream = app
-        .client
-        .clone()
-        .watch_updates(keyed(
-            pb::WatchUpdatesRequest {
-                sheet: PRODUCT.into(),
-                ..Default::default()
-            },
-            Some(&keys.product_writer),
-        ))
-        .await
-        .unwrap()
-        .into_inner();
-    let mut other = app
-        .client
-        .clone()
-        .watch_updates(keyed(
-            pb::WatchUpdatesRequest {
-                sheet: PRODUCT.into(),
-                ..Default::default()
-            },
-            Some(&keys.reader),
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let mut stream = watch_product(&app, &keys.product_writer).await;
+    let mut other = watch_product(&app, &keys.reader).await;
     // Everyone but the product writer (the second entry) stays.
     let kept: Vec<String> = entries
         .iter()

@@ -56,6 +56,15 @@ fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     found.first().copied().unwrap_or(0.0)
 }
 
+/// `grpc_server_handled_total` of a GridService method with a final code.
+fn handled(text: &str, method: &str, code: &str) -> f64 {
+    sample(
+        text,
+        "grpc_server_handled_total",
+        &grid_call(method, Some(code)),
+    )
+}
+
 fn grid_call<'a>(method: &'a str, code: Option<&'a str>) -> Vec<(&'a str, &'a str)> {
     let mut labels = vec![
         ("grpc_service", "duckgrid.v1.GridService"),
@@ -121,22 +130,8 @@ async fn a_writer_counts_calls_by_code_streams_at_their_end_and_its_writes() {
     let text = scrape(addr).await;
     let update = grid_call("UpdateCell", None);
     assert_eq!(sample(&text, "grpc_server_started_total", &update), 2.0);
-    assert_eq!(
-        sample(
-            &text,
-            "grpc_server_handled_total",
-            &grid_call("UpdateCell", Some("OK"))
-        ),
-        1.0
-    );
-    assert_eq!(
-        sample(
-            &text,
-            "grpc_server_handled_total",
-            &grid_call("UpdateCell", Some("NotFound"))
-        ),
-        1.0
-    );
+    assert_eq!(handled(&text, "UpdateCell", "OK"), 1.0);
+    assert_eq!(handled(&text, "UpdateCell", "NotFound"), 1.0);
     assert_eq!(
         sample(&text, "grpc_server_handling_seconds_count", &update),
         2.0
@@ -205,21 +200,10 @@ async fn a_writer_counts_calls_by_code_streams_at_their_end_and_its_writes() {
     // ...and a watch whose client goes away ends as Canceled.
     drop(stream);
     let text = eventually(addr, "the dropped watch is counted", |t| {
-        sample(
-            t,
-            "grpc_server_handled_total",
-            &grid_call("WatchUpdates", Some("Canceled")),
-        ) == 1.0
+        handled(t, "WatchUpdates", "Canceled") == 1.0
     })
     .await;
-    assert_eq!(
-        sample(
-            &text,
-            "grpc_server_handled_total",
-            &grid_call("WatchUpdates", Some("OutOfRange"))
-        ),
-        1.0
-    );
+    assert_eq!(handled(&text, "WatchUpdates", "OutOfRange"), 1.0);
     assert_eq!(
         sample(&text, "grpc_server_handling_seconds_count", &watching),
         2.0
@@ -276,22 +260,8 @@ async fn an_edge_counts_what_it_serves_and_forwards_and_its_writer_what_it_got()
         sample(t, "duckgrid_head_revision", &[]) == ok.revision as f64
     })
     .await;
-    assert_eq!(
-        sample(
-            &text,
-            "grpc_server_handled_total",
-            &grid_call("UpdateCell", Some("OK"))
-        ),
-        1.0
-    );
-    assert_eq!(
-        sample(
-            &text,
-            "grpc_server_handled_total",
-            &grid_call("UpdateCell", Some("NotFound"))
-        ),
-        1.0
-    );
+    assert_eq!(handled(&text, "UpdateCell", "OK"), 1.0);
+    assert_eq!(handled(&text, "UpdateCell", "NotFound"), 1.0);
     assert_eq!(
         sample(
             &text,
@@ -312,14 +282,7 @@ async fn an_edge_counts_what_it_serves_and_forwards_and_its_writer_what_it_got()
     assert!(sample(&text, "duckgrid_watch_events_sent_total", &[]) >= 1.0);
     // The edge's writer answered the forwarded calls and counted them too.
     let at_writer = scrape(writer_metrics).await;
-    assert_eq!(
-        sample(
-            &at_writer,
-            "grpc_server_handled_total",
-            &grid_call("UpdateCell", Some("OK"))
-        ),
-        1.0
-    );
+    assert_eq!(handled(&at_writer, "UpdateCell", "OK"), 1.0);
     assert_eq!(
         sample(&at_writer, "duckgrid_redis_relay_lag_revisions", &[]),
         0.0
@@ -343,14 +306,7 @@ async fn an_edge_counts_what_it_serves_and_forwards_and_its_writer_what_it_got()
         ),
         1.0
     );
-    assert_eq!(
-        sample(
-            &text,
-            "grpc_server_handled_total",
-            &grid_call("GetSheet", Some("Unavailable"))
-        ),
-        1.0
-    );
+    assert_eq!(handled(&text, "GetSheet", "Unavailable"), 1.0);
     drop(stream);
     edge.shutdown().await;
 }
