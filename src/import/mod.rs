@@ -14,6 +14,7 @@ mod sources;
 mod sql;
 
 pub use dimensions::load as load_dimension;
+pub use sources::detach as detach_sources;
 pub use sql::{ident, literal};
 
 use std::io::IsTerminal;

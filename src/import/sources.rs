@@ -49,8 +49,8 @@ pub fn open(conn: &Connection, def: &ModelDef) -> Result<Sources, Vec<Problem>> 
     };
     for (i, source) in def.sources.iter().enumerate() {
         let relation = format!("src_{i}");
-        let opened =
-            open_one(conn, &relation, &source.kind).and_then(|()| columns(conn, &relation));
+        let opened = open_one(conn, &relation, &source.kind, attached_as(def, i))
+            .and_then(|()| columns(conn, &relation));
         match opened {
             Ok(cols) => sources.columns.push(cols),
             Err(e) => {
@@ -71,7 +71,27 @@ pub fn open(conn: &Connection, def: &ModelDef) -> Result<Sources, Vec<Problem>> 
     }
 }
 
-fn open_one(conn: &Connection, relation: &str, kind: &SourceKind) -> duckdb::Result<()> {
+/// The alias source `i`'s DuckDB file is attached as: that of the first
+/// source with the same file (DuckDB attaches a file once), and whether it
+/// is `i` itself (which attaches and detaches it).
+fn attached_as(def: &ModelDef, i: usize) -> (String, bool) {
+    let first = match &def.sources[i].kind {
+        SourceKind::DuckDb { path, .. } => def
+            .sources
+            .iter()
+            .position(|s| matches!(&s.kind, SourceKind::DuckDb { path: p, .. } if p == path))
+            .unwrap_or(i),
+        _ => i,
+    };
+    (format!("src_{first}_db"), first == i)
+}
+
+fn open_one(
+    conn: &Connection,
+    relation: &str,
+    kind: &SourceKind,
+    (db, owner): (String, bool),
+) -> duckdb::Result<()> {
     let sql = match kind {
         SourceKind::Csv {
             path,
@@ -101,8 +121,9 @@ fn open_one(conn: &Connection, relation: &str, kind: &SourceKind) -> duckdb::Res
             literal(path)
         ),
         SourceKind::DuckDb { path, table } => {
-            let db = format!("{relation}_db");
-            conn.execute_batch(&format!("ATTACH {} AS {db} (READ_ONLY)", literal(path)))?;
+            if owner {
+                conn.execute_batch(&format!("ATTACH {} AS {db} (READ_ONLY)", literal(path)))?;
+            }
             let parts: Vec<String> = table.split('.').map(ident).collect();
             format!(
                 "CREATE TEMP VIEW {relation} AS SELECT * FROM {db}.{}",
@@ -119,15 +140,23 @@ fn columns(conn: &Connection, relation: &str) -> duckdb::Result<Vec<(String, Str
     rows.collect()
 }
 
-/// Detaches what [`open`] attached and drops its relations.
+/// Drops what [`open`] made (the attached files stay until [`detach`]).
 pub fn close(conn: &Connection, def: &ModelDef) {
-    for (i, source) in def.sources.iter().enumerate() {
+    for i in 0..def.sources.len() {
         let relation = format!("src_{i}");
         // One of the two fails (it is a view or a table): separately.
         let _ = conn.execute_batch(&format!("DROP VIEW IF EXISTS {relation}"));
         let _ = conn.execute_batch(&format!("DROP TABLE IF EXISTS {relation}"));
-        if matches!(source.kind, SourceKind::DuckDb { .. }) {
-            let _ = conn.execute_batch(&format!("DETACH {relation}_db"));
+    }
+}
+
+/// Detaches the DuckDB files [`open`] attached. Only outside a transaction:
+/// DuckDB refuses a DETACH inside one, and the refusal aborts it.
+pub fn detach(conn: &Connection, def: &ModelDef) {
+    for (i, source) in def.sources.iter().enumerate() {
+        let (db, owner) = attached_as(def, i);
+        if owner && matches!(source.kind, SourceKind::DuckDb { .. }) {
+            let _ = conn.execute_batch(&format!("DETACH DATABASE IF EXISTS {db}"));
         }
     }
 }

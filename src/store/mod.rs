@@ -134,6 +134,15 @@ fn create(conn: &Connection, source: &ModelSource) -> anyhow::Result<ModelDef> {
         .context("generating the demo data")?;
     }
     let def = source.def(scratch.path())?;
+    // Dropped after the transaction (declared before it): the user's DuckDB
+    // files attached as sources are detached once it has ended.
+    struct Detach<'a>(&'a Connection, &'a ModelDef);
+    impl Drop for Detach<'_> {
+        fn drop(&mut self) {
+            import::detach_sources(self.0, self.1);
+        }
+    }
+    let detach = Detach(conn, &def);
     let tx = conn.unchecked_transaction()?;
     conn.execute_batch(&schema::ddl(&def))?;
     let imported = match import::import(conn, &def) {
@@ -168,6 +177,7 @@ fn create(conn: &Connection, source: &ModelSource) -> anyhow::Result<ModelDef> {
         conn.execute("INSERT INTO duckgrid_meta VALUES (?, ?)", params![k, v])?;
     }
     tx.commit()?;
+    drop(detach);
     tracing::info!(
         model = %def.name,
         facts = imported.facts,

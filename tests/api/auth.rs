@@ -63,7 +63,11 @@ impl Keys {
 
 async fn spawn_secured(keys: &Keys) -> TestApp {
     let path = keys.dir.path().join("keys.toml");
-    spawn_with(test_config_with(|c| c.auth_file = Some(path))).await
+    spawn_with(test_config_with(|c| {
+        c.auth_file = Some(path);
+        crate::metrics::with_metrics(c);
+    }))
+    .await
 }
 
 fn keyed<T>(message: T, token: Option<&str>) -> Request<T> {
@@ -245,6 +249,15 @@ async fn every_rpc_answers_each_kind_of_caller_as_its_key_allows_and_refusals_ch
     let spread = (Code::PermissionDenied, "SPREADING_NOT_ALLOWED");
     let after_refusals = fingerprint(&app);
     assert_eq!(before, after_refusals, "refusals changed nothing");
+    // Each refusal is counted by its reason.
+    let text = crate::metrics::scrape(app.metrics.unwrap()).await;
+    let denials = |reason| {
+        crate::metrics::sample(&text, "duckgrid_auth_denials_total", &[("reason", reason)])
+    };
+    assert_eq!(denials("MISSING_CREDENTIALS"), 5.0);
+    assert_eq!(denials("TOKEN_EXPIRED"), 5.0);
+    assert_eq!(denials("ROLE_NOT_ALLOWED"), 2.0);
+    assert_eq!(denials("SHEET_NOT_ALLOWED"), 8.0);
     expect(
         &call_everything(&app, Some(&keys.leaf_writer), &leaf, &total).await,
         "writer without spreading",

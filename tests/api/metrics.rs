@@ -17,7 +17,7 @@ use crate::redis_server::RedisServer;
 use crate::watching::watch;
 
 /// The server's metrics text, fetched over plain HTTP.
-async fn scrape(addr: SocketAddr) -> String {
+pub async fn scrape(addr: SocketAddr) -> String {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     stream
         .write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
@@ -33,7 +33,7 @@ async fn scrape(addr: SocketAddr) -> String {
 
 /// The value of the sample `name` whose labels include `labels` (0 when
 /// there is none: a counter never incremented is not shown).
-fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     let mut found = Vec::new();
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         let Some((series, value)) = line.rsplit_once(' ') else {
@@ -93,7 +93,7 @@ async fn eventually(addr: SocketAddr, what: &str, check: impl Fn(&str) -> bool) 
     }
 }
 
-fn with_metrics(c: &mut duckgrid::Config) {
+pub fn with_metrics(c: &mut duckgrid::Config) {
     c.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
 }
 
@@ -216,7 +216,7 @@ async fn a_writer_counts_calls_by_code_streams_at_their_end_and_its_writes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_edge_counts_what_it_serves_and_forwards_and_its_writer_what_it_got() {
-    let redis = RedisServer::start(false);
+    let mut redis = RedisServer::start(false);
     let url = redis.url();
     let writer = spawn_with(test_config_with(|c| {
         with_metrics(c);
@@ -307,6 +307,18 @@ async fn an_edge_counts_what_it_serves_and_forwards_and_its_writer_what_it_got()
         1.0
     );
     assert_eq!(handled(&text, "GetSheet", "Unavailable"), 1.0);
+    // Redis lost and back: the edge's reader counts the errors and the
+    // reconnection.
+    redis.kill();
+    eventually(edge_metrics, "the reader's Redis errors are counted", |t| {
+        sample(t, "duckgrid_redis_errors_total", &[("part", "reader")]) >= 1.0
+    })
+    .await;
+    redis.restart();
+    eventually(edge_metrics, "the reader's reconnection is counted", |t| {
+        sample(t, "duckgrid_redis_reader_reconnects_total", &[]) >= 1.0
+    })
+    .await;
     drop(stream);
     edge.shutdown().await;
 }

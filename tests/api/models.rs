@@ -175,6 +175,125 @@ async fn the_budget_example_serves_its_hierarchies_quarters_and_negative_amounts
     assert_eq!(nested_cells.get(&path, "2026", "amount"), "-50000.00");
 }
 
+/// The contract's write semantics on a model of the user's own, not only
+/// the demo: compare-and-set, holds, request ids, all-or-nothing batches.
+#[tokio::test]
+async fn compare_and_set_holds_request_ids_and_batches_work_on_a_model_of_its_own() {
+    let app = spawn_model(example("budget")).await;
+    let sheet = "sheets/budget_by_account";
+    let personnel = strings(&["Personnel"]);
+    let salaries = strings(&["Personnel", "Salaries"]);
+    let cells = Cells::of(&app.grid(sheet).await);
+    let seen = cells.get(&personnel, "2025-Q1", "amount").to_owned();
+    let held = cells.get(&salaries, "2025-Q1", "amount").to_owned();
+
+    // Compare-and-set against a stale value: ABORTED, with the current one.
+    let mut stale = set(cell(sheet, &personnel, "2025-Q1", "amount"), "-1000.00");
+    stale.expected_value = Some("1.23".into());
+    let status = app.update(stale).await.unwrap_err();
+    assert_status(&status, Code::Aborted, "EXPECTED_VALUE_MISMATCH");
+    assert_eq!(error_info(&status).metadata["current_value"], seen);
+
+    // With the value seen, and Salaries held: the rest of Personnel absorbs it.
+    let mut edit = set(cell(sheet, &personnel, "2025-Q1", "amount"), "-1000.00");
+    edit.expected_value = Some(seen.clone());
+    edit.holds = vec![cell(sheet, &salaries, "2025-Q1", "amount")];
+    let mut client = app.client.clone();
+    let first = update(&mut client, edit.clone(), "budget-1").await.unwrap();
+    let cells = Cells::of(&app.grid(sheet).await);
+    assert_eq!(cells.get(&personnel, "2025-Q1", "amount"), "-1000.00");
+    assert_eq!(
+        cells.get(&salaries, "2025-Q1", "amount"),
+        held,
+        "the held cell kept its value"
+    );
+    // A retry with the same request id replays the write.
+    let again = update(&mut client, edit, "budget-1").await.unwrap();
+    assert_eq!(again.revision, first.revision);
+
+    // A batch with one edit out of bounds applies none of its edits.
+    let log = || app.query::<i64>("SELECT count(*) FROM changelog")[0][0];
+    let before = (log(), Cells::of(&app.grid(sheet).await));
+    let status = client
+        .batch_update_cells(pb::BatchUpdateCellsRequest {
+            edits: vec![
+                set(cell(sheet, &salaries, "2025-Q2", "amount"), "-5.00"),
+                set(cell(sheet, &personnel, "2025-Q2", "headcount"), "-1"),
+            ],
+            request_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::FailedPrecondition, "BOUND_VIOLATED");
+    let after = Cells::of(&app.grid(sheet).await);
+    assert_eq!(log(), before.0);
+    assert_eq!(
+        after.get(&salaries, "2025-Q2", "amount"),
+        before.1.get(&salaries, "2025-Q2", "amount"),
+        "the batch's valid edit was not applied either"
+    );
+}
+
+/// A model whose sources are tables of another DuckDB database: attached
+/// read only, imported, and the file left as it was.
+#[tokio::test]
+async fn tables_of_another_duckdb_file_are_a_source_and_the_file_is_never_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let budget = example("budget");
+    let examples = budget.parent().unwrap();
+    let source = dir.path().join("ledger.duckdb");
+    {
+        let conn = duckdb::Connection::open(&source).unwrap();
+        for table in ["budget", "accounts", "cost_centres"] {
+            let parquet = examples.join(format!("{table}.parquet"));
+            conn.execute_batch(&format!(
+                "CREATE TABLE {table} AS SELECT * FROM read_parquet('{}')",
+                parquet.display()
+            ))
+            .unwrap();
+        }
+    }
+    let mut model = std::fs::read_to_string(&budget).unwrap();
+    for table in ["budget", "accounts", "cost_centres"] {
+        let from = format!("parquet = \"{table}.parquet\"");
+        assert!(model.contains(&from), "{from}");
+        model = model.replace(
+            &from,
+            &format!("duckdb = \"ledger.duckdb\"\ntable = \"{table}\""),
+        );
+    }
+    let path = dir.path().join("model.toml");
+    std::fs::write(&path, model).unwrap();
+    let before = std::fs::read(&source).unwrap();
+    let db = dir.path().join("served.duckdb");
+    let app = spawn_with(test_config_with(|c| {
+        c.model = Some(path);
+        c.db = db.display().to_string();
+    }))
+    .await;
+    let total = Cells::of(&app.grid("sheets/budget_by_account").await)
+        .get(&[], "total", "amount")
+        .to_owned();
+    let conn = duckdb::Connection::open_in_memory().unwrap();
+    let expected: String = conn
+        .query_row(
+            &format!(
+                "SELECT CAST(sum(amount) AS VARCHAR) FROM read_parquet('{}')",
+                examples.join("budget.parquet").display()
+            ),
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(total, expected);
+    app.shutdown().await;
+    assert_eq!(
+        std::fs::read(&source).unwrap(),
+        before,
+        "the source file is untouched"
+    );
+}
+
 #[tokio::test]
 async fn the_retail_example_keeps_codes_skips_empty_levels_and_filters_a_sheet() {
     let app = spawn_model(example("retail")).await;
