@@ -36,6 +36,36 @@ pub enum Command {
     /// prints a new token once and the lines to add to the keys file.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// TLS certificates: `duckgrid certs new --out certs --client alice`
+    /// makes a private CA, a server certificate and client certificates.
+    #[command(subcommand)]
+    Certs(CertsCommand),
+}
+
+/// `duckgrid certs ...`
+#[derive(Debug, Clone, Subcommand)]
+pub enum CertsCommand {
+    /// A new private CA (`ca.pem`; its key is not kept: run again for more
+    /// certificates), a server certificate (`server.pem`, `server.key`) and
+    /// a client certificate per `--client` (`client-NAME.pem`, `.key`).
+    New(NewCertsArgs),
+}
+
+/// Arguments of `duckgrid certs new`.
+#[derive(Debug, Clone, Args)]
+pub struct NewCertsArgs {
+    /// The directory to write into (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// A name or address the server certificate is valid for (repeat it).
+    #[arg(long, default_values = ["localhost", "127.0.0.1", "::1"])]
+    pub host: Vec<String>,
+    /// A client certificate with this Common Name (repeat it).
+    #[arg(long)]
+    pub client: Vec<String>,
+    /// The CA's Common Name.
+    #[arg(long, default_value = "duckgrid private CA")]
+    pub ca_name: String,
 }
 
 /// `duckgrid keys ...`
@@ -62,6 +92,10 @@ pub struct NewKeyArgs {
     /// When the key stops working (RFC 3339, e.g. 2027-06-30T00:00:00Z).
     #[arg(long)]
     pub expires: Option<String>,
+    /// Identify the principal by the Common Name of its client certificate
+    /// (mutual TLS) instead of a token: no token is made.
+    #[arg(long)]
+    pub certificate: Option<String>,
 }
 
 /// Arguments of `duckgrid check`.
@@ -122,7 +156,7 @@ pub struct Config {
     /// Redis URL, e.g. `redis://127.0.0.1:6379`: change events go through a
     /// Redis stream (any number of processes can watch). Without it the
     /// in-process feed is used.
-    #[arg(long, env = "DUCKGRID_REDIS_URL")]
+    #[arg(long, env = "DUCKGRID_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
     /// The key of the Redis stream of change events.
     #[arg(
@@ -232,11 +266,14 @@ pub struct Config {
     /// `authorization: Bearer <token>`. Reloaded on SIGHUP.
     #[arg(long, env = "DUCKGRID_AUTH_FILE")]
     pub auth_file: Option<PathBuf>,
-    /// An edge's own key for its writer (a reader of every sheet is
-    /// enough): for what the edge asks itself (position, history,
-    /// snapshots). Callers' calls go on with their own keys.
+    /// An edge's own key for its writer, a principal with role `edge`: what
+    /// the edge asks itself (position, history, snapshots) goes with it,
+    /// and so do callers' calls, naming the caller the edge authenticated
+    /// (only an edge's key may; see docs/AUTH.md).
     #[arg(long, env = "DUCKGRID_WRITER_TOKEN", hide_env_values = true)]
     pub writer_token: Option<String>,
+    #[command(flatten)]
+    pub tls: crate::tls::TlsFlags,
     /// Serve without authentication on a non-loopback address (anyone who
     /// can reach the port may read and write everything).
     #[arg(long, env = "DUCKGRID_INSECURE_NO_AUTH")]
@@ -343,11 +380,15 @@ impl Config {
             self.max_request_bytes as u128,
             u32::MAX as u128,
         );
-        if self.auth_file.is_none() && !self.listen.ip().is_loopback() && !self.insecure_no_auth {
+        if self.auth_file.is_none()
+            && !self.tls.mutual()
+            && !self.listen.ip().is_loopback()
+            && !self.insecure_no_auth
+        {
             problems.push(format!(
-                "--listen {} is not a loopback address and there is no --auth-file: anyone who \
-                 can reach it could read and write everything; give --auth-file, or \
-                 --insecure-no-auth to serve it open anyway",
+                "--listen {} is not a loopback address and there is no --auth-file (nor \
+                 --client-ca): anyone who can reach it could read and write everything; give \
+                 --auth-file, or --insecure-no-auth to serve it open anyway",
                 self.listen
             ));
         }
@@ -398,6 +439,15 @@ pub struct HealthArgs {
     /// Give up after this many milliseconds.
     #[arg(long, default_value_t = 3_000)]
     pub timeout_ms: u64,
+    /// A server with TLS: the CA (PEM) that signed its certificate.
+    #[arg(long, env = "DUCKGRID_HEALTH_CA")]
+    pub ca: Option<PathBuf>,
+    /// A server with mutual TLS: the client certificate (PEM) to present.
+    #[arg(long, env = "DUCKGRID_HEALTH_CERT", requires = "key", requires = "ca")]
+    pub cert: Option<PathBuf>,
+    /// The private key of --cert (PEM).
+    #[arg(long, env = "DUCKGRID_HEALTH_KEY", requires = "cert")]
+    pub key: Option<PathBuf>,
 }
 
 #[cfg(test)]

@@ -13,13 +13,18 @@ use crate::config::HealthArgs;
 /// Asks the server at `args.addr` for the health of `args.service`; succeeds
 /// only when it is SERVING.
 pub async fn check(args: &HealthArgs) -> anyhow::Result<()> {
-    let uri = if args.addr.contains("://") {
-        args.addr.clone()
-    } else {
-        format!("http://{}", args.addr)
+    let tls = match &args.ca {
+        Some(ca) => Some(crate::tls::client(
+            ca,
+            (args.cert.as_deref(), args.key.as_deref()),
+            ["--ca", "--cert", "--key"],
+        )?),
+        None => None,
     };
+    let endpoint = crate::tls::endpoint(&args.addr, tls)?;
+    let uri = endpoint.uri().to_string();
     let timeout = Duration::from_millis(args.timeout_ms);
-    let channel = tonic::transport::Endpoint::from_shared(uri.clone())?
+    let channel = endpoint
         .connect_timeout(timeout)
         .timeout(timeout)
         .connect()

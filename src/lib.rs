@@ -51,6 +51,7 @@ pub mod spread;
 pub mod store;
 pub mod summary;
 pub mod telemetry;
+pub mod tls;
 pub mod watch;
 pub mod wire;
 pub mod writer;

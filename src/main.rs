@@ -32,6 +32,9 @@ async fn main() -> ExitCode {
         Command::Keys(duckgrid::config::KeysCommand::New(args)) => {
             duckgrid::auth::keys::new_key_entry(&args).map(|text| print!("{text}"))
         }
+        Command::Certs(duckgrid::config::CertsCommand::New(args)) => {
+            duckgrid::tls::certs::write(&args).map(|text| print!("{text}"))
+        }
         Command::Health(args) => match duckgrid::health::check(&args).await {
             Ok(()) => {
                 println!("SERVING");

@@ -42,7 +42,7 @@ use crate::feed::{ChangelogHistory, EventCache, Feed, Live, memory::MemoryFeed};
 use crate::metrics::{self, Metrics};
 use crate::model::Model;
 use crate::model::file::ModelFile;
-use crate::proto::{FILE_DESCRIPTOR_SET, v1::grid_service_server::GridServiceServer};
+use crate::proto::v1::grid_service_server::GridServiceServer;
 use crate::service::GridApi;
 use crate::store::{self, ModelSource, ReadPool};
 use crate::summary::{Published, Snapshot, Summary};
@@ -61,8 +61,10 @@ pub struct Server {
     config: Config,
     listener: TcpListener,
     metrics: Arc<Metrics>,
-    /// The keys in force (`--auth-file`).
+    /// The keys in force (`--auth-file`; or client certificates only).
     auth: Option<Arc<Auth>>,
+    /// `--tls-cert`, `--tls-key`, `--client-ca`.
+    tls: Option<tonic::transport::ServerTlsConfig>,
     /// `/metrics`, when `--metrics-listen` asks for it.
     metrics_listener: Option<TcpListener>,
     role: RoleState,
@@ -91,10 +93,18 @@ impl Server {
     pub async fn bind(config: Config) -> anyhow::Result<Self> {
         config.validate()?;
         let metrics = Metrics::new();
-        let auth = match &config.auth_file {
-            Some(path) => Some(Auth::load(path.clone())?),
-            None => None,
+        let auth = match (&config.auth_file, config.tls.mutual()) {
+            (Some(path), _) => Some(Auth::load(path.clone())?),
+            (None, true) => Some(Auth::certificates_only()),
+            (None, false) => None,
         };
+        let tls = config.tls.server()?;
+        if let Some(tls) = &tls {
+            // The files are parsed here, so a bad one stops the start.
+            tonic::transport::Server::builder()
+                .tls_config(tls.clone())
+                .context("--tls-cert / --tls-key / --client-ca")?;
+        }
         if auth.is_none() && !config.listen.ip().is_loopback() {
             tracing::warn!(
                 listen = %config.listen,
@@ -114,6 +124,7 @@ impl Server {
             url: url.clone(),
             stream: config.redis_stream.clone(),
             maxlen: config.redis_maxlen,
+            ca: config.tls.redis_ca.clone(),
         });
         let live = Live::new(config.feed_buffer, config.feed_buffer_bytes);
         let (role, watches, feed) = match config.role {
@@ -206,10 +217,11 @@ impl Server {
                 let writer = Arc::new(WriterLink::connect_lazy(
                     url,
                     config.writer_token.as_deref(),
+                    config.tls.writer()?,
                 )?);
                 let cache = Arc::new(EventCache::default());
                 let history = EdgeHistory {
-                    redis: redis::client(&settings.url)?,
+                    redis: redis::client(settings)?,
                     stream: settings.stream.clone(),
                     writer: Arc::clone(&writer),
                     cache: Arc::clone(&cache),
@@ -258,6 +270,11 @@ impl Server {
             role = ?config.role,
             db = %config.db,
             redis = config.redis_url.as_deref().map(redact).as_deref().unwrap_or("(none: in-process feed)"),
+            tls = match (&tls, config.tls.mutual()) {
+                (None, _) => "off",
+                (Some(_), false) => "on",
+                (Some(_), true) => "mutual",
+            },
             metrics = %metrics_listener.as_ref().and_then(|l| l.local_addr().ok()).map_or("(off)".to_owned(), |a| format!("http://{a}/metrics")),
             "duckgrid ready"
         );
@@ -266,6 +283,7 @@ impl Server {
             listener,
             metrics,
             auth,
+            tls,
             metrics_listener,
             role,
             watches,
@@ -323,6 +341,7 @@ impl Server {
             listener,
             metrics,
             auth,
+            tls,
             metrics_listener,
             role,
             watches,
@@ -334,25 +353,12 @@ impl Server {
         health
             .set_service_status(GRID_SERVICE, ServingStatus::Serving)
             .await;
-        // Both reflection versions (grpcurl uses either), each listing every
-        // service this server has, the other reflection version included,
-        // and google.rpc's error details so grpcurl can show ErrorInfo.
-        let reflection = || {
-            tonic_reflection::server::Builder::configure()
-                .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
-                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-                .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
-        };
-        let reflection_v1 = reflection()
-            .register_encoded_file_descriptor_set(
-                tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
-            )
-            .build_v1()?;
-        let reflection_v1alpha = reflection()
-            .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
-            .build_v1alpha()?;
-
-        let router = tonic::transport::Server::builder()
+        let (reflection_v1, reflection_v1alpha) = crate::proto::reflection()?;
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = tls {
+            builder = builder.tls_config(tls).context("--tls-cert / --tls-key")?;
+        }
+        let router = builder
             .max_concurrent_streams(config.max_streams_per_connection)
             .concurrency_limit_per_connection(config.max_calls_per_connection)
             .http2_keepalive_interval(Some(Duration::from_secs(30)))

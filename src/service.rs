@@ -119,6 +119,7 @@ impl GridApi {
             revision = outcome.event.revision,
             %actor,
             principal = who.caller.principal().map_or("-", |p| p.id.as_str()),
+            via = who.caller.edge().map_or("-", |e| e.id.as_str()),
             peer = %who.peer.map_or_else(|| "-".to_owned(), |a| a.to_string()),
             replayed = outcome.replayed,
             facts_changed = outcome.event.change.results.iter().map(|r| r.facts_changed).sum::<i64>(),
@@ -266,7 +267,7 @@ impl GridService for GridApi {
         request: Request<pb::UpdateCellRequest>,
     ) -> Result<Response<pb::UpdateCellResponse>, Status> {
         let (caller, actor) = caller_and_actor(&request)?;
-        let peer = request.remote_addr();
+        let peer = caller.peer(request.remote_addr());
         let r = request.into_inner();
         let edit = r.edit.ok_or_else(|| Error::invalid("edit is required"))?;
         record_request_id(&r.request_id);
@@ -299,7 +300,7 @@ impl GridService for GridApi {
         request: Request<pb::BatchUpdateCellsRequest>,
     ) -> Result<Response<pb::BatchUpdateCellsResponse>, Status> {
         let (caller, actor) = caller_and_actor(&request)?;
-        let peer = request.remote_addr();
+        let peer = caller.peer(request.remote_addr());
         let r = request.into_inner();
         record_request_id(&r.request_id);
         self.authorize(&caller, &r.edits)?;

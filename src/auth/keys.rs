@@ -6,6 +6,7 @@
 //! subject = "alice"            # recorded as the actor of her writes
 //! role = "writer"              # reader | writer | admin
 //! key_sha256 = "9f86d08…"      # SHA-256 of the token, hex
+//! certificate = "alice"        # or/and: her client certificate's Common Name (mutual TLS)
 //! spread = true                # may write aggregate cells (admins always may)
 //! expires = 2027-06-30T00:00:00Z
 //! sheets = [{ name = "sheets/budget_*", access = "write" }, { name = "sheets/sales", access = "read" }]
@@ -32,6 +33,9 @@ pub enum Role {
     Writer,
     /// Everything, on every sheet; may name another actor.
     Admin,
+    /// An edge's own key: reads every sheet, and forwards callers' calls
+    /// naming the principal it authenticated (which only an edge may).
+    Edge,
 }
 
 /// Reading, or reading and writing.
@@ -58,7 +62,12 @@ pub struct Principal {
     pub id: String,
     pub subject: String,
     pub role: Role,
-    pub key_sha256: String,
+    /// SHA-256 of the token, hex.
+    #[serde(default)]
+    pub key_sha256: Option<String>,
+    /// The Common Name of the principal's client certificate (mutual TLS).
+    #[serde(default)]
+    pub certificate: Option<String>,
     #[serde(default)]
     pub spread: bool,
     #[serde(default)]
@@ -67,7 +76,7 @@ pub struct Principal {
     #[serde(default)]
     pub sheets: Option<Vec<Grant>>,
     #[serde(skip)]
-    digest: [u8; 32],
+    digest: Option<[u8; 32]>,
     #[serde(skip)]
     expires_at: Option<DateTime<Utc>>,
 }
@@ -125,11 +134,23 @@ impl Keys {
             if p.subject.trim().is_empty() || p.subject.chars().count() > 128 {
                 problems.push(format!("{at}: subject must be 1-128 characters"));
             }
-            match parse_digest(&p.key_sha256) {
-                Some(d) => p.digest = d,
-                None => problems.push(format!(
-                    "{at}: key_sha256 must be 64 hex digits (the SHA-256 of the token)"
+            match (&p.key_sha256, &p.certificate) {
+                (None, None) => problems.push(format!(
+                    "{at}: needs key_sha256 (a token's digest) or certificate (a client \
+                     certificate's Common Name), or both"
                 )),
+                (Some(hex), _) => match parse_digest(hex) {
+                    Some(d) => p.digest = Some(d),
+                    None => problems.push(format!(
+                        "{at}: key_sha256 must be 64 hex digits (the SHA-256 of the token)"
+                    )),
+                },
+                (None, Some(_)) => {}
+            }
+            if let Some(cn) = &p.certificate
+                && (cn.trim().is_empty() || cn.chars().count() > 256)
+            {
+                problems.push(format!("{at}: certificate must be 1-256 characters"));
             }
             if let Some(expires) = &p.expires {
                 match DateTime::parse_from_rfc3339(&expires.to_string()) {
@@ -142,8 +163,15 @@ impl Keys {
             if principals.iter().any(|q: &Principal| q.id == p.id) {
                 problems.push(format!("{at}: the id is used twice"));
             }
-            if principals.iter().any(|q: &Principal| q.digest == p.digest) {
+            if p.digest.is_some() && principals.iter().any(|q: &Principal| q.digest == p.digest) {
                 problems.push(format!("{at}: the same key is listed twice"));
+            }
+            if p.certificate.is_some()
+                && principals
+                    .iter()
+                    .any(|q: &Principal| q.certificate == p.certificate)
+            {
+                problems.push(format!("{at}: the same certificate is listed twice"));
             }
             principals.push(p);
         }
@@ -165,14 +193,51 @@ impl Keys {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let mut found = None;
         for p in &self.principals {
-            if bool::from(p.digest.ct_eq(&digest)) {
+            if let Some(d) = &p.digest
+                && bool::from(d.ct_eq(&digest))
+            {
                 found = Some(p);
             }
         }
-        let p = found.ok_or(Refusal::Unknown)?;
-        match p.expires_at {
+        found.ok_or(Refusal::Unknown)?.valid(now)
+    }
+
+    /// The principal whose client certificate has Common Name `cn`.
+    pub fn by_certificate(
+        &self,
+        cn: &str,
+        now: DateTime<Utc>,
+    ) -> Result<&std::sync::Arc<Principal>, Refusal> {
+        self.principals
+            .iter()
+            .find(|p| p.certificate.as_deref() == Some(cn))
+            .ok_or(Refusal::Unknown)?
+            .valid(now)
+    }
+
+    /// The principal with id `id` (whom an edge names as its caller).
+    pub fn by_id(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<&std::sync::Arc<Principal>, Refusal> {
+        self.principals
+            .iter()
+            .find(|p| p.id == id)
+            .ok_or(Refusal::Unknown)?
+            .valid(now)
+    }
+}
+
+trait Valid: Sized {
+    fn valid(self, now: DateTime<Utc>) -> Result<Self, Refusal>;
+}
+
+impl Valid for &std::sync::Arc<Principal> {
+    fn valid(self, now: DateTime<Utc>) -> Result<Self, Refusal> {
+        match self.expires_at {
             Some(at) if at <= now => Err(Refusal::Expired(at.to_rfc3339())),
-            _ => Ok(p),
+            _ => Ok(self),
         }
     }
 }
@@ -180,14 +245,12 @@ impl Keys {
 impl Principal {
     /// The access this principal has to `sheet`, if any.
     pub fn access(&self, sheet: &str) -> Option<Access> {
-        let cap = if self.role == Role::Reader {
-            Access::Read
-        } else {
-            Access::Write
+        let cap = match self.role {
+            Role::Admin => return Some(Access::Write),
+            Role::Edge => return Some(Access::Read),
+            Role::Reader => Access::Read,
+            Role::Writer => Access::Write,
         };
-        if self.role == Role::Admin {
-            return Some(Access::Write);
-        }
         let granted = match &self.sheets {
             None => Some(Access::Write),
             Some(grants) => grants
@@ -201,7 +264,30 @@ impl Principal {
 
     /// True when no sheet is out of this principal's reach.
     pub fn reads_every_sheet(&self) -> bool {
-        self.role == Role::Admin || self.sheets.is_none()
+        matches!(self.role, Role::Admin | Role::Edge) || self.sheets.is_none()
+    }
+
+    /// May write at all (with grants that allow it).
+    pub fn writes(&self) -> bool {
+        matches!(self.role, Role::Writer | Role::Admin)
+    }
+
+    /// The principal of a client certificate when there is no keys file:
+    /// the handshake proved it, so it may do what anyone could without
+    /// authentication, under its own name.
+    pub fn certified(cn: &str) -> Self {
+        Self {
+            id: format!("cert:{}", cn.chars().take(60).collect::<String>()),
+            subject: cn.to_owned(),
+            role: Role::Writer,
+            key_sha256: None,
+            certificate: Some(cn.to_owned()),
+            spread: true,
+            expires: None,
+            sheets: None,
+            digest: None,
+            expires_at: None,
+        }
     }
 
     /// May write aggregate cells (a spread over many facts).
@@ -216,7 +302,12 @@ impl Principal {
 
     /// The same key as `other` (a reload may have changed what it allows).
     pub fn same_key(&self, other: &Principal) -> bool {
-        self.id == other.id && bool::from(self.digest.ct_eq(&other.digest))
+        self.id == other.id
+            && self.certificate == other.certificate
+            && match (&self.digest, &other.digest) {
+                (Some(a), Some(b)) => bool::from(a.ct_eq(b)),
+                (a, b) => a.is_none() && b.is_none(),
+            }
     }
 }
 
@@ -266,16 +357,30 @@ pub fn new_token() -> (String, String) {
 
 /// What `duckgrid keys new` prints: the token once, and the entry.
 pub fn new_key_entry(args: &crate::config::NewKeyArgs) -> anyhow::Result<String> {
-    let (token, digest) = new_token();
+    // A certificate's principal has no token: the handshake proves it.
+    let (token, digest) = match &args.certificate {
+        None => {
+            let (token, digest) = new_token();
+            (Some(token), Some(digest))
+        }
+        Some(_) => (None, None),
+    };
+    let suffix = digest.as_deref().map_or("cert", |d| &d[..8]);
     let id = args
         .id
         .clone()
-        .unwrap_or_else(|| format!("{}-{}", slug(&args.subject), &digest[..8]));
+        .unwrap_or_else(|| format!("{}-{suffix}", slug(&args.subject)));
     let role = format!("{:?}", args.role).to_lowercase();
     let mut entry = format!(
-        "[[principal]]\nid = {id:?}\nsubject = {:?}\nrole = \"{role}\"\nkey_sha256 = \"{digest}\"\n",
+        "[[principal]]\nid = {id:?}\nsubject = {:?}\nrole = \"{role}\"\n",
         args.subject
     );
+    if let Some(digest) = &digest {
+        entry.push_str(&format!("key_sha256 = \"{digest}\"\n"));
+    }
+    if let Some(cn) = &args.certificate {
+        entry.push_str(&format!("certificate = {cn:?}\n"));
+    }
     if args.spread {
         entry.push_str("spread = true\n");
     }
@@ -287,10 +392,16 @@ pub fn new_key_entry(args: &crate::config::NewKeyArgs) -> anyhow::Result<String>
     }
     // The entry must read back as it is meant.
     Keys::parse(&entry).map_err(|p| anyhow::anyhow!("{}", p.join("; ")))?;
+    let how = match &token {
+        Some(token) => format!(
+            "# The token, shown this once (duckgrid keeps only its digest):\n#   {token}\n\
+             # Callers send it as `authorization: Bearer {token}`.\n"
+        ),
+        None => "# Callers present a client certificate with this Common Name (--client-ca).\n"
+            .to_owned(),
+    };
     Ok(format!(
-        "# The token, shown this once (duckgrid keeps only its digest):\n#   {token}\n\
-         # Callers send it as `authorization: Bearer {token}`.\n\
-         # Add this to the keys file, then reload (SIGHUP) or restart:\n{entry}"
+        "{how}# Add this to the keys file, then reload (SIGHUP) or restart:\n{entry}"
     ))
 }
 
@@ -354,6 +465,72 @@ mod tests {
         assert!(!p.reads_every_sheet() && !p.may_spread());
         assert!(matches("a*b?d", "aXXbcd") && !matches("a*b?d", "aXXbd"));
         assert!(matches("*", "") && matches("**x", "yx") && !matches("x", "xy"));
+    }
+
+    #[test]
+    fn a_principal_is_known_by_its_certificate_or_its_id_and_an_edge_only_reads() {
+        let text = "[[principal]]\nid = \"carol\"\nsubject = \"carol\"\nrole = \"writer\"\ncertificate = \"carol\"\n\
+                    [[principal]]\nid = \"e\"\nsubject = \"edge\"\nrole = \"edge\"\ncertificate = \"edge-1\"\n";
+        let k = Keys::parse(text).unwrap();
+        let now = Utc::now();
+        assert_eq!(k.by_certificate("carol", now).unwrap().id, "carol");
+        assert_eq!(
+            k.by_certificate("mallory", now).unwrap_err(),
+            Refusal::Unknown
+        );
+        let edge = k.by_id("e", now).unwrap();
+        assert_eq!(edge.access("sheets/anything"), Some(Access::Read));
+        assert!(edge.reads_every_sheet() && !edge.writes() && !edge.may_spread());
+        assert_eq!(k.by_id("nobody", now).unwrap_err(), Refusal::Unknown);
+        // A certificate's principal has no token: none authenticates as it.
+        assert_eq!(k.authenticate("", now).unwrap_err(), Refusal::Unknown);
+        let neither = "[[principal]]\nid = \"x\"\nsubject = \"x\"\nrole = \"reader\"\n";
+        let problems = Keys::parse(neither).unwrap_err();
+        assert!(problems[0].contains("needs key_sha256"), "{problems:?}");
+        let twice = format!(
+            "{text}[[principal]]\nid = \"c2\"\nsubject = \"c\"\nrole = \"reader\"\ncertificate = \"carol\"\n"
+        );
+        let problems = Keys::parse(&twice).unwrap_err();
+        assert!(
+            problems.iter().any(|p| p.contains("same certificate")),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn a_new_key_is_printed_once_with_its_entry_or_names_a_certificate() {
+        let mut args = crate::config::NewKeyArgs {
+            subject: "Alice Smith".into(),
+            role: Role::Writer,
+            id: None,
+            spread: true,
+            expires: None,
+            certificate: None,
+        };
+        let text = new_key_entry(&args).unwrap();
+        let token = text
+            .lines()
+            .find_map(|l| l.strip_prefix("#   "))
+            .expect("the token line");
+        let keys = Keys::parse(&text).unwrap();
+        let p = keys.authenticate(token, Utc::now()).unwrap();
+        assert!(p.id.starts_with("alice-smith-") && p.may_spread());
+        assert!(
+            !text
+                .lines()
+                .any(|l| !l.starts_with('#') && l.contains(token))
+        );
+        args.certificate = Some("alice".into());
+        let text = new_key_entry(&args).unwrap();
+        assert!(
+            !text.contains("dg_") && !text.contains("key_sha256"),
+            "{text}"
+        );
+        let keys = Keys::parse(&text).unwrap();
+        assert_eq!(
+            keys.by_certificate("alice", Utc::now()).unwrap().subject,
+            "Alice Smith"
+        );
     }
 
     #[test]

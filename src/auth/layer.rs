@@ -14,7 +14,7 @@ use tonic::transport::server::TcpConnectInfo;
 use tonic::{Code, Status};
 use tower::{Layer, Service};
 
-use super::{Auth, Caller, Role, unauthenticated};
+use super::{Auth, Caller, Principal, Role, unauthenticated};
 use crate::error::Error;
 use crate::rpc::Need;
 
@@ -79,19 +79,17 @@ where
         {
             return self.inner.call(request).boxed();
         }
-        let principal = match check(auth, &request, need) {
-            Ok(principal) => principal,
-            Err((error, principal)) => {
+        let caller = match check(auth, &request, need) {
+            Ok(caller) => caller,
+            Err((error, caller)) => {
                 let status = Status::from(error);
-                let audit = Audit::of(&request, principal);
+                let audit = Audit::of(&request, caller);
                 self.layer.denied(&audit, &status);
                 return ready(Ok(status.into_http())).boxed();
             }
         };
-        let audit = Audit::of(&request, Some(Arc::clone(&principal)));
-        request
-            .extensions_mut()
-            .insert(Caller::Principal(principal));
+        let audit = Audit::of(&request, Some(caller.clone()));
+        request.extensions_mut().insert(caller);
         let call = self.inner.call(request);
         let layer = self.layer.clone();
         async move {
@@ -112,25 +110,76 @@ where
     }
 }
 
-type Denial = (Error, Option<Arc<super::Principal>>);
+/// A refusal, and whom it refused (when the credentials said).
+type Denial = (Error, Option<Caller>);
 
-fn check<B>(
-    auth: &Auth,
-    request: &http::Request<B>,
-    need: Need,
-) -> Result<Arc<super::Principal>, Denial> {
-    let header = request
-        .headers()
-        .get(http::header::AUTHORIZATION)
-        .ok_or_else(|| {
-            (
-                unauthenticated(
-                    "MISSING_CREDENTIALS",
-                    "this server needs `authorization: Bearer <token>`".into(),
+/// The header with which an edge names the caller it authenticated (a
+/// principal id); honoured from an edge's key only, so only edges can
+/// assert another principal's identity.
+pub const FORWARDED_FOR: &str = "x-duckgrid-forwarded-for";
+/// The address of the caller an edge forwards (for the audit log).
+pub const FORWARDED_PEER: &str = "x-duckgrid-forwarded-peer";
+
+fn check<B>(auth: &Auth, request: &http::Request<B>, need: Need) -> Result<Caller, Denial> {
+    let own = credentials(auth, request).map_err(|e| (e, None))?;
+    let caller = match request.headers().get(FORWARDED_FOR) {
+        None => Caller::Principal(own),
+        Some(_) if own.role != Role::Edge => {
+            let error = Error::denied(
+                "FORWARDING_NOT_ALLOWED",
+                format!(
+                    "{} is not an edge's key: only an edge may name the caller it forwards \
+                     ({FORWARDED_FOR})",
+                    own.id
                 ),
-                None,
-            )
-        })?;
+            );
+            return Err((error, Some(Caller::Principal(own))));
+        }
+        Some(id) => {
+            let principal = auth
+                .forwarded(id.to_str().unwrap_or_default())
+                .map_err(|e| (e, Some(Caller::Principal(Arc::clone(&own)))))?;
+            let peer = request
+                .headers()
+                .get(FORWARDED_PEER)
+                .and_then(|v| v.to_str().ok()?.parse().ok());
+            Caller::Forwarded {
+                principal,
+                edge: own,
+                peer,
+            }
+        }
+    };
+    let principal = caller.principal().expect("an authenticated caller");
+    if need == Need::Write && !principal.writes() {
+        let error = Error::denied(
+            "ROLE_NOT_ALLOWED",
+            format!(
+                "{} is {} key: it may not write",
+                principal.id,
+                match principal.role {
+                    Role::Reader => "a reader's",
+                    _ => "an edge's",
+                }
+            ),
+        );
+        return Err((error, Some(caller)));
+    }
+    Ok(caller)
+}
+
+/// Who the credentials say the caller is: a bearer token, else the client
+/// certificate of a mutual-TLS connection.
+fn credentials<B>(auth: &Auth, request: &http::Request<B>) -> crate::error::Result<Arc<Principal>> {
+    let Some(header) = request.headers().get(http::header::AUTHORIZATION) else {
+        return match crate::tls::peer_common_name(request) {
+            Some(cn) => auth.certificate(&cn),
+            None => Err(unauthenticated(
+                "MISSING_CREDENTIALS",
+                "this server needs `authorization: Bearer <token>`".into(),
+            )),
+        };
+    };
     let token = header
         .to_str()
         .ok()
@@ -140,23 +189,12 @@ fn check<B>(
         })
         .map(str::trim)
         .ok_or_else(|| {
-            (
-                unauthenticated(
-                    "MALFORMED_CREDENTIALS",
-                    "the authorization header must be `Bearer <token>`".into(),
-                ),
-                None,
+            unauthenticated(
+                "MALFORMED_CREDENTIALS",
+                "the authorization header must be `Bearer <token>`".into(),
             )
         })?;
-    let principal = auth.authenticate(token).map_err(|e| (e, None))?;
-    if need == Need::Write && principal.role == Role::Reader {
-        let error = Error::denied(
-            "ROLE_NOT_ALLOWED",
-            format!("{} is a reader: it may not write", principal.id),
-        );
-        return Err((error, Some(principal)));
-    }
-    Ok(principal)
+    auth.authenticate(token)
 }
 
 /// Who asked what, for the audit log: kept cheaply for every call (a
@@ -164,31 +202,34 @@ fn check<B>(
 struct Audit {
     uri: http::Uri,
     peer: Option<std::net::SocketAddr>,
-    principal: Option<Arc<super::Principal>>,
+    caller: Option<Caller>,
 }
 
 impl Audit {
-    fn of<B>(request: &http::Request<B>, principal: Option<Arc<super::Principal>>) -> Self {
+    fn of<B>(request: &http::Request<B>, caller: Option<Caller>) -> Self {
+        let connection = request
+            .extensions()
+            .get::<TcpConnectInfo>()
+            .and_then(|i| i.remote_addr());
         Self {
             uri: request.uri().clone(),
-            peer: request
-                .extensions()
-                .get::<TcpConnectInfo>()
-                .and_then(|i| i.remote_addr()),
-            principal,
+            peer: caller.as_ref().map_or(connection, |c| c.peer(connection)),
+            caller,
         }
     }
 }
 
 /// One line of the audit log (target `duckgrid::audit`) for a refusal.
 fn audit_denial(audit: &Audit, message: &str, code: Code) {
+    let principal = audit.caller.as_ref().and_then(Caller::principal);
     tracing::warn!(
         target: "duckgrid::audit",
         outcome = "denied",
         ?code,
         detail = message,
-        principal = audit.principal.as_ref().map_or("-", |p| p.id.as_str()),
-        subject = audit.principal.as_ref().map_or("-", |p| p.subject.as_str()),
+        principal = principal.map_or("-", |p| p.id.as_str()),
+        subject = principal.map_or("-", |p| p.subject.as_str()),
+        via = audit.caller.as_ref().and_then(Caller::edge).map_or("-", |e| e.id.as_str()),
         peer = %audit.peer.map_or_else(|| "-".to_owned(), |a| a.to_string()),
         rpc = crate::telemetry::clip(audit.uri.path(), 128),
         "call refused"

@@ -5,8 +5,12 @@
 //! against the keys ([`keys`]) and checks the role the RPC needs (one
 //! table, [`crate::rpc`]); the handlers then check the sheets of every
 //! cell, hold and watch selection through the [`Caller`] the layer put in
-//! the request. Without `--auth-file` every caller is [`Caller::Open`] and
-//! the server binds loopback only (unless `--insecure-no-auth`).
+//! the request. A caller is known by its bearer token, or by the Common
+//! Name of its client certificate (mutual TLS, [`crate::tls`]); an edge's
+//! key may name the caller it authenticated ([`Caller::Forwarded`]).
+//! Without `--auth-file` (and without `--client-ca`) every caller is
+//! [`Caller::Open`] and the server binds loopback only (unless
+//! `--insecure-no-auth`).
 
 pub mod keys;
 pub mod layer;
@@ -22,7 +26,9 @@ pub use keys::{Access, Keys, Principal, Role};
 
 /// The keys in force, reloadable (SIGHUP).
 pub struct Auth {
-    path: PathBuf,
+    /// `None`: no keys file, only client certificates (each one a writer
+    /// under its own name: [`Principal::certified`]).
+    path: Option<PathBuf>,
     keys: RwLock<Arc<Keys>>,
     /// Bumped by every reload: open watches re-check their principal.
     generation: watch::Sender<u64>,
@@ -33,17 +39,30 @@ impl Auth {
         let keys = Keys::read(&path)?;
         tracing::info!(principals = keys.principals.len(), file = %path.display(), "keys loaded");
         Ok(Arc::new(Self {
-            path,
+            path: Some(path),
             keys: RwLock::new(Arc::new(keys)),
             generation: watch::channel(0).0,
         }))
     }
 
+    /// Mutual TLS without a keys file: a client certificate is the only
+    /// credential.
+    pub fn certificates_only() -> Arc<Self> {
+        Arc::new(Self {
+            path: None,
+            keys: RwLock::default(),
+            generation: watch::channel(0).0,
+        })
+    }
+
     /// Reads the file again; a file with problems leaves the keys as they
     /// were (and says why).
     pub fn reload(&self) -> anyhow::Result<()> {
-        let keys = Keys::read(&self.path)?;
-        tracing::info!(principals = keys.principals.len(), file = %self.path.display(), "keys reloaded");
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        let keys = Keys::read(path)?;
+        tracing::info!(principals = keys.principals.len(), file = %path.display(), "keys reloaded");
         *self.keys.write().expect("keys lock") = Arc::new(keys);
         self.generation.send_modify(|g| *g += 1);
         Ok(())
@@ -56,23 +75,53 @@ impl Auth {
 
     /// The principal a bearer token names.
     pub fn authenticate(&self, token: &str) -> Result<Arc<Principal>> {
-        let keys = Arc::clone(&self.keys.read().expect("keys lock"));
-        match keys.authenticate(token, Utc::now()) {
-            Ok(p) => Ok(Arc::clone(p)),
-            Err(keys::Refusal::Unknown) => Err(unauthenticated(
-                "INVALID_TOKEN",
-                "the bearer token is not a valid key".into(),
-            )),
-            Err(keys::Refusal::Expired(at)) => Err(unauthenticated(
-                "TOKEN_EXPIRED",
-                format!("the key expired at {at}"),
-            )),
+        let keys = self.keys();
+        refused(
+            keys.authenticate(token, Utc::now()),
+            "INVALID_TOKEN",
+            || "the bearer token is not a valid key".into(),
+        )
+    }
+
+    /// The principal a client certificate (its Common Name) names.
+    pub fn certificate(&self, cn: &str) -> Result<Arc<Principal>> {
+        if self.path.is_none() {
+            return Ok(Arc::new(Principal::certified(cn)));
         }
+        let keys = self.keys();
+        refused(
+            keys.by_certificate(cn, Utc::now()),
+            "UNKNOWN_CERTIFICATE",
+            || {
+                format!(
+                    "no key names the client certificate {}",
+                    crate::error::quoted(cn)
+                )
+            },
+        )
+    }
+
+    /// The principal an edge says it is calling for.
+    pub fn forwarded(&self, id: &str) -> Result<Arc<Principal>> {
+        let keys = self.keys();
+        refused(keys.by_id(id, Utc::now()), "UNKNOWN_PRINCIPAL", || {
+            format!(
+                "the edge names a caller no key here has ({})",
+                crate::error::quoted(id)
+            )
+        })
+    }
+
+    fn keys(&self) -> Arc<Keys> {
+        Arc::clone(&self.keys.read().expect("keys lock"))
     }
 
     /// `principal` as the keys now say (a reload may have removed it or
     /// changed its grants; an expired key is gone).
     pub fn current(&self, principal: &Principal) -> Option<Arc<Principal>> {
+        if self.path.is_none() {
+            return Some(Arc::new(principal.clone()));
+        }
         let keys = self.keys.read().expect("keys lock");
         keys.principals
             .iter()
@@ -85,12 +134,36 @@ pub fn unauthenticated(reason: &'static str, message: String) -> Error {
     Error::Unauthenticated { reason, message }
 }
 
+/// A lookup's refusal as the caller hears it.
+fn refused(
+    found: std::result::Result<&Arc<Principal>, keys::Refusal>,
+    unknown: &'static str,
+    message: impl FnOnce() -> String,
+) -> Result<Arc<Principal>> {
+    match found {
+        Ok(p) => Ok(Arc::clone(p)),
+        Err(keys::Refusal::Unknown) => Err(unauthenticated(unknown, message())),
+        Err(keys::Refusal::Expired(at)) => Err(unauthenticated(
+            "TOKEN_EXPIRED",
+            format!("the key expired at {at}"),
+        )),
+    }
+}
+
 /// Who is calling, as the auth layer established it.
 #[derive(Debug, Clone)]
 pub enum Caller {
     /// Authentication is off: everything is allowed, as before auth existed.
     Open,
     Principal(Arc<Principal>),
+    /// A call an edge forwarded: the edge authenticated `principal` (and
+    /// the writer knows it by the same keys); `edge` is the edge's key.
+    Forwarded {
+        principal: Arc<Principal>,
+        edge: Arc<Principal>,
+        /// The caller's address, as the edge saw it.
+        peer: Option<std::net::SocketAddr>,
+    },
 }
 
 impl Caller {
@@ -109,16 +182,33 @@ impl Caller {
     pub fn principal(&self) -> Option<&Arc<Principal>> {
         match self {
             Caller::Open => None,
-            Caller::Principal(p) => Some(p),
+            Caller::Principal(p) | Caller::Forwarded { principal: p, .. } => Some(p),
+        }
+    }
+
+    /// The edge that forwarded the call, if one did.
+    pub fn edge(&self) -> Option<&Arc<Principal>> {
+        match self {
+            Caller::Forwarded { edge, .. } => Some(edge),
+            _ => None,
+        }
+    }
+
+    /// The caller's address: the connection's, or for a forwarded call the
+    /// one its edge saw.
+    pub fn peer(&self, connection: Option<std::net::SocketAddr>) -> Option<std::net::SocketAddr> {
+        match self {
+            Caller::Forwarded { peer, .. } => *peer,
+            _ => connection,
         }
     }
 
     /// Refuses a sheet the caller may not read (existing or not: the
     /// answer is the same, so nothing is revealed).
     pub fn read(&self, sheet: &str) -> Result<()> {
-        match self {
-            Caller::Open => Ok(()),
-            Caller::Principal(p) => match p.access(sheet) {
+        match self.principal() {
+            None => Ok(()),
+            Some(p) => match p.access(sheet) {
                 Some(_) => Ok(()),
                 None => Err(Error::denied(
                     "SHEET_NOT_ALLOWED",
@@ -130,9 +220,9 @@ impl Caller {
 
     /// Refuses a sheet the caller may not write.
     pub fn write(&self, sheet: &str) -> Result<()> {
-        match self {
-            Caller::Open => Ok(()),
-            Caller::Principal(p) => match p.access(sheet) {
+        match self.principal() {
+            None => Ok(()),
+            Some(p) => match p.access(sheet) {
                 Some(Access::Write) => Ok(()),
                 Some(Access::Read) => Err(Error::denied(
                     "SHEET_READ_ONLY",
@@ -152,8 +242,8 @@ impl Caller {
 
     /// Refuses a write to an aggregate cell by a caller without the right.
     pub fn spread(&self, cell: &str) -> Result<()> {
-        match self {
-            Caller::Principal(p) if !p.may_spread() => Err(Error::denied(
+        match self.principal() {
+            Some(p) if !p.may_spread() => Err(Error::denied(
                 "SPREADING_NOT_ALLOWED",
                 format!(
                     "{} may write leaf cells only; {cell} is an aggregate (spreading needs `spread = true`)",
@@ -178,13 +268,13 @@ impl Caller {
     /// The actor a write records: the authenticated subject. Naming another
     /// one (`x-duckgrid-actor`) is for admins, and recorded as such.
     pub fn actor(&self, asked: Option<String>) -> Result<String> {
-        match (self, asked) {
-            (Caller::Open, asked) => Ok(asked.unwrap_or_else(|| crate::service::ANONYMOUS.into())),
-            (Caller::Principal(p), None) => Ok(p.subject.clone()),
-            (Caller::Principal(p), Some(other)) if p.role == Role::Admin => {
+        match (self.principal(), asked) {
+            (None, asked) => Ok(asked.unwrap_or_else(|| crate::service::ANONYMOUS.into())),
+            (Some(p), None) => Ok(p.subject.clone()),
+            (Some(p), Some(other)) if p.role == Role::Admin => {
                 Ok(format!("{other} (by {})", p.subject))
             }
-            (Caller::Principal(p), Some(_)) => Err(Error::denied(
+            (Some(p), Some(_)) => Err(Error::denied(
                 "IMPERSONATION_NOT_ALLOWED",
                 format!(
                     "{} may not name another actor ({}): only admins may",

@@ -10,7 +10,10 @@
 //! own `WatchUpdates`. Subscribers on the writer and on every edge see the
 //! identical sequence: all of them read the one stream.
 //!
-//! Forwarded calls keep the caller's deadline (`grpc-timeout`) and actor.
+//! Forwarded calls keep the caller's deadline (`grpc-timeout`) and actor,
+//! and go with the edge's own key naming the caller the edge authenticated
+//! (`x-duckgrid-forwarded-for`, which the writer honours from an edge's
+//! key only): callers' tokens never travel past the edge.
 //! A call that failed on the way to the writer (not refused by it) is
 //! retried until the deadline; a write is made safe to retry by the request
 //! id the edge gives it when the client gave none, and a write that still
@@ -31,11 +34,13 @@ use std::time::Duration;
 
 use rand::RngExt;
 use tokio::time::Instant;
-use tonic::metadata::MetadataMap;
+use tonic::metadata::{Ascii, MetadataMap, MetadataValue};
 use tonic::{Request, Response, Status};
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
+use crate::auth::Caller;
+use crate::auth::layer::{FORWARDED_FOR, FORWARDED_PEER};
 use crate::error::Error;
 use crate::metrics::EdgeMetrics;
 use crate::proto::v1 as pb;
@@ -73,16 +78,48 @@ fn grpc_timeout(metadata: &MetadataMap) -> Option<Duration> {
     })
 }
 
-/// A caller's request as the writer gets it: the message, the actor, the
-/// caller's key, the trace (`traceparent`) and what is left of the deadline.
-fn forward<T>(message: T, metadata: &MetadataMap, deadline: Instant) -> Request<T> {
+/// Whom a forwarded call is for: the caller this edge authenticated (none
+/// with auth off), and its address.
+#[derive(Clone, Default)]
+struct OnBehalf {
+    principal: Option<MetadataValue<Ascii>>,
+    peer: Option<MetadataValue<Ascii>>,
+}
+
+impl OnBehalf {
+    fn of(caller: Option<&Caller>, peer: Option<std::net::SocketAddr>) -> Self {
+        let value = |text: &str| MetadataValue::try_from(text).ok();
+        match caller.and_then(Caller::principal) {
+            Some(p) => Self {
+                principal: value(&p.id),
+                peer: peer.and_then(|a| value(&a.to_string())),
+            },
+            None => Self::default(),
+        }
+    }
+}
+
+/// A caller's request as the writer gets it: the message, the actor, whom
+/// it is for (the edge's key goes on every call: [`writer::EdgeKey`]), the
+/// trace (`traceparent`) and what is left of the deadline.
+fn forward<T>(
+    message: T,
+    metadata: &MetadataMap,
+    on_behalf: &OnBehalf,
+    deadline: Instant,
+) -> Request<T> {
     let mut forwarded = Request::new(message);
-    // The caller's key goes on: the writer authenticates the caller itself
-    // and records its subject.
-    for name in [ACTOR_HEADER, "authorization", telemetry::TRACEPARENT] {
+    for name in [ACTOR_HEADER, telemetry::TRACEPARENT] {
         if let Some(value) = metadata.get(name) {
             forwarded.metadata_mut().insert(name, value.clone());
         }
+    }
+    let headers = forwarded.metadata_mut();
+    if let Some(id) = &on_behalf.principal {
+        headers.insert(FORWARDED_FOR, id.clone());
+    }
+    if let Some(peer) = &on_behalf.peer {
+        headers.insert(FORWARDED_PEER, peer.clone());
     }
     forwarded.set_timeout(deadline.saturating_duration_since(Instant::now()));
     forwarded
@@ -149,10 +186,13 @@ impl EdgeApi {
         // Give up a little before the caller does, so that it hears why.
         let budget = grpc_timeout(request.metadata()).unwrap_or(FORWARD_DEADLINE);
         let deadline = Instant::now() + budget - (budget / 10).min(Duration::from_millis(250));
-        let (metadata, _, message) = request.into_parts();
+        let peer = request.remote_addr();
+        let (metadata, extensions, message) = request.into_parts();
+        let on_behalf = OnBehalf::of(extensions.get::<Caller>(), peer);
         let mut backoff = Duration::from_millis(50);
         loop {
-            let status = match call(forward(message.clone(), &metadata, deadline)).await {
+            let forwarded = forward(message.clone(), &metadata, &on_behalf, deadline);
+            let status = match call(forwarded).await {
                 Ok(response) => return Ok(response),
                 Err(status) => status,
             };
@@ -287,8 +327,16 @@ mod tests {
         metadata.insert(ACTOR_HEADER, "alice".parse().unwrap());
         let timeout = grpc_timeout(&metadata).unwrap();
         assert_eq!(timeout, Duration::from_millis(1500));
-        let forwarded = forward((), &metadata, Instant::now() + timeout);
+        metadata.insert("authorization", "Bearer dg_callers_own".parse().unwrap());
+        let forwarded = forward(
+            (),
+            &metadata,
+            &OnBehalf::default(),
+            Instant::now() + timeout,
+        );
         assert_eq!(forwarded.metadata().get(ACTOR_HEADER).unwrap(), "alice");
+        // The caller's token stays here: the edge's own key goes instead.
+        assert!(forwarded.metadata().get("authorization").is_none());
         let sent = grpc_timeout(forwarded.metadata()).expect("a deadline on the forwarded call");
         assert!(
             sent <= timeout && sent > Duration::from_millis(1000),

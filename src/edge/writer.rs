@@ -13,7 +13,7 @@ use tonic::Status;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 use tonic_types::StatusExt;
@@ -39,24 +39,20 @@ pub struct Position {
 /// The edge's gRPC client of its writer.
 pub type WriterClient = GridServiceClient<InterceptedService<Channel, EdgeKey>>;
 
-/// The edge's own key (`--writer-token`), put on the calls that carry none:
-/// the edge's own questions (position, history, snapshots). A forwarded
-/// call keeps its caller's key: the writer authenticates the caller.
+/// The edge's own key (`--writer-token`, a principal with role `edge`), on
+/// every call to the writer: the edge's own questions (position, history,
+/// snapshots) and the calls it forwards, which name their caller.
 #[derive(Clone)]
 pub struct EdgeKey(Option<MetadataValue<Ascii>>);
 
 impl Interceptor for EdgeKey {
     fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
-        if let Some(key) = &self.0
-            && !request.metadata().contains_key(AUTHORIZATION)
-        {
-            request.metadata_mut().insert(AUTHORIZATION, key.clone());
+        if let Some(key) = &self.0 {
+            request.metadata_mut().insert("authorization", key.clone());
         }
         Ok(request)
     }
 }
-
-const AUTHORIZATION: &str = "authorization";
 
 /// The writer, as an edge reaches it.
 pub struct WriterLink {
@@ -80,21 +76,20 @@ const RECENT: usize = 16;
 impl WriterLink {
     /// A lazily connected link (the edge starts whether or not the writer
     /// is up).
-    pub fn connect_lazy(url: &str, token: Option<&str>) -> Result<Self> {
+    pub fn connect_lazy(
+        url: &str,
+        token: Option<&str>,
+        tls: Option<tonic::transport::ClientTlsConfig>,
+    ) -> Result<Self> {
         let key = token
             .map(|t| {
                 MetadataValue::try_from(format!("Bearer {t}"))
                     .map_err(|_| Error::invalid("--writer-token must be printable ASCII"))
             })
             .transpose()?;
-        let url = if url.contains("://") {
-            url.to_owned()
-        } else {
-            format!("http://{url}")
-        };
         // No overall timeout: each call carries its caller's deadline.
-        let channel = Endpoint::from_shared(url.clone())
-            .map_err(|e| Error::invalid(format!("writer url {url:?}: {e}")))?
+        let channel = crate::tls::endpoint(url, tls)
+            .map_err(|e| Error::invalid(format!("--writer: {e:#}")))?
             .tcp_nodelay(true)
             .connect_timeout(Duration::from_secs(5))
             .http2_keep_alive_interval(Duration::from_secs(30))

@@ -23,6 +23,8 @@ pub const SHEETS: [&str; 2] = [PRODUCT, REGION];
 /// A running server and a client connected to it.
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// How clients reach it (plaintext, or TLS trusting the test CA).
+    pub endpoint: Endpoint,
     pub client: GridServiceClient<Channel>,
     /// The writer's database (edges have none).
     db: Option<duckdb::Connection>,
@@ -61,6 +63,14 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_with(config: Config) -> TestApp {
+    spawn_reached_with(config, None).await
+}
+
+/// A server clients reach over TLS with `tls` (or plaintext without).
+pub async fn spawn_reached_with(
+    config: Config,
+    tls: Option<tonic::transport::ClientTlsConfig>,
+) -> TestApp {
     duckgrid::telemetry::init(config.log_format, &config.log);
     let server = Server::bind(config.clone()).await.expect("server binds");
     let addr = server.local_addr();
@@ -72,9 +82,11 @@ pub async fn spawn_with(config: Config) -> TestApp {
     let handle = tokio::spawn(server.run(async {
         let _ = stopped.await;
     }));
+    let endpoint = duckgrid::tls::endpoint(&addr.to_string(), tls).unwrap();
     TestApp {
         addr,
-        client: connect(addr).await,
+        client: connect_endpoint(endpoint.clone()).await,
+        endpoint,
         db,
         watch_stats,
         metrics,
@@ -82,10 +94,6 @@ pub async fn spawn_with(config: Config) -> TestApp {
         stop: Some(stop),
         server: Some(handle),
     }
-}
-
-pub async fn connect(addr: SocketAddr) -> GridServiceClient<Channel> {
-    connect_endpoint(Endpoint::from_shared(format!("http://{addr}")).unwrap()).await
 }
 
 pub async fn connect_endpoint(endpoint: Endpoint) -> GridServiceClient<Channel> {
@@ -96,7 +104,7 @@ pub async fn connect_endpoint(endpoint: Endpoint) -> GridServiceClient<Channel> 
 impl TestApp {
     /// A fresh client (its own connection).
     pub async fn new_client(&self) -> GridServiceClient<Channel> {
-        connect(self.addr).await
+        connect_endpoint(self.endpoint.clone()).await
     }
 
     /// Shuts the server down gracefully and waits for it.
@@ -389,11 +397,7 @@ pub fn assert_status(status: &Status, code: Code, reason: &str) {
 
 /// The health a server reports for `service`.
 pub async fn health(app: &TestApp, service: &str) -> i32 {
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", app.addr))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = app.endpoint.connect().await.unwrap();
     tonic_health::pb::health_client::HealthClient::new(channel)
         .check(tonic_health::pb::HealthCheckRequest {
             service: service.into(),

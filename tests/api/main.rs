@@ -19,5 +19,6 @@ mod redis_feed;
 mod redis_recovery;
 mod redis_server;
 mod spreading;
+mod tls;
 mod watching;
 mod writes;

@@ -33,6 +33,9 @@ async fn health_is_serving_for_the_server_and_the_grid_service() {
         addr: app.addr.to_string(),
         service: String::new(),
         timeout_ms: 2_000,
+        ca: None,
+        cert: None,
+        key: None,
     };
     duckgrid::health::check(&args)
         .await

@@ -32,13 +32,28 @@ pub struct RedisServer {
     child: Option<Child>,
     /// Append-only file with fsync on every write: data survives SIGKILL.
     persistent: bool,
+    /// Also serving TLS: its port, and the directory of `duckgrid certs new`.
+    tls: Option<(u16, std::path::PathBuf)>,
 }
 
 impl RedisServer {
     pub fn start(persistent: bool) -> Self {
+        Self::start_with(persistent, None)
+    }
+
+    /// Also serving TLS (`rediss://`) with the server certificate of
+    /// `duckgrid certs new` in `certs`.
+    #[allow(dead_code)]
+    pub fn start_tls(certs: &std::path::Path) -> Self {
+        Self::start_with(false, Some(certs))
+    }
+
+    fn start_with(persistent: bool, certs: Option<&std::path::Path>) -> Self {
         for _ in 0..50 {
             let port = candidate_port();
-            if TcpListener::bind(("127.0.0.1", port)).is_err() {
+            let tls = certs.map(|c| (candidate_port(), c.to_owned()));
+            let free = |p: u16| TcpListener::bind(("127.0.0.1", p)).is_ok();
+            if !free(port) || tls.as_ref().is_some_and(|(p, _)| !free(*p)) {
                 continue;
             }
             let mut server = RedisServer {
@@ -46,6 +61,7 @@ impl RedisServer {
                 dir: tempfile::tempdir().unwrap(),
                 child: None,
                 persistent,
+                tls,
             };
             if server.launch() {
                 return server;
@@ -56,6 +72,12 @@ impl RedisServer {
 
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// The TLS port's URL (with [`RedisServer::start_tls`]).
+    #[allow(dead_code)]
+    pub fn tls_url(&self) -> String {
+        format!("rediss://127.0.0.1:{}", self.tls.as_ref().expect("TLS").0)
     }
 
     /// Starts redis-server on `self.port`; false if the port was taken.
@@ -78,6 +100,21 @@ impl RedisServer {
                 "--protected-mode",
                 "no",
             ])
+            .args(self.tls.iter().flat_map(|(port, certs)| {
+                let file = |name: &str| certs.join(name).display().to_string();
+                [
+                    "--tls-port".to_owned(),
+                    port.to_string(),
+                    "--tls-cert-file".to_owned(),
+                    file("server.pem"),
+                    "--tls-key-file".to_owned(),
+                    file("server.key"),
+                    "--tls-ca-cert-file".to_owned(),
+                    file("ca.pem"),
+                    "--tls-auth-clients".to_owned(),
+                    "no".to_owned(),
+                ]
+            }))
             .arg("--dir")
             .arg(self.dir.path())
             .stdout(Stdio::null())

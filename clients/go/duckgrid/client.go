@@ -1,5 +1,6 @@
 // Package duckgrid is the hand-written part of the Go client for duckgrid, the
-// real-time multi-user planning grid: dialing, request metadata, reading the
+// real-time multi-user planning grid: dialing (plaintext or TLS, with a
+// bearer token or a client certificate), request metadata, reading the
 // structured error details, a local copy of a sheet (LocalGrid) and a watcher
 // that keeps it current across disconnects (Watcher).
 //
@@ -37,17 +38,45 @@ const (
 	// compare-and-set (gRPC code ABORTED); its metadata carries "current_value".
 	ReasonExpectedValueMismatch = "EXPECTED_VALUE_MISMATCH"
 
+	// ErrorInfo reasons of a server started with --auth-file.
+	//
+	// ReasonMissingCredentials: no token and no client certificate
+	// (UNAUTHENTICATED).
+	ReasonMissingCredentials = "MISSING_CREDENTIALS"
+	// ReasonInvalidToken: a token the server does not know (UNAUTHENTICATED).
+	ReasonInvalidToken = "INVALID_TOKEN"
+	// ReasonRoleNotAllowed: the key's role may not make this call, e.g. a
+	// reader's write (PERMISSION_DENIED).
+	ReasonRoleNotAllowed = "ROLE_NOT_ALLOWED"
+	// ReasonSpreadingNotAllowed: a writer without spread writing an aggregate
+	// cell (PERMISSION_DENIED).
+	ReasonSpreadingNotAllowed = "SPREADING_NOT_ALLOWED"
+	// ReasonImpersonationNotAllowed: a non-admin sending ActorHeader
+	// (PERMISSION_DENIED); the actor of a write is the key's subject.
+	ReasonImpersonationNotAllowed = "IMPERSONATION_NOT_ALLOWED"
+
 	// TotalColumn is the key of every sheet's total column.
 	TotalColumn = "total"
 )
 
-// Dial creates a plaintext client connection to a duckgrid server at addr
-// ("127.0.0.1:50051") with a 64 MiB receive limit. Extra options are appended.
+// Dial creates a client connection to a duckgrid server at addr
+// ("127.0.0.1:50051") with a 64 MiB receive limit: plaintext, or TLS when
+// opts hold a TLS option (WithTLS, WithCAFile, WithCAPEM,
+// WithClientCertFiles, WithClientCertPEM, WithServerName; they are merged
+// into one TLSConfig). Other options are appended (WithToken, or any gRPC
+// dial option; a grpc.WithTransportCredentials given here wins over both).
+//
+//	conn, err := duckgrid.Dial("127.0.0.1:50051",
+//		duckgrid.WithCAFile("certs/ca.pem"), duckgrid.WithToken(os.Getenv("DUCKGRID_TOKEN")))
 func Dial(addr string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
+	creds, rest, err := transport(opts)
+	if err != nil {
+		return nil, fmt.Errorf("duckgrid: connect to %s: %w", addr, err)
+	}
 	all := append([]grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		creds,
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize)),
-	}, opts...)
+	}, rest...)
 	conn, err := grpc.NewClient(addr, all...)
 	if err != nil {
 		return nil, fmt.Errorf("duckgrid: connect to %s: %w", addr, err)
@@ -55,7 +84,14 @@ func Dial(addr string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
 	return conn, nil
 }
 
+func insecureCredentials() grpc.DialOption {
+	return grpc.WithTransportCredentials(insecure.NewCredentials())
+}
+
 // WithActor returns a context whose outgoing calls name actor as the writer.
+// A server started with --auth-file records the key's subject instead and
+// accepts the header from admin keys only (else PERMISSION_DENIED,
+// ReasonImpersonationNotAllowed).
 func WithActor(ctx context.Context, actor string) context.Context {
 	return metadata.AppendToOutgoingContext(ctx, ActorHeader, actor)
 }

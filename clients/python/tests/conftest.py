@@ -8,8 +8,10 @@ import re
 import signal
 import subprocess
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,9 +67,10 @@ class Server:
             raise AssertionError(f"duckgrid exited with {self.process.returncode} after SIGTERM:\n{self.log_tail()}")
 
 
-def start_server(workdir: Path, model: Path | None = None) -> Server:
+def start_server(workdir: Path, model: Path | None = None, extra: Sequence[str] = ()) -> Server:
     """Starts ``duckgrid serve`` in memory: the built-in demo (seed 7, 5000
-    facts), or the model file ``model`` when given."""
+    facts), or the model file ``model`` when given; ``extra`` are further
+    flags (``--auth-file``, ``--tls-cert``, ...)."""
     addr_file = workdir / "addr"
     addr_file.unlink(missing_ok=True)
     log = workdir / "server.log"
@@ -80,7 +83,7 @@ def start_server(workdir: Path, model: Path | None = None) -> Server:
     with log.open("wb") as out:
         process = subprocess.Popen(
             [str(binary()), "serve", "--listen", "127.0.0.1:0", "--db", ":memory:", *source,
-             "--addr-file", str(addr_file), "--progress-interval-ms", "200"],
+             "--addr-file", str(addr_file), "--progress-interval-ms", "200", *extra],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
     server = Server("", process, log)
@@ -149,3 +152,35 @@ def budget(budget_server: Server) -> Iterator[dg.pb_grpc.GridServiceStub]:
 def retail(retail_server: Server) -> Iterator[dg.pb_grpc.GridServiceStub]:
     with dg.connect(retail_server.addr) as ch:
         yield dg.pb_grpc.GridServiceStub(ch)
+
+
+@contextmanager
+def running(watcher: dg.SheetWatcher, on_update: Callable[[dg.Update], None] | None = None) -> Iterator[list[BaseException]]:
+    """Runs ``watcher`` on a thread for the block; yields the errors it raised
+    (to wait on), then stops it and checks it ended cleanly."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            watcher.run(on_update)
+        except BaseException as e:  # reported below
+            errors.append(e)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield errors
+    finally:
+        watcher.stop()
+        thread.join(10)
+    assert not thread.is_alive()
+    assert not errors, errors
+
+
+def wait_for(what: str, cond: Callable[[], bool], timeout: float = 20.0) -> None:
+    """Polls ``cond`` until it holds; fails the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)

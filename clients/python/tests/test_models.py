@@ -16,7 +16,8 @@ import pytest
 
 import duckgrid_client as dg
 from conftest import Server
-from test_server import Index, dec, get, update, wait_for
+from conftest import wait_for
+from test_server import Index, dec, get, update
 
 pb = dg.pb
 

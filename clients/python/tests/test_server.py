@@ -4,8 +4,6 @@ compare-and-set conflict and watching with resume."""
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
@@ -15,7 +13,7 @@ import pytest
 from grpc_status import rpc_status
 
 import duckgrid_client as dg
-from conftest import PRODUCT, REGION
+from conftest import PRODUCT, REGION, running, wait_for
 
 pb = dg.pb
 Path_ = tuple[str, ...]
@@ -61,14 +59,6 @@ def update(stub: dg.pb_grpc.GridServiceStub, cell: pb.CellRef, value: str, actor
     edit = pb.CellEdit(cell=cell, value=value, **kw)  # type: ignore[arg-type]
     resp: pb.UpdateCellResponse = stub.UpdateCell(pb.UpdateCellRequest(edit=edit), metadata=dg.actor_metadata(actor))
     return resp
-
-
-def wait_for(what: str, cond: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
 
 
 def test_list_sheets(stub: dg.pb_grpc.GridServiceStub) -> None:
@@ -318,17 +308,7 @@ def test_watch_snapshot_then_changes_and_resume(stub: dg.pb_grpc.GridServiceStub
 def test_watcher_keeps_local_copy_across_drops(stub: dg.pb_grpc.GridServiceStub) -> None:
     leaf = tuple(dg.first_leaf(get(stub, PRODUCT)).path)
     watcher = dg.SheetWatcher(stub, PRODUCT, min_backoff=0.02)
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            watcher.run()
-        except BaseException as e:  # reported below
-            errors.append(e)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    try:
+    with running(watcher) as errors:
         wait_for("the snapshot", lambda: watcher.revision >= 0 or bool(errors))
         ra = update(stub, dg.cell(PRODUCT, leaf, "2025-01", "net_amount"), "100.00", actor="py-watcher").revision
         wait_for("revision A", lambda: watcher.revision >= ra or bool(errors))
@@ -341,8 +321,3 @@ def test_watcher_keeps_local_copy_across_drops(stub: dg.pb_grpc.GridServiceStub)
         assert not errors, errors
         assert watcher.diff(get(stub, PRODUCT)) == []
         assert watcher.reconnects >= 1
-    finally:
-        watcher.stop()
-        thread.join(10)
-    assert not thread.is_alive()
-    assert not errors, errors

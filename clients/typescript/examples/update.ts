@@ -5,6 +5,12 @@
 //
 //   node dist/examples/update.js --addr 127.0.0.1:50051 --value 1234.50
 //   node dist/examples/update.js --addr 127.0.0.1:50051 --column 2024-03 --measure net_amount --value 1234.50
+//   DUCKGRID_TOKEN=dg_... node dist/examples/update.js --addr 127.0.0.1:50051 --ca certs/ca.pem --value 1234.50
+//
+// Connection flags (--token, also $DUCKGRID_TOKEN; --ca, --cert, --key,
+// --server-name, --tls): see connection.ts. With credentials the server
+// records the write under the key's subject (or the certificate's name), so
+// --actor is sent only when given (naming another actor needs an admin key).
 import { parseArgs } from "node:util";
 
 import {
@@ -12,7 +18,6 @@ import {
   UpdateMode,
   actorHeaders,
   cell,
-  connect,
   currentValue,
   findSheet,
   firstLeaf,
@@ -21,10 +26,11 @@ import {
   listSheets,
   parsePath,
 } from "../src/index.js";
+import { authenticated, connectWith, connectionFlags, connectionUsage } from "./connection.js";
 
 const { values: args } = parseArgs({
   options: {
-    addr: { type: "string", default: "127.0.0.1:50051" },
+    ...connectionFlags,
     sheet: { type: "string" }, // "sheets/..." (default: the first sheet)
     row: { type: "string" }, // members joined by "/" ("" is the grand total; default: the first leaf row)
     column: { type: "string" }, // "2024-03", "2024-Q1", "2024" or "total" (default: the first month)
@@ -33,7 +39,7 @@ const { values: args } = parseArgs({
     mode: { type: "string", default: "set" }, // set | add | percent
     spread: { type: "string", default: "proportional" }, // proportional | equal
     expected: { type: "string" }, // compare-and-set: the value you expect the cell to hold
-    actor: { type: "string", default: "ts-example" },
+    actor: { type: "string" }, // default "ts-example" without credentials; with them, the server's name for you
   },
 });
 const modes: Record<string, UpdateMode> = { set: UpdateMode.SET, add: UpdateMode.ADD, percent: UpdateMode.PERCENT };
@@ -41,8 +47,8 @@ const spreads: Record<string, SpreadMethod> = { proportional: SpreadMethod.PROPO
 const mode = modes[args.mode];
 const spread = spreads[args.spread];
 if (args.value === undefined || mode === undefined || spread === undefined) {
-  console.error("usage: update --value V [--addr A] [--sheet S] [--row R] [--column C] [--measure M] " +
-    "[--mode set|add|percent] [--spread proportional|equal] [--expected E] [--actor NAME]");
+  console.error("usage: update --value V [--sheet S] [--row R] [--column C] [--measure M] " +
+    "[--mode set|add|percent] [--spread proportional|equal] [--expected E] [--actor NAME] " + connectionUsage);
   process.exit(2);
 }
 
@@ -53,7 +59,8 @@ interface Target {
   path: string[];
 }
 
-const client = connect(args.addr);
+const client = connectWith(args);
+const actor = args.actor ?? (authenticated(args) ? undefined : "ts-example");
 const { sheet, column, measure, path } = await resolve().catch((err: unknown): never => {
   console.error("update:", err instanceof Error ? err.message : err);
   process.exit(1);
@@ -91,7 +98,7 @@ try {
         ...(args.expected !== undefined ? { expectedValue: args.expected } : {}),
       },
     },
-    actorHeaders(args.actor),
+    actor === undefined ? {} : actorHeaders(actor),
   );
   const r = resp.result!;
   console.log(`revision ${resp.revision}: [${formatPath(path)}] ${column} ${measure}: ` +

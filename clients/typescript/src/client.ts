@@ -1,6 +1,9 @@
 // Connecting, request metadata and structured errors.
+import { readFileSync } from "node:fs";
+import type { SecureClientSessionOptions } from "node:http2";
+
 import { create } from "@bufbuild/protobuf";
-import { type Client, ConnectError, Code, createClient } from "@connectrpc/connect";
+import { type Client, ConnectError, Code, type Interceptor, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 
 import {
@@ -28,17 +31,155 @@ export const TOTAL_COLUMN = "total";
 
 export type GridClient = Client<typeof GridService>;
 
+/** Request metadata carrying the credentials of a server started with --auth-file. */
+export const AUTHORIZATION_HEADER = "authorization";
+/** ErrorInfo reasons of UNAUTHENTICATED and PERMISSION_DENIED errors (auth on). */
+export const REASON_MISSING_CREDENTIALS = "MISSING_CREDENTIALS";
+export const REASON_INVALID_TOKEN = "INVALID_TOKEN";
+export const REASON_ROLE_NOT_ALLOWED = "ROLE_NOT_ALLOWED";
+export const REASON_SPREADING_NOT_ALLOWED = "SPREADING_NOT_ALLOWED";
+export const REASON_IMPERSONATION_NOT_ALLOWED = "IMPERSONATION_NOT_ALLOWED";
+/** Mutual TLS with --auth-file: no principal has the client certificate's Common Name. */
+export const REASON_UNKNOWN_CERTIFICATE = "UNKNOWN_CERTIFICATE";
+
+/**
+ * A certificate or key: a file path, or the PEM itself (a string containing
+ * "-----BEGIN", or its bytes).
+ */
+export type PemSource = string | Uint8Array;
+
+export interface ConnectOptions {
+  /** A bearer token (`dg_...` from `duckgrid keys new`), sent as
+   * `authorization: Bearer <token>` on every call, streams included, over TLS or plaintext. */
+  token?: string;
+  /** Use TLS. Implied by `ca`, `cert`, `key` or `serverName`; `tls: true`
+   * alone verifies the server against Node's default root certificates. */
+  tls?: boolean;
+  /** The CA certificate(s) to verify the server against (`ca.pem` of `duckgrid certs new`). */
+  ca?: PemSource;
+  /** A client certificate for mutual TLS (with `key`; `client-NAME.pem`). */
+  cert?: PemSource;
+  /** The client certificate's private key (with `cert`; `client-NAME.key`). */
+  key?: PemSource;
+  /** The name to verify the server certificate against (and send as SNI)
+   * instead of the host of `addr`. */
+  serverName?: string;
+  /** More interceptors, run after the credentials are set. */
+  interceptors?: Interceptor[];
+}
+
 /**
  * A client for a duckgrid server at `addr` ("127.0.0.1:50051"): gRPC over
- * plaintext HTTP/2 with a 64 MiB receive limit.
+ * HTTP/2 with a 64 MiB receive limit; plaintext unless TLS options are given.
+ *
+ *     connect("127.0.0.1:50051")                                   // plaintext, no credentials
+ *     connect("grid.example:50051", { ca: "certs/ca.pem", token }) // TLS + bearer token
+ *     connect(addr, { ca: "certs/ca.pem", cert: "certs/client-carol.pem", key: "certs/client-carol.key" }) // mutual TLS
+ *
+ * A TLS connection that cannot be established (the server is not trusted,
+ * or refuses the client's certificate) fails calls with UNAVAILABLE, as
+ * gRPC's other clients do.
  */
-export function connect(addr: string): GridClient {
+export function connect(addr: string, options: ConnectOptions = {}): GridClient {
+  const { token, ca, cert, key, serverName } = options;
+  const tls = options.tls ?? (ca !== undefined || cert !== undefined || key !== undefined || serverName !== undefined);
+  if (!tls && (ca !== undefined || cert !== undefined || key !== undefined || serverName !== undefined)) {
+    throw new Error("connect: ca, cert, key and serverName need TLS (tls: false was given)");
+  }
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new Error("connect: a client certificate needs both cert and key");
+  }
+  const interceptors: Interceptor[] = [];
+  if (tls) interceptors.push(tlsFailureInterceptor);
+  if (token !== undefined) interceptors.push(bearerToken(token));
+  interceptors.push(...(options.interceptors ?? []));
+  let nodeOptions: SecureClientSessionOptions | undefined;
+  if (tls) {
+    nodeOptions = {};
+    if (ca !== undefined) nodeOptions.ca = readPem(ca, "ca");
+    if (cert !== undefined) nodeOptions.cert = readPem(cert, "cert");
+    if (key !== undefined) nodeOptions.key = readPem(key, "key");
+    if (serverName !== undefined) nodeOptions.servername = serverName;
+  }
   const transport = createGrpcTransport({
-    baseUrl: `http://${addr}`,
+    baseUrl: `${tls ? "https" : "http"}://${addr}`,
     readMaxBytes: MAX_MESSAGE_SIZE,
+    interceptors,
+    ...(nodeOptions !== undefined ? { nodeOptions } : {}),
   });
   return createClient(GridService, transport);
 }
+
+/** An interceptor sending `authorization: Bearer <token>` on every call. */
+export function bearerToken(token: string): Interceptor {
+  const value = token.trim();
+  if (value === "" || /[\s\x00-\x1f\x7f]/.test(value)) {
+    throw new Error("connect: the token is empty or contains whitespace or control characters");
+  }
+  const header = `Bearer ${value}`;
+  return (next) => (req) => {
+    req.header.set(AUTHORIZATION_HEADER, header);
+    return next(req);
+  };
+}
+
+/** Reads a PemSource: PEM text or bytes as they are, anything else as a file path. */
+export function readPem(source: PemSource, what = "certificate"): Buffer {
+  if (typeof source !== "string") return Buffer.from(source);
+  if (source.includes("-----BEGIN")) return Buffer.from(source, "utf8");
+  try {
+    return readFileSync(source);
+  } catch (err) {
+    throw new Error(`connect: cannot read ${what} ${source}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+// Node's TLS errors: certificate verification codes (X509_V_ERR_* names, as
+// Node spells them), ERR_TLS_*, and OpenSSL's ERR_SSL_* (handshake alerts
+// such as the server's "certificate required").
+const TLS_ERROR_CODE = /^(ERR_TLS_|ERR_SSL_|UNABLE_TO_|CERT_|DEPTH_ZERO_SELF_SIGNED_CERT$|SELF_SIGNED_CERT_IN_CHAIN$|HOSTNAME_MISMATCH$|EPROTO$)/;
+
+/** Whether `err` was caused by a failed TLS handshake or certificate check. */
+export function isTlsFailure(err: unknown): boolean {
+  const seen = new Set<unknown>();
+  for (let e = err; e instanceof Error && !seen.has(e); e = e.cause) {
+    seen.add(e);
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && TLS_ERROR_CODE.test(code)) return true;
+  }
+  return false;
+}
+
+/** A TLS failure as a ConnectError with code UNAVAILABLE (anything else unchanged). */
+function asUnavailable(err: unknown): unknown {
+  if (!isTlsFailure(err)) return err;
+  if (err instanceof ConnectError && err.code === Code.Unavailable) return err;
+  const message = err instanceof ConnectError ? err.rawMessage : err instanceof Error ? err.message : String(err);
+  return new ConnectError(`TLS connection failed: ${message}`, Code.Unavailable, undefined, undefined, err);
+}
+
+/** Connect-node reports TLS handshake failures as INTERNAL; gRPC's clients
+ * report them as UNAVAILABLE (retryable), and so does this one. */
+const tlsFailureInterceptor: Interceptor = (next) => async (req) => {
+  let res;
+  try {
+    res = await next(req);
+  } catch (err) {
+    throw asUnavailable(err);
+  }
+  if (!res.stream) return res;
+  const messages = res.message;
+  return {
+    ...res,
+    message: (async function* () {
+      try {
+        yield* messages;
+      } catch (err) {
+        throw asUnavailable(err);
+      }
+    })(),
+  };
+};
 
 /** Call options naming `actor` as the writer: `client.updateCell(req, actorHeaders("me"))`. */
 export function actorHeaders(actor: string): { headers: Record<string, string> } {

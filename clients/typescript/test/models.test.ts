@@ -3,8 +3,7 @@
 // subtotals, levels of two dimensions, filters, captions, ragged rows, and a
 // watched copy of a sheet with quarter columns after a write to a quarter.
 import assert from "node:assert/strict";
-import { execFile, spawn } from "node:child_process";
-import { createInterface } from "node:readline";
+import { execFile } from "node:child_process";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -26,7 +25,7 @@ import {
   listSheets,
   monthColumns,
 } from "../src/index.js";
-import { Index, type Server, exampleModel, startServer, units, waitFor } from "./support.js";
+import { Index, type Server, exampleModel, runExample, startServer, units, waitFor } from "./support.js";
 
 const BY_ACCOUNT = "sheets/budget_by_account";
 const BY_COST_CENTRE = "sheets/budget_by_cost_centre";
@@ -212,16 +211,10 @@ describe("example models", () => {
     const grid = await get(budget, first.name);
     const leaf = formatPath(firstLeaf(grid).path);
     const dist = fileURLToPath(new URL("../examples/", import.meta.url));
-    const watch = spawn(process.execPath, [`${dist}watch.js`, "--addr", budgetServer.addr, "--changes", "1"], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stderr = "";
-    watch.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) => watch.on("exit", (code) => resolve(code)));
-    const lines = createInterface({ input: watch.stdout })[Symbol.asyncIterator]();
+    const watch = runExample("watch", ["--addr", budgetServer.addr, "--changes", "1"]);
     try {
-      const snapshot = await lines.next();
-      assert.ok(!snapshot.done && snapshot.value.startsWith(`snapshot ${first.name} at revision `), `watch printed ${String(snapshot.value)} ${stderr}`);
+      const snapshot = await watch.lines.next();
+      assert.ok(!snapshot.done && snapshot.value.startsWith(`snapshot ${first.name} at revision `), `watch printed ${String(snapshot.value)} ${watch.stderr()}`);
 
       const { stdout } = await promisify(execFile)(process.execPath, [
         `${dist}update.js`, "--addr", budgetServer.addr, "--value", "321.00", "--actor", "ts-example-model",
@@ -229,9 +222,9 @@ describe("example models", () => {
       assert.ok(stdout.startsWith(`revision ${grid.revision + 1n}: [${leaf}] 2025-01 amount: `), stdout);
       assert.ok(stdout.includes('-> "321.00"'), stdout);
 
-      const next = await lines.next();
+      const next = await watch.lines.next();
       assert.ok(!next.done && next.value.startsWith(`revision ${grid.revision + 1n} by "ts-example-model"`), String(next.value));
-      assert.equal(await exited, 0, stderr);
+      assert.equal(await watch.exited, 0, watch.stderr());
     } finally {
       watch.kill();
     }

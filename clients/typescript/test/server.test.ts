@@ -1,8 +1,7 @@
 // The TypeScript client against the real server: every RPC, the spread, the
 // compare-and-set conflict, watching with resume, and the examples.
 import assert from "node:assert/strict";
-import { execFile, spawn } from "node:child_process";
-import { createInterface } from "node:readline";
+import { execFile } from "node:child_process";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -29,7 +28,7 @@ import {
   errorInfo,
   firstLeaf,
 } from "../src/index.js";
-import { Index, PRODUCT, REGION, type Server, fromUnits, startServer, units, waitFor } from "./support.js";
+import { Index, PRODUCT, REGION, type Server, fromUnits, runExample, startServer, units, waitFor } from "./support.js";
 
 let server: Server;
 let client: GridClient;
@@ -314,16 +313,10 @@ describe("GridService", () => {
 
   it("examples: watch and update", async () => {
     const dist = fileURLToPath(new URL("../examples/", import.meta.url));
-    const watch = spawn(process.execPath, [`${dist}watch.js`, "--addr", server.addr, "--changes", "1"], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stderr = "";
-    watch.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) => watch.on("exit", (code) => resolve(code)));
-    const lines = createInterface({ input: watch.stdout })[Symbol.asyncIterator]();
+    const watch = runExample("watch", ["--addr", server.addr, "--changes", "1"]);
     try {
-      const first = await lines.next();
-      assert.ok(!first.done && first.value.startsWith(`snapshot ${PRODUCT} at revision `), `watch printed ${String(first.value)} ${stderr}`);
+      const first = await watch.lines.next();
+      assert.ok(!first.done && first.value.startsWith(`snapshot ${PRODUCT} at revision `), `watch printed ${String(first.value)} ${watch.stderr()}`);
       const revision = (await get(PRODUCT, { columns: ["total"], measures: ["quantity"] })).revision;
 
       const { stdout } = await promisify(execFile)(process.execPath, [
@@ -332,9 +325,9 @@ describe("GridService", () => {
       ]);
       assert.ok(stdout.includes('-> "321.00"'), stdout);
 
-      const next = await lines.next();
+      const next = await watch.lines.next();
       assert.ok(!next.done && next.value.startsWith(`revision ${revision + 1n} by "ts-example-test"`), String(next.value));
-      assert.equal(await exited, 0, stderr);
+      assert.equal(await watch.exited, 0, watch.stderr());
     } finally {
       watch.kill();
     }

@@ -1,12 +1,14 @@
 // Test support: the real duckgrid binary on a free loopback port (the
 // built-in demo seeded small, or one of the example models), and decimal/grid
 // helpers.
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { setTimeout as delay } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 
 import type { Grid } from "../src/index.js";
 
@@ -43,6 +45,8 @@ export interface Server {
 export interface ServerOptions {
   /** A model file (--model); without it the built-in demo (seed 7, 5000 facts). */
   model?: string;
+  /** More `serve` flags (--tls-cert, --auth-file, ...). */
+  args?: readonly string[];
 }
 
 /** Starts `duckgrid serve` in memory on a free port and waits (up to 180 s) until it serves. */
@@ -59,7 +63,7 @@ export async function startServer(options: ServerOptions = {}): Promise<Server> 
   const child: ChildProcess = spawn(
     bin,
     ["serve", "--listen", "127.0.0.1:0", "--db", ":memory:", ...source,
-      "--addr-file", addrFile, "--progress-interval-ms", "200"],
+      "--addr-file", addrFile, "--progress-interval-ms", "200", ...(options.args ?? [])],
     { stdio: ["ignore", log, log] },
   );
   let exitCode: number | null | undefined;
@@ -97,6 +101,58 @@ export async function startServer(options: ServerOptions = {}): Promise<Server> 
     }
     await delay(50);
   }
+}
+
+/** A temp directory, removed by the returned function. */
+export function tempDir(prefix = "duckgrid-ts-test-"): { dir: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** The files `duckgrid certs new` wrote. */
+export interface Certs {
+  ca: string;
+  serverCert: string;
+  serverKey: string;
+  /** client-NAME.pem and client-NAME.key of each --client NAME. */
+  client(name: string): { cert: string; key: string };
+}
+
+/** `duckgrid certs new --out DIR [--client NAME]...`: a fresh CA and certificates signed by it. */
+export async function newCerts(dir: string, clients: readonly string[] = []): Promise<Certs> {
+  await promisify(execFile)(binary(), ["certs", "new", "--out", dir, ...clients.flatMap((c) => ["--client", c])]);
+  const file = (name: string): string => {
+    const path = join(dir, name);
+    if (!existsSync(path)) throw new Error(`duckgrid certs new did not write ${path}`);
+    return path;
+  };
+  const certs = { ca: file("ca.pem"), serverCert: file("server.pem"), serverKey: file("server.key") };
+  for (const c of clients) {
+    file(`client-${c}.pem`);
+    file(`client-${c}.key`);
+  }
+  return { ...certs, client: (name) => ({ cert: file(`client-${name}.pem`), key: file(`client-${name}.key`) }) };
+}
+
+/** A key of `duckgrid keys new`: its token and its keys-file entry. */
+export interface Key {
+  token: string;
+  /** The TOML `[[principal]]` entry (stdout without the token line). */
+  entry: string;
+}
+
+/** `duckgrid keys new --subject S --role R [--spread] [--id ID]`, the token parsed from its `#   dg_...` line. */
+export async function newKey(subject: string, role: "reader" | "writer" | "admin", opts: { spread?: boolean; id?: string } = {}): Promise<Key> {
+  const args = ["keys", "new", "--subject", subject, "--role", role];
+  if (opts.spread === true) args.push("--spread");
+  if (opts.id !== undefined) args.push("--id", opts.id);
+  const { stdout } = await promisify(execFile)(binary(), args);
+  const lines = stdout.split("\n");
+  const tokens = lines.map((l) => /^#\s+(dg_[0-9a-f]{64})\s*$/.exec(l)?.[1]).filter((t) => t !== undefined);
+  if (tokens.length !== 1) throw new Error(`duckgrid ${args.join(" ")} printed ${tokens.length} token lines:\n${stdout}`);
+  if (!stdout.includes("[[principal]]")) throw new Error(`duckgrid ${args.join(" ")} printed no [[principal]] entry:\n${stdout}`);
+  const entry = lines.filter((l) => !l.includes(tokens[0]!)).join("\n");
+  return { token: tokens[0]!, entry };
 }
 
 /** A decimal string as an integer count of 10^-scale units ("" is an empty cell, read as 0). */
@@ -148,4 +204,22 @@ export async function waitFor(what: string, cond: () => boolean, timeoutMs = 20_
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await delay(20);
   }
+}
+
+/** A running example program (dist/examples/NAME.js): its output lines, what it wrote to stderr so far, its exit. */
+export interface Example {
+  lines: AsyncIterator<string>;
+  stderr(): string;
+  exited: Promise<number | null>;
+  kill(): void;
+}
+
+export function runExample(name: string, args: string[], env: NodeJS.ProcessEnv = process.env): Example {
+  const dist = fileURLToPath(new URL("../examples/", import.meta.url));
+  const child = spawn(process.execPath, [`${dist}${name}.js`, ...args], { stdio: ["ignore", "pipe", "pipe"], env });
+  let stderr = "";
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  return { lines, stderr: () => stderr, exited, kill: () => child.kill() };
 }

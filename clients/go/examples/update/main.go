@@ -5,6 +5,11 @@
 //
 //	go run ./examples/update --addr 127.0.0.1:50051 --value 1234.50
 //	go run ./examples/update --addr 127.0.0.1:50051 --column 2024-03 --measure net_amount --value 1234.50
+//
+// Against a server with TLS and API keys (the token may also come from
+// $DUCKGRID_TOKEN; add --cert/--key for mutual TLS):
+//
+//	go run ./examples/update --addr 127.0.0.1:50051 --ca certs/ca.pem --token dg_... --value 1234.50
 package main
 
 import (
@@ -15,6 +20,7 @@ import (
 	"os"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -33,21 +39,40 @@ func main() {
 	mode := flag.String("mode", "set", "set, add or percent")
 	spread := flag.String("spread", "proportional", "proportional or equal")
 	expected := flag.String("expected", "", "compare-and-set: the value you expect the cell to hold")
-	actor := flag.String("actor", "go-example", "who writes (x-duckgrid-actor)")
+	actor := flag.String("actor", "", `who writes (x-duckgrid-actor; default "go-example" without --token or --cert: with credentials the server records their subject and only admins may name another actor)`)
+	token := flag.String("token", os.Getenv("DUCKGRID_TOKEN"), "API key sent as a bearer token (default $DUCKGRID_TOKEN)")
+	ca := flag.String("ca", "", "connect over TLS, trusting this PEM CA certificate (ca.pem)")
+	cert := flag.String("cert", "", "client certificate PEM for mutual TLS (needs --key)")
+	key := flag.String("key", "", "client private key PEM for mutual TLS")
+	serverName := flag.String("server-name", "", "connect over TLS, verifying the server certificate against this name")
 	flag.Parse()
 	if *value == "" {
 		fmt.Fprintln(os.Stderr, "update: --value is required")
 		os.Exit(2)
 	}
 
-	conn, err := duckgrid.Dial(*addr)
+	var opts []grpc.DialOption
+	if *ca != "" || *cert != "" || *key != "" || *serverName != "" {
+		opts = append(opts, duckgrid.WithTLS(duckgrid.TLSConfig{CAFile: *ca, CertFile: *cert, KeyFile: *key, ServerName: *serverName}))
+	}
+	if *token != "" {
+		opts = append(opts, duckgrid.WithToken(*token))
+	}
+	if *actor == "" && *token == "" && *cert == "" {
+		*actor = "go-example"
+	}
+	conn, err := duckgrid.Dial(*addr, opts...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	defer conn.Close()
 	client := duckgridv1.NewGridServiceClient(conn)
-	ctx, cancel := context.WithTimeout(duckgrid.WithActor(context.Background(), *actor), 60*time.Second)
+	ctx := context.Background()
+	if *actor != "" {
+		ctx = duckgrid.WithActor(ctx, *actor)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 
 	if *sheet == "" || *measure == "" || *column == "" {

@@ -5,6 +5,11 @@
 //
 //	go run ./examples/watch --addr 127.0.0.1:50051
 //	go run ./examples/watch --addr 127.0.0.1:50051 --sheet sheets/sales_by_product_family
+//
+// Against a server with TLS and API keys (the token may also come from
+// $DUCKGRID_TOKEN; add --cert/--key for mutual TLS):
+//
+//	go run ./examples/watch --addr 127.0.0.1:50051 --ca certs/ca.pem --token dg_...
 package main
 
 import (
@@ -16,6 +21,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"google.golang.org/grpc"
+
 	"github.com/duckgrid/duckgrid/clients/go/duckgrid"
 	"github.com/duckgrid/duckgrid/clients/go/duckgridv1"
 )
@@ -26,9 +33,21 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:50051", "server address host:port")
 	sheet := flag.String("sheet", "", "sheet resource name (default: the first sheet)")
 	changes := flag.Int("changes", 0, "exit after this many changes (0: run until interrupted)")
+	token := flag.String("token", os.Getenv("DUCKGRID_TOKEN"), "API key sent as a bearer token (default $DUCKGRID_TOKEN)")
+	ca := flag.String("ca", "", "connect over TLS, trusting this PEM CA certificate (ca.pem)")
+	cert := flag.String("cert", "", "client certificate PEM for mutual TLS (needs --key)")
+	key := flag.String("key", "", "client private key PEM for mutual TLS")
+	serverName := flag.String("server-name", "", "connect over TLS, verifying the server certificate against this name")
 	flag.Parse()
 
-	conn, err := duckgrid.Dial(*addr)
+	var opts []grpc.DialOption
+	if *ca != "" || *cert != "" || *key != "" || *serverName != "" {
+		opts = append(opts, duckgrid.WithTLS(duckgrid.TLSConfig{CAFile: *ca, CertFile: *cert, KeyFile: *key, ServerName: *serverName}))
+	}
+	if *token != "" {
+		opts = append(opts, duckgrid.WithToken(*token))
+	}
+	conn, err := duckgrid.Dial(*addr, opts...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

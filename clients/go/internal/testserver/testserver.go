@@ -61,6 +61,8 @@ type Options struct {
 	// generated from Seed and Facts.
 	Model       string
 	Seed, Facts int
+	// Args are appended to the serve command line (--tls-cert, --auth-file...).
+	Args []string
 }
 
 // ExampleModel returns the path of the repository's examples/<name>/model.toml
@@ -117,7 +119,8 @@ func StartWith(opts Options) (*Server, error) {
 		return nil, err
 	}
 	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--db", ":memory:"}, source...)
-	s.cmd = exec.Command(bin, append(args, "--addr-file", addrFile, "--progress-interval-ms", "200")...)
+	args = append(args, "--addr-file", addrFile, "--progress-interval-ms", "200")
+	s.cmd = exec.Command(bin, append(args, opts.Args...)...)
 	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
 	if err := s.cmd.Start(); err != nil {
 		logFile.Close()

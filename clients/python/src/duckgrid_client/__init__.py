@@ -9,15 +9,23 @@ local copy of a sheet current with :class:`SheetWatcher`.
 >>> channel = dg.connect("127.0.0.1:50051")
 >>> stub = dg.pb_grpc.GridServiceStub(channel)
 >>> sheets = stub.ListSheets(dg.pb.ListSheetsRequest())
+
+With a token, over TLS (a private CA's certificate; add ``certificate_chain``
+and ``private_key`` for mutual TLS):
+
+>>> channel = dg.connect("127.0.0.1:50051", token="dg_...", root_certificates="certs/ca.pem")
 """
 
 from duckgrid_client.client import (
     ACTOR_HEADER,
+    AUTHORIZATION_HEADER,
     ERROR_DOMAIN,
     MAX_MESSAGE_SIZE,
     REASON_EXPECTED_VALUE_MISMATCH,
     TOTAL_COLUMN,
+    PemSource,
     actor_metadata,
+    bearer_metadata,
     cell,
     connect,
     current_value,
@@ -30,6 +38,7 @@ from duckgrid_client.client import (
     list_sheets,
     month_columns,
     parse_path,
+    tls_credentials,
 )
 from duckgrid_client.gen.duckgrid.v1 import grid_pb2 as pb
 from duckgrid_client.gen.duckgrid.v1 import grid_pb2_grpc as pb_grpc
@@ -38,16 +47,19 @@ from duckgrid_client.watcher import SheetWatcher, Update, UpdateKind
 
 __all__ = [
     "ACTOR_HEADER",
+    "AUTHORIZATION_HEADER",
     "ERROR_DOMAIN",
     "MAX_MESSAGE_SIZE",
     "REASON_EXPECTED_VALUE_MISMATCH",
     "TOTAL_COLUMN",
     "LocalGrid",
+    "PemSource",
     "RevisionError",
     "SheetWatcher",
     "Update",
     "UpdateKind",
     "actor_metadata",
+    "bearer_metadata",
     "cell",
     "connect",
     "current_value",
@@ -62,4 +74,5 @@ __all__ = [
     "parse_path",
     "pb",
     "pb_grpc",
+    "tls_credentials",
 ]

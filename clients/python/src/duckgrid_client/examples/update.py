@@ -5,6 +5,11 @@ without --row its first leaf row.
 
     python -m duckgrid_client.examples.update --addr 127.0.0.1:50051 --value 1234.50
     python -m duckgrid_client.examples.update --addr 127.0.0.1:50051 --column 2024-03 --measure net_amount --value 1234.50
+    DUCKGRID_TOKEN=dg_... python -m duckgrid_client.examples.update --addr 127.0.0.1:50051 --ca certs/ca.pem --value 1234.50
+
+With a token (--token or $DUCKGRID_TOKEN) or a client certificate (--cert and
+--key) the server records the key's subject (or the certificate's name) as
+the actor, and --actor is sent only when given (only an admin may name another).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import sys
 import grpc
 
 import duckgrid_client as dg
+from duckgrid_client.examples import _connection
 
 MODES = {"set": dg.pb.UPDATE_MODE_SET, "add": dg.pb.UPDATE_MODE_ADD, "percent": dg.pb.UPDATE_MODE_PERCENT}
 SPREADS = {"proportional": dg.pb.SPREAD_METHOD_PROPORTIONAL, "equal": dg.pb.SPREAD_METHOD_EQUAL}
@@ -22,7 +28,6 @@ SPREADS = {"proportional": dg.pb.SPREAD_METHOD_PROPORTIONAL, "equal": dg.pb.SPRE
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m duckgrid_client.examples.update")
-    parser.add_argument("--addr", default="127.0.0.1:50051", help="server address host:port")
     parser.add_argument("--sheet", help='sheet resource name ("sheets/..."; default: the first sheet)')
     parser.add_argument("--row", help='row path, members joined by "/" ("" is the grand total; default: the first leaf row)')
     parser.add_argument("--column", help='column key ("2024-03", "2024-Q1", "2024" or "total"; default: the first month)')
@@ -31,10 +36,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", choices=MODES, default="set")
     parser.add_argument("--spread", choices=SPREADS, default="proportional")
     parser.add_argument("--expected", help="compare-and-set: the value you expect the cell to hold")
-    parser.add_argument("--actor", default="python-example", help="who writes (x-duckgrid-actor)")
+    parser.add_argument("--actor", help='who writes (x-duckgrid-actor; default "python-example" '
+                        "without a token or client certificate, none with one)")
+    _connection.add_arguments(parser)
     args = parser.parse_args(argv)
+    actor = args.actor
+    if actor is None and not _connection.has_credentials(args):
+        actor = "python-example"
+    metadata = dg.actor_metadata(actor) if actor is not None else ()
 
-    with dg.connect(args.addr) as channel:
+    with _connection.connect(parser, args) as channel:
         stub = dg.pb_grpc.GridServiceStub(channel)
         try:
             if args.sheet is None or args.measure is None or args.column is None:
@@ -72,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.expected is not None:
             edit.expected_value = args.expected
         try:
-            resp = stub.UpdateCell(dg.pb.UpdateCellRequest(edit=edit), metadata=dg.actor_metadata(args.actor))
+            resp = stub.UpdateCell(dg.pb.UpdateCellRequest(edit=edit), metadata=metadata)
         except grpc.RpcError as err:
             current = dg.current_value(err)
             if current is not None:

@@ -5,6 +5,7 @@ any model.
 
     python -m duckgrid_client.examples.watch --addr 127.0.0.1:50051
     python -m duckgrid_client.examples.watch --addr 127.0.0.1:50051 --sheet sheets/sales_by_product_family
+    python -m duckgrid_client.examples.watch --addr 127.0.0.1:50051 --token dg_... --ca certs/ca.pem
 """
 
 from __future__ import annotations
@@ -17,16 +18,17 @@ from types import FrameType
 import grpc
 
 import duckgrid_client as dg
+from duckgrid_client.examples import _connection
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m duckgrid_client.examples.watch")
-    parser.add_argument("--addr", default="127.0.0.1:50051", help="server address host:port")
     parser.add_argument("--sheet", help='sheet resource name ("sheets/..."; default: the first sheet)')
     parser.add_argument("--changes", type=int, default=0, help="exit after this many changes (0: run until interrupted)")
+    _connection.add_arguments(parser)
     args = parser.parse_args(argv)
 
-    with dg.connect(args.addr) as channel:
+    with _connection.connect(parser, args) as channel:
         stub = dg.pb_grpc.GridServiceStub(channel)
         if args.sheet is None:
             try:
@@ -47,21 +49,26 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGINT, interrupted)
         signal.signal(signal.SIGTERM, interrupted)
         seen = 0
-        for update in watcher.updates():
-            if update.kind is dg.UpdateKind.SNAPSHOT:
-                print(f"snapshot {update.grid.sheet} at revision {update.revision}: "
-                      f"{len(update.grid.rows)} rows, {len(update.grid)} cells", flush=True)
-            elif update.kind is dg.UpdateKind.CHANGE and update.change is not None:
-                cells = [c for sc in update.change.changes if sc.sheet == args.sheet for c in sc.cells]
-                print(f'revision {update.revision} by "{update.change.actor}": {len(cells)} cells changed')
-                for c in cells[:5]:
-                    print(f"  [{dg.format_path(c.row_path)}] {c.column} {c.measure} = {c.value}")
-                if len(cells) > 5:
-                    print(f"  ... and {len(cells) - 5} more")
-                sys.stdout.flush()
-                seen += 1
-                if args.changes and seen >= args.changes:
-                    watcher.stop()
+        try:
+            for update in watcher.updates():
+                if update.kind is dg.UpdateKind.SNAPSHOT:
+                    print(f"snapshot {update.grid.sheet} at revision {update.revision}: "
+                          f"{len(update.grid.rows)} rows, {len(update.grid)} cells", flush=True)
+                elif update.kind is dg.UpdateKind.CHANGE and update.change is not None:
+                    cells = [c for sc in update.change.changes if sc.sheet == args.sheet for c in sc.cells]
+                    print(f'revision {update.revision} by "{update.change.actor}": {len(cells)} cells changed')
+                    for c in cells[:5]:
+                        print(f"  [{dg.format_path(c.row_path)}] {c.column} {c.measure} = {c.value}")
+                    if len(cells) > 5:
+                        print(f"  ... and {len(cells) - 5} more")
+                    sys.stdout.flush()
+                    seen += 1
+                    if args.changes and seen >= args.changes:
+                        watcher.stop()
+        except grpc.RpcError as err:  # what retrying cannot fix: UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, ...
+            print(f"watch: {err.code() if isinstance(err, grpc.Call) else err}: "
+                  f"{err.details() if isinstance(err, grpc.Call) else ''}", file=sys.stderr)
+            return 1
     return 0
 
 
