@@ -30,7 +30,7 @@ async fn main() -> ExitCode {
             })
         }
         Command::Keys(duckgrid::config::KeysCommand::New(args)) => {
-            duckgrid::auth::keys::new_key_entry(&args).map(|text| print!("{text}"))
+            duckgrid::auth::issue::new_key_entry(&args).map(|text| print!("{text}"))
         }
         Command::Certs(duckgrid::config::CertsCommand::New(args)) => {
             duckgrid::tls::certs::write(&args).map(|text| print!("{text}"))

@@ -108,20 +108,25 @@ pub fn variants() -> Vec<Variant> {
         ));
     }
     if on("DUCKGRID_BENCH_AUTH") {
-        // One admin key (it may spread), for the clients and the edges.
+        // An admin key (it may spread) for the clients, an edge's key for
+        // the edges.
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let (token, digest) = duckgrid::auth::keys::new_token();
+        let (token, digest) = duckgrid::auth::issue::new_token();
+        let (edge_token, edge_digest) = duckgrid::auth::issue::new_token();
         let path = dir.path().join("keys.toml");
         std::fs::write(
             &path,
-            format!("[[principal]]\nid = \"bench\"\nsubject = \"bench\"\nrole = \"admin\"\nkey_sha256 = \"{digest}\"\n"),
+            format!(
+                "[[principal]]\nid = \"bench\"\nsubject = \"bench\"\nrole = \"admin\"\nkey_sha256 = \"{digest}\"\n\
+                 [[principal]]\nid = \"edge\"\nsubject = \"edge\"\nrole = \"edge\"\nkey_sha256 = \"{edge_digest}\"\n"
+            ),
         )
         .expect("the keys file");
         let path = path.to_str().expect("a UTF-8 path").to_owned();
         let mut variant = plain(
             "this build, auth on",
             &this,
-            &["--auth-file", &path, "--writer-token", &token],
+            &["--auth-file", &path, "--writer-token", &edge_token],
         );
         variant.token = Some(token);
         variant._keys = Some(std::sync::Arc::new(dir));

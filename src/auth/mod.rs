@@ -12,6 +12,7 @@
 //! [`Caller::Open`] and the server binds loopback only (unless
 //! `--insecure-no-auth`).
 
+pub mod issue;
 pub mod keys;
 pub mod layer;
 

@@ -5,22 +5,22 @@
 
 use std::time::Duration;
 
-use duckgrid::auth::keys::new_token;
+use duckgrid::auth::issue::new_token;
 use duckgrid::proto::v1::{self as pb, watch_updates_response::Kind};
 use tonic::{Code, Request, Status};
 
 use crate::helpers::*;
 
 /// The principals of the matrix, and their tokens.
-struct Keys {
-    reader: String,
-    product_writer: String,
-    leaf_writer: String,
-    writer: String,
-    expired: String,
-    admin: String,
-    edge: String,
-    dir: tempfile::TempDir,
+pub(crate) struct Keys {
+    pub(crate) reader: String,
+    pub(crate) product_writer: String,
+    pub(crate) leaf_writer: String,
+    pub(crate) writer: String,
+    pub(crate) expired: String,
+    pub(crate) admin: String,
+    pub(crate) edge: String,
+    pub(crate) dir: tempfile::TempDir,
 }
 
 pub(crate) fn entry(id: &str, role: &str, digest: &str, extra: &str) -> String {
@@ -34,7 +34,7 @@ fn write_keys(dir: &std::path::Path, entries: &[String]) {
 }
 
 impl Keys {
-    fn new() -> (Self, Vec<String>) {
+    pub(crate) fn new() -> (Self, Vec<String>) {
         let dir = tempfile::tempdir().unwrap();
         let mut entries = Vec::new();
         let mut token = |id: &str, role: &str, extra: &str| {
@@ -92,7 +92,7 @@ fn fingerprint(app: &TestApp) -> String {
 }
 
 /// A leaf cell and an aggregate (the sheet's grand total) of `sheet`.
-async fn cells(app: &TestApp, token: &str, sheet: &str) -> (pb::CellRef, pb::CellRef) {
+pub(crate) async fn cells(app: &TestApp, token: &str, sheet: &str) -> (pb::CellRef, pb::CellRef) {
     let grid = app
         .client
         .clone()
@@ -116,7 +116,7 @@ async fn cells(app: &TestApp, token: &str, sheet: &str) -> (pb::CellRef, pb::Cel
 }
 
 /// Every RPC, as `token` calls it: the status of each (OK as `Code::Ok`).
-async fn call_everything(
+pub(crate) async fn call_everything(
     app: &TestApp,
     token: Option<&str>,
     leaf: &pb::CellRef,
@@ -188,7 +188,7 @@ async fn call_everything(
     ]
 }
 
-fn expect(results: &[(&str, Status)], who: &str, want: &[(Code, &str)]) {
+pub(crate) fn expect(results: &[(&str, Status)], who: &str, want: &[(Code, &str)]) {
     for ((rpc, status), (code, reason)) in results.iter().zip(want) {
         assert_eq!(status.code(), *code, "{who} {rpc}: {status:?}");
         if *code != Code::Ok {
@@ -322,7 +322,7 @@ async fn every_rpc_answers_each_kind_of_caller_as_its_key_allows_and_refusals_ch
     app.shutdown().await;
 }
 
-async fn write(
+pub(crate) async fn write(
     app: &TestApp,
     token: &str,
     actor: Option<&str>,
@@ -474,49 +474,4 @@ fn without_keys_only_loopback_is_served_unless_asked_for() {
         c.insecure_no_auth = true;
     });
     assert!(insecure.validate().is_ok());
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn an_edge_checks_keys_itself_and_its_writer_records_the_callers_subject() {
-    let (keys, _) = Keys::new();
-    let redis = crate::redis_server::RedisServer::start(false);
-    let (path, url) = (keys.dir.path().join("keys.toml"), redis.url());
-    let writer = spawn_with(test_config_with(|c| {
-        c.auth_file = Some(path.clone());
-        c.redis_url = Some(url.clone());
-    }))
-    .await;
-    let writer_url = format!("http://{}", writer.addr);
-    let edge = spawn_with(test_config_with(|c| {
-        c.auth_file = Some(path.clone());
-        c.role = duckgrid::config::Role::Edge;
-        c.writer = Some(writer_url);
-        // The edge's own key goes with every call to its writer.
-        c.writer_token = Some(keys.edge.clone());
-        c.redis_url = Some(url);
-    }))
-    .await;
-    await_health(&edge, GRID, SERVING).await;
-    // Forwarded naming the caller: the writer records its subject.
-    let written = write(&edge, &keys.writer, None, "21", "").await.unwrap();
-    assert_eq!(actor_of(&writer, written.revision), "writer-subject");
-    // The edge refuses by itself what the key does not allow.
-    let status = write(&edge, &keys.reader, None, "22", "")
-        .await
-        .unwrap_err();
-    assert_status(&status, Code::PermissionDenied, "ROLE_NOT_ALLOWED");
-    let (leaf, total) = cells(&edge, &keys.admin, REGION).await;
-    expect(
-        &call_everything(&edge, None, &leaf, &total).await,
-        "nobody, at the edge",
-        &[(Code::Unauthenticated, "MISSING_CREDENTIALS"); 5],
-    );
-    let sheet = (Code::PermissionDenied, "SHEET_NOT_ALLOWED");
-    expect(
-        &call_everything(&edge, Some(&keys.product_writer), &leaf, &total).await,
-        "writer of another sheet, at the edge",
-        &[(Code::Ok, ""), sheet, sheet, sheet, sheet],
-    );
-    edge.shutdown().await;
-    writer.shutdown().await;
 }

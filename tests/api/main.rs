@@ -2,6 +2,7 @@
 //! generated Rust client. One test binary (one link), modules by topic.
 
 mod auth;
+mod auth_edges;
 mod concurrency;
 mod consistency;
 mod durability;

@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use duckgrid::auth::keys::new_token;
+use duckgrid::auth::issue::new_token;
 use duckgrid::config::{HealthArgs, NewCertsArgs, Role};
 use duckgrid::proto::v1::{self as pb, watch_updates_response::Kind};
 use tonic::transport::{Certificate, ClientTlsConfig, Identity};
