@@ -68,7 +68,9 @@ pub struct Variant {
     pub args: Vec<String>,
     /// The key its clients call with.
     pub token: Option<String>,
-    /// Holds the keys file of an auth-on variant.
+    /// The CA its clients trust (a TLS variant's).
+    pub ca: Option<PathBuf>,
+    /// Holds the keys file (and certificates) of an auth-on variant.
     _keys: Option<std::sync::Arc<tempfile::TempDir>>,
 }
 
@@ -79,6 +81,7 @@ impl Variant {
         all.extend(self.args.iter().map(String::as_str));
         let mut server = Server::start_bin(&self.bin, dir, name, &all).await?;
         server.token = self.token.clone();
+        server.ca = self.ca.clone();
         Ok(server)
     }
 }
@@ -96,6 +99,7 @@ pub fn variants() -> Vec<Variant> {
         bin: bin.to_owned(),
         args: args.iter().map(|a| a.to_string()).collect(),
         token: None,
+        ca: None,
         _keys: None,
     };
     let on = |name: &str| std::env::var(name).is_ok_and(|v| v == "1");
@@ -128,12 +132,52 @@ pub fn variants() -> Vec<Variant> {
             &this,
             &["--auth-file", &path, "--writer-token", &edge_token],
         );
-        variant.token = Some(token);
-        variant._keys = Some(std::sync::Arc::new(dir));
-        out.push(variant);
+        variant.token = Some(token.clone());
+        if on("DUCKGRID_BENCH_TLS") {
+            // The same keys, and every connection over TLS (edges to their
+            // writer too).
+            duckgrid::tls::certs::write(&duckgrid::config::NewCertsArgs {
+                out: dir.path().to_owned(),
+                host: vec!["127.0.0.1".into()],
+                client: Vec::new(),
+                ca_name: "bench CA".into(),
+            })
+            .expect("certificates");
+            let file = |name: &str| dir.path().join(name).display().to_string();
+            let mut tls = plain(
+                "this build, auth + TLS",
+                &this,
+                &[
+                    "--auth-file",
+                    &path,
+                    "--writer-token",
+                    &edge_token,
+                    "--tls-cert",
+                    &file("server.pem"),
+                    "--tls-key",
+                    &file("server.key"),
+                    "--writer-ca",
+                    &file("ca.pem"),
+                ],
+            );
+            tls.token = Some(token);
+            tls.ca = Some(dir.path().join("ca.pem"));
+            let dir = std::sync::Arc::new(dir);
+            tls._keys = Some(std::sync::Arc::clone(&dir));
+            variant._keys = Some(dir);
+            out.extend([variant, tls]);
+        } else {
+            variant._keys = Some(std::sync::Arc::new(dir));
+            out.push(variant);
+        }
     }
     if let Some(baseline) = std::env::var_os("DUCKGRID_BENCH_BASELINE") {
         out.push(plain("baseline", Path::new(&baseline), &[]));
+    }
+    // The order can favour a variant (a warmer machine, a fuller disk):
+    // DUCKGRID_BENCH_REVERSE=1 runs them the other way round.
+    if on("DUCKGRID_BENCH_REVERSE") {
+        out.reverse();
     }
     out
 }
@@ -144,6 +188,8 @@ pub struct Server {
     child: Child,
     /// The key its clients call with (an auth-on variant's).
     token: Option<String>,
+    /// The CA its clients trust (a TLS variant's).
+    ca: Option<PathBuf>,
 }
 
 impl Server {
@@ -184,6 +230,7 @@ impl Server {
             addr,
             child,
             token: None,
+            ca: None,
         })
     }
 
@@ -192,7 +239,11 @@ impl Server {
     }
 
     pub async fn client(&self) -> anyhow::Result<Client> {
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", self.addr))?
+        let tls = match &self.ca {
+            Some(ca) => Some(duckgrid::tls::client(ca, (None, None), ["ca", "", ""])?),
+            None => None,
+        };
+        let channel = duckgrid::tls::endpoint(&self.addr, tls)?
             .tcp_nodelay(true)
             .connect()
             .await?;

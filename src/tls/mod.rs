@@ -16,6 +16,11 @@ use tonic::codegen::http;
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
 
+/// How long a connection may take to finish its TLS handshake before it is
+/// closed (tonic waits forever by default: a client that connects and says
+/// nothing would hold its task for good).
+pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The TLS flags of `duckgrid serve`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct TlsFlags {
@@ -58,10 +63,12 @@ impl TlsFlags {
         let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
             return Ok(None);
         };
-        let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(
-            read(cert, "--tls-cert")?,
-            read(key, "--tls-key")?,
-        ));
+        let mut tls = ServerTlsConfig::new()
+            .identity(Identity::from_pem(
+                read(cert, "--tls-cert")?,
+                read(key, "--tls-key")?,
+            ))
+            .timeout(HANDSHAKE_TIMEOUT);
         if let Some(ca) = &self.client_ca {
             tls = tls.client_ca_root(Certificate::from_pem(read(ca, "--client-ca")?));
         }

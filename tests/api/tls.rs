@@ -143,6 +143,16 @@ async fn a_tls_server_refuses_plaintext_and_strangers_and_a_token_names_the_call
             .is_ok()
     );
 
+    // A connection that never finishes its handshake is closed.
+    let mut silent = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let closed = tokio::time::timeout(
+        duckgrid::tls::HANDSHAKE_TIMEOUT + Duration::from_secs(5),
+        tokio::io::AsyncReadExt::read(&mut silent, &mut [0u8; 64]),
+    )
+    .await
+    .expect("the server closes a silent connection");
+    assert!(matches!(closed, Ok(0) | Err(_)), "{closed:?}");
+
     // The container health check speaks TLS when given the CA.
     let health = |ca: Option<std::path::PathBuf>| HealthArgs {
         addr: app.addr.to_string(),
