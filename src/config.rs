@@ -45,9 +45,11 @@ pub enum Command {
 /// `duckgrid certs ...`
 #[derive(Debug, Clone, Subcommand)]
 pub enum CertsCommand {
-    /// A new private CA (`ca.pem`; its key is not kept: run again for more
-    /// certificates), a server certificate (`server.pem`, `server.key`) and
-    /// a client certificate per `--client` (`client-NAME.pem`, `.key`).
+    /// A new private CA (`ca.pem`, valid 10 years; its key is not kept: run
+    /// again, into a new directory, for more certificates), a server
+    /// certificate (`server.pem`, `server.key`) and a client certificate per
+    /// `--client` (`client-NAME.pem`, `.key`), each valid one year. Existing
+    /// files are never overwritten.
     New(NewCertsArgs),
 }
 
@@ -395,6 +397,33 @@ impl Config {
         if self.role == Role::Edge && (self.writer.is_none() || self.redis_url.is_none()) {
             problems.push("an edge (--role edge) needs --writer and --redis-url".to_owned());
         }
+        if self.role == Role::Edge {
+            // An edge names the callers it authenticated to its writer, who
+            // must know them by the same keys file; and it needs a
+            // credential of its own for that.
+            let own = self.writer_token.is_some() || self.tls.writer_cert.is_some();
+            if self.auth_file.is_some() && !own {
+                problems.push(
+                    "an edge with --auth-file needs its own credential for its writer: \
+                     --writer-token (a key of role edge) or --writer-cert"
+                        .to_owned(),
+                );
+            }
+            if self.auth_file.is_none() && (own || self.tls.mutual()) {
+                problems.push(
+                    "an edge with --writer-token, --writer-cert or --client-ca needs --auth-file \
+                     (the same keys as its writer's): it authenticates its callers and names them \
+                     to the writer"
+                        .to_owned(),
+                );
+            }
+        }
+        if let Some(url) = &self.redis_url
+            && self.tls.redis_ca.is_some()
+            && !url.starts_with("rediss://")
+        {
+            problems.push("--redis-ca is for a rediss:// --redis-url (TLS)".to_owned());
+        }
         if let Some(url) = &self.redis_url
             && !(url.starts_with("redis://") || url.starts_with("rediss://"))
         {
@@ -474,5 +503,42 @@ mod tests {
         }
         assert!(!message.contains("s3cret"));
         assert!(Config::default().validate().is_ok());
+    }
+
+    #[test]
+    fn an_edge_has_keys_and_a_credential_of_its_own_or_neither() {
+        let edge = |f: fn(&mut Config)| {
+            let mut c = Config {
+                role: Role::Edge,
+                writer: Some("127.0.0.1:1".into()),
+                redis_url: Some("redis://127.0.0.1:1".into()),
+                ..Config::default()
+            };
+            f(&mut c);
+            c.validate().map_err(|e| e.to_string())
+        };
+        assert!(edge(|_| {}).is_ok());
+        assert!(
+            edge(|c| c.auth_file = Some("keys.toml".into()))
+                .unwrap_err()
+                .contains("its own credential")
+        );
+        assert!(
+            edge(|c| {
+                c.auth_file = Some("keys.toml".into());
+                c.writer_token = Some("dg_x".into());
+            })
+            .is_ok()
+        );
+        assert!(
+            edge(|c| c.writer_token = Some("dg_x".into()))
+                .unwrap_err()
+                .contains("needs --auth-file")
+        );
+        assert!(
+            edge(|c| c.tls.redis_ca = Some("ca.pem".into()))
+                .unwrap_err()
+                .contains("--redis-ca is for a rediss://")
+        );
     }
 }

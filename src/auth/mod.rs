@@ -199,7 +199,7 @@ impl Caller {
     /// one its edge saw.
     pub fn peer(&self, connection: Option<std::net::SocketAddr>) -> Option<std::net::SocketAddr> {
         match self {
-            Caller::Forwarded { peer, .. } => *peer,
+            Caller::Forwarded { peer, .. } => peer.or(connection),
             _ => connection,
         }
     }

@@ -87,15 +87,17 @@ struct OnBehalf {
 }
 
 impl OnBehalf {
-    fn of(caller: Option<&Caller>, peer: Option<std::net::SocketAddr>) -> Self {
-        let value = |text: &str| MetadataValue::try_from(text).ok();
-        match caller.and_then(Caller::principal) {
-            Some(p) => Self {
-                principal: value(&p.id),
-                peer: peer.and_then(|a| value(&a.to_string())),
-            },
-            None => Self::default(),
-        }
+    fn of(caller: Option<&Caller>, peer: Option<std::net::SocketAddr>) -> Result<Self, Status> {
+        let Some(p) = caller.and_then(Caller::principal) else {
+            return Ok(Self::default());
+        };
+        // Never forwarded unnamed: the writer would take it for the edge's.
+        let principal = MetadataValue::try_from(p.id.as_str())
+            .map_err(|_| Status::internal(format!("the key id {:?} cannot be forwarded", p.id)))?;
+        Ok(Self {
+            principal: Some(principal),
+            peer: peer.and_then(|a| MetadataValue::try_from(a.to_string()).ok()),
+        })
     }
 }
 
@@ -188,7 +190,7 @@ impl EdgeApi {
         let deadline = Instant::now() + budget - (budget / 10).min(Duration::from_millis(250));
         let peer = request.remote_addr();
         let (metadata, extensions, message) = request.into_parts();
-        let on_behalf = OnBehalf::of(extensions.get::<Caller>(), peer);
+        let on_behalf = OnBehalf::of(extensions.get::<Caller>(), peer)?;
         let mut backoff = Duration::from_millis(50);
         loop {
             let forwarded = forward(message.clone(), &metadata, &on_behalf, deadline);

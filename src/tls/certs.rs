@@ -60,6 +60,7 @@ fn ca(name: &str) -> anyhow::Result<CertifiedIssuer<'static, KeyPair>> {
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     params.distinguished_name.push(DnType::CommonName, name);
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    valid_for(&mut params, 10);
     Ok(CertifiedIssuer::self_signed(params, KeyPair::generate()?)?)
 }
 
@@ -75,6 +76,7 @@ fn issue(
         KeyUsagePurpose::DigitalSignature,
         KeyUsagePurpose::KeyEncipherment,
     ];
+    valid_for(&mut params, 1);
     let key = KeyPair::generate()?;
     let cert = params.signed_by(&key, ca)?;
     Ok(vec![
@@ -83,13 +85,29 @@ fn issue(
     ])
 }
 
-/// Writes one file; a private key is readable by its owner only.
+/// Writes one new file (never over an existing one, nor through a
+/// symlink); a private key is created readable by its owner only.
 fn save(out: &Path, name: &str, text: &str, private: bool) -> anyhow::Result<String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let path = out.join(name);
-    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-    if private {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(if private { 0o600 } else { 0o644 })
+        .open(&path)
+        .with_context(|| format!("creating {} (certs new never overwrites)", path.display()))?;
+    file.write_all(text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(name.to_owned())
+}
+
+/// Valid from today for `years` years (rcgen's default is until 4096:
+/// a lost key would be good for ever, and this CA cannot revoke).
+fn valid_for(params: &mut CertificateParams, years: i32) {
+    use chrono::Datelike;
+    let today = chrono::Utc::now().date_naive();
+    let (y, m, d) = (today.year(), today.month() as u8, today.day().min(28) as u8);
+    params.not_before = rcgen::date_time_ymd(y, m, d);
+    params.not_after = rcgen::date_time_ymd(y + years, m, d);
 }

@@ -102,6 +102,11 @@ pub fn endpoint(
 ) -> anyhow::Result<tonic::transport::Endpoint> {
     let scheme = if tls.is_some() { "https" } else { "http" };
     let url = match addr.split_once("://") {
+        // Never plaintext where the address asked for TLS.
+        Some(("https", _)) if tls.is_none() => anyhow::bail!(
+            "{addr} asks for TLS: give the CA that signed its certificate (--writer-ca, or \
+             --ca for `duckgrid health`)"
+        ),
         Some((_, rest)) => format!("{scheme}://{rest}"),
         None => format!("{scheme}://{addr}"),
     };
@@ -172,6 +177,30 @@ mod tests {
     use crate::config::NewCertsArgs;
 
     #[test]
+    fn an_address_that_asks_for_tls_never_goes_plaintext() {
+        let tls = || Some(ClientTlsConfig::new());
+        assert!(endpoint("https://127.0.0.1:1", None).is_err());
+        assert_eq!(
+            endpoint("127.0.0.1:1", None).unwrap().uri().scheme_str(),
+            Some("http")
+        );
+        assert_eq!(
+            endpoint("http://[::1]:1", tls())
+                .unwrap()
+                .uri()
+                .scheme_str(),
+            Some("https")
+        );
+        assert_eq!(
+            endpoint("https://localhost:1", tls())
+                .unwrap()
+                .uri()
+                .scheme_str(),
+            Some("https")
+        );
+    }
+
+    #[test]
     fn a_client_certificate_names_its_common_name() {
         let dir = tempfile::tempdir().unwrap();
         certs::write(&NewCertsArgs {
@@ -187,6 +216,26 @@ mod tests {
             .unwrap();
         assert_eq!(common_name(&der).as_deref(), Some("carol"));
         assert_eq!(common_name(b"not a certificate"), None);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |name: &str| {
+            std::fs::metadata(dir.path().join(name))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(mode("server.key"), 0o600);
+        assert_eq!(mode("client-carol.key"), 0o600);
+        // Nothing is overwritten: a second run into the same directory stops.
+        assert!(
+            certs::write(&NewCertsArgs {
+                out: dir.path().to_owned(),
+                host: vec!["localhost".into()],
+                client: Vec::new(),
+                ca_name: "test CA".into(),
+            })
+            .is_err()
+        );
         assert!(
             certs::write(&NewCertsArgs {
                 out: dir.path().to_owned(),

@@ -383,8 +383,8 @@ impl Watches {
                     }
                     _ = progress.tick() => {
                         // A key that expired meanwhile ends its watches.
-                        if let Some(p) = caller.principal()
-                            && !p.valid_at(chrono::Utc::now())
+                        if let Some(p) = caller.principal().into_iter().chain(caller.edge())
+                            .find(|p| !p.valid_at(chrono::Utc::now()))
                         {
                             return Err(Stop::Failed(crate::auth::unauthenticated(
                                 "TOKEN_EXPIRED",
@@ -432,12 +432,17 @@ impl Watches {
         let (Some(auth), Some(principal)) = (&self.auth, caller.principal()) else {
             return Ok(());
         };
-        let now = auth.current(principal).ok_or_else(|| {
+        let revoked = |key: &crate::auth::Principal| {
             Error::denied(
                 "KEY_REVOKED",
-                format!("the key {} is no longer valid", principal.id),
+                format!("the key {} is no longer valid", key.id),
             )
-        })?;
+        };
+        // A forwarded watch lives as long as the edge's key too.
+        if let Some(edge) = caller.edge() {
+            auth.current(edge).ok_or_else(|| revoked(edge))?;
+        }
+        let now = auth.current(principal).ok_or_else(|| revoked(principal))?;
         allowed(
             &Caller::Principal(now),
             request.selection.sheet.as_deref().unwrap_or_default(),

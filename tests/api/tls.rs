@@ -201,12 +201,15 @@ async fn mutual_tls_names_the_caller_by_its_certificate_and_a_token_wins() {
         .await
         .unwrap_err();
     assert_status(&status, Code::Unauthenticated, "UNKNOWN_CERTIFICATE");
-    // With a token as well, the token says who it is.
+    // With a token as well, the token says who it is (even beside a
+    // certificate that names someone else).
     let listed = mallory
         .clone()
         .list_sheets(keyed(pb::ListSheetsRequest::default(), Some(&token)))
         .await;
     assert!(listed.is_ok(), "{listed:?}");
+    let revision = write_leaf(&app, Some(&token), "42").await.unwrap();
+    assert_eq!(actor_of(&app, revision), "tok-subject");
 
     // No client certificate, or one from another CA: no connection.
     assert!(
