@@ -404,6 +404,14 @@ mod tests {
         assert_eq!(edge.access("sheets/anything"), Some(Access::Read));
         assert!(edge.reads_every_sheet() && !edge.writes() && !edge.may_spread());
         assert_eq!(k.by_id("nobody", now).unwrap_err(), Refusal::Unknown);
+        // Every way of being known ends with the key's expiry.
+        let old = format!("{text}expires = 2001-01-01T00:00:00Z\n");
+        let k2 = Keys::parse(&old).unwrap();
+        assert!(matches!(k2.by_id("e", now), Err(Refusal::Expired(_))));
+        assert!(matches!(
+            k2.by_certificate("edge-1", now),
+            Err(Refusal::Expired(_))
+        ));
         // A certificate's principal has no token: none authenticates as it.
         assert_eq!(k.authenticate("", now).unwrap_err(), Refusal::Unknown);
         let neither = "[[principal]]\nid = \"x\"\nsubject = \"x\"\nrole = \"reader\"\n";
