@@ -398,3 +398,51 @@ async fn an_edge_reaches_its_writer_over_mutual_tls_and_only_an_edge_names_the_c
     edge.shutdown().await;
     writer.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rediss_verifies_the_certificate_of_redis_against_the_ca_it_is_given() {
+    let dir = certs(&[]);
+    let redis = crate::redis_server::RedisServer::start_tls(dir.path());
+    let writer = |ca: Option<std::path::PathBuf>| {
+        test_config_with(|c| {
+            c.redis_url = Some(redis.tls_url());
+            c.tls.redis_ca = ca;
+            crate::metrics::with_metrics(c);
+        })
+    };
+    let stream_length = || {
+        redis
+            .cli(&["XLEN", "duckgrid:grid:changes"])
+            .trim()
+            .to_owned()
+    };
+    // Without --redis-ca the system's roots do not know this CA: the
+    // relay's calls fail, and nothing reaches the stream.
+    let unverified = spawn_with(writer(None)).await;
+    write_leaf(&unverified, None, "71").await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = crate::metrics::scrape(unverified.metrics.unwrap()).await;
+        let failed =
+            crate::metrics::sample(&text, "duckgrid_redis_errors_total", &[("part", "relay")]);
+        if failed >= 1.0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the relay never failed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(stream_length(), "0");
+    unverified.shutdown().await;
+    // With it, the same write is relayed.
+    let verified = spawn_with(writer(Some(dir.path().join("ca.pem")))).await;
+    write_leaf(&verified, None, "72").await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while stream_length() == "0" {
+        assert!(tokio::time::Instant::now() < deadline, "nothing relayed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    verified.shutdown().await;
+}
