@@ -16,8 +16,7 @@ pub async fn check(args: &HealthArgs) -> anyhow::Result<()> {
     let tls = match &args.ca {
         Some(ca) => Some(crate::tls::client(
             ca,
-            (args.cert.as_deref(), args.key.as_deref()),
-            ["--ca", "--cert", "--key"],
+            args.cert.as_deref().zip(args.key.as_deref()),
         )?),
         None => None,
     };

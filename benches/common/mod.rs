@@ -240,7 +240,7 @@ impl Server {
 
     pub async fn client(&self) -> anyhow::Result<Client> {
         let tls = match &self.ca {
-            Some(ca) => Some(duckgrid::tls::client(ca, (None, None), ["ca", "", ""])?),
+            Some(ca) => Some(duckgrid::tls::client(ca, None)?),
             None => None,
         };
         let channel = duckgrid::tls::endpoint(&self.addr, tls)?

@@ -121,13 +121,7 @@ impl Keys {
         let mut principals = Vec::new();
         for (i, mut p) in file.principal.into_iter().enumerate() {
             let at = format!("principal {} ({:?})", i + 1, p.id);
-            if p.id.is_empty()
-                || p.id.len() > 64
-                || !p
-                    .id
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b))
-            {
+            if !plain_name(&p.id) {
                 problems.push(format!("{at}: id must be 1-64 letters, digits or - _ . @"));
             }
             if p.subject.trim().is_empty() || p.subject.chars().count() > 128 {
@@ -308,6 +302,16 @@ impl Principal {
                 (a, b) => a.is_none() && b.is_none(),
             }
     }
+}
+
+/// 1-64 letters, digits or `-_.@`: a key id (it goes into headers and
+/// logs as it is), or a client name `certs new` makes files of.
+pub fn plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b))
 }
 
 /// `*` matches any run of characters, `?` exactly one; the rest literally.

@@ -18,14 +18,28 @@ use crate::config::NewCertsArgs;
 /// wrote, for the user.
 pub fn write(args: &NewCertsArgs) -> anyhow::Result<String> {
     for name in &args.client {
-        if name.is_empty()
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b))
-        {
+        if !crate::auth::keys::plain_name(name) {
             anyhow::bail!(
-                "--client {name:?}: a name is letters, digits or - _ . @ (it names a file)"
+                "--client {name:?}: a name is 1-64 letters, digits or - _ . @ (it names a file)"
             );
+        }
+    }
+    let Some(first_host) = args.host.first() else {
+        anyhow::bail!("--host: the server certificate needs at least one name or address");
+    };
+    // All or nothing: no file is written if any of them is already there.
+    let names = ["ca.pem", "server.pem", "server.key"]
+        .map(String::from)
+        .into_iter()
+        .chain(
+            args.client
+                .iter()
+                .flat_map(|n| [format!("client-{n}.pem"), format!("client-{n}.key")]),
+        );
+    for name in names {
+        let path = args.out.join(name);
+        if path.symlink_metadata().is_ok() {
+            anyhow::bail!("{} exists: certs new never overwrites", path.display());
         }
     }
     std::fs::create_dir_all(&args.out)
@@ -36,7 +50,7 @@ pub fn write(args: &NewCertsArgs) -> anyhow::Result<String> {
     let mut server = CertificateParams::new(args.host.clone())?;
     server
         .distinguished_name
-        .push(DnType::CommonName, args.host[0].as_str());
+        .push(DnType::CommonName, first_host.as_str());
     server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     written.extend(issue(&args.out, "server", server, &ca)?);
 

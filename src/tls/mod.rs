@@ -64,13 +64,10 @@ impl TlsFlags {
             return Ok(None);
         };
         let mut tls = ServerTlsConfig::new()
-            .identity(Identity::from_pem(
-                read(cert, "--tls-cert")?,
-                read(key, "--tls-key")?,
-            ))
+            .identity(Identity::from_pem(read(cert)?, read(key)?))
             .timeout(HANDSHAKE_TIMEOUT);
         if let Some(ca) = &self.client_ca {
-            tls = tls.client_ca_root(Certificate::from_pem(read(ca, "--client-ca")?));
+            tls = tls.client_ca_root(Certificate::from_pem(read(ca)?));
         }
         Ok(Some(tls))
     }
@@ -80,12 +77,8 @@ impl TlsFlags {
         let Some(ca) = &self.writer_ca else {
             return Ok(None);
         };
-        let identity = (self.writer_cert.as_deref(), self.writer_key.as_deref());
-        Ok(Some(client(
-            ca,
-            identity,
-            ["--writer-ca", "--writer-cert", "--writer-key"],
-        )?))
+        let identity = self.writer_cert.as_deref().zip(self.writer_key.as_deref());
+        Ok(Some(client(ca, identity)?))
     }
 
     /// True when callers must prove who they are with a certificate.
@@ -121,24 +114,17 @@ pub fn endpoint(
 }
 
 /// A client's TLS that trusts the CA (PEM) at `ca` and presents the
-/// certificate and key of `identity`, if given; `flags` name the three.
-pub fn client(
-    ca: &Path,
-    identity: (Option<&Path>, Option<&Path>),
-    flags: [&str; 3],
-) -> anyhow::Result<ClientTlsConfig> {
-    let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read(ca, flags[0])?));
+/// certificate and key (PEM) of `identity`, if given.
+pub fn client(ca: &Path, identity: Option<(&Path, &Path)>) -> anyhow::Result<ClientTlsConfig> {
+    let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read(ca)?));
     Ok(match identity {
-        (Some(cert), Some(key)) => tls.identity(Identity::from_pem(
-            read(cert, flags[1])?,
-            read(key, flags[2])?,
-        )),
-        _ => tls,
+        Some((cert, key)) => tls.identity(Identity::from_pem(read(cert)?, read(key)?)),
+        None => tls,
     })
 }
 
-fn read(path: &Path, flag: &str) -> anyhow::Result<Vec<u8>> {
-    std::fs::read(path).with_context(|| format!("{flag} {}", path.display()))
+fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
 }
 
 /// The Common Name of the certificate a caller presented (mutual TLS; the
@@ -226,16 +212,18 @@ mod tests {
         };
         assert_eq!(mode("server.key"), 0o600);
         assert_eq!(mode("client-carol.key"), 0o600);
-        // Nothing is overwritten: a second run into the same directory stops.
+        // Nothing is overwritten, nor half written: a second run into the
+        // same directory stops before it writes anything.
         assert!(
             certs::write(&NewCertsArgs {
                 out: dir.path().to_owned(),
                 host: vec!["localhost".into()],
-                client: Vec::new(),
+                client: vec!["dan".into()],
                 ca_name: "test CA".into(),
             })
             .is_err()
         );
+        assert!(!dir.path().join("client-dan.pem").exists());
         assert!(
             certs::write(&NewCertsArgs {
                 out: dir.path().to_owned(),

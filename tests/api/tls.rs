@@ -11,7 +11,7 @@ use std::time::Duration;
 use duckgrid::auth::issue::new_token;
 use duckgrid::config::{HealthArgs, NewCertsArgs, Role};
 use duckgrid::proto::v1::{self as pb, watch_updates_response::Kind};
-use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+use tonic::transport::ClientTlsConfig;
 use tonic::{Code, Status};
 
 use crate::auth::{actor_of, entry, keyed};
@@ -30,20 +30,20 @@ fn certs(clients: &[&str]) -> tempfile::TempDir {
     dir
 }
 
-fn pem(dir: &Path, name: &str) -> Vec<u8> {
-    std::fs::read(dir.join(name)).unwrap()
-}
-
 /// A client's TLS: trusting `dir`'s CA, presenting `client`'s certificate.
 fn trusting(dir: &Path, client: Option<&str>) -> ClientTlsConfig {
-    let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem(dir, "ca.pem")));
-    match client {
-        Some(name) => tls.identity(Identity::from_pem(
-            pem(dir, &format!("client-{name}.pem")),
-            pem(dir, &format!("client-{name}.key")),
-        )),
-        None => tls,
-    }
+    let file = |name: String| dir.join(name);
+    let identity = client.map(|n| {
+        (
+            file(format!("client-{n}.pem")),
+            file(format!("client-{n}.key")),
+        )
+    });
+    duckgrid::tls::client(
+        &dir.join("ca.pem"),
+        identity.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
+    )
+    .unwrap()
 }
 
 /// A server configuration with `dir`'s certificate (and mutual TLS).
@@ -217,12 +217,14 @@ async fn mutual_tls_names_the_caller_by_its_certificate_and_a_token_wins() {
             .await
             .is_err()
     );
-    let foreign = ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(pem(dir.path(), "ca.pem")))
-        .identity(Identity::from_pem(
-            pem(stranger.path(), "client-carol.pem"),
-            pem(stranger.path(), "client-carol.key"),
-        ));
+    let foreign = duckgrid::tls::client(
+        &dir.path().join("ca.pem"),
+        Some((
+            &stranger.path().join("client-carol.pem"),
+            &stranger.path().join("client-carol.key"),
+        )),
+    )
+    .unwrap();
     assert!(handshake(&app, Some(foreign)).await.is_err());
     // The health probe presents a certificate too.
     let path = |name: &str| Some(dir.path().join(name));

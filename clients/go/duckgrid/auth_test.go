@@ -157,6 +157,20 @@ func actorOf(t *testing.T, ctx context.Context, c duckgridv1.GridServiceClient, 
 	return ev.GetActor()
 }
 
+// writeLeafAs writes one of a or b (whichever it does not hold) to the
+// first leaf cell in column col, measure m, and checks the actor recorded.
+func writeLeafAs(t *testing.T, ctx context.Context, c duckgridv1.GridServiceClient, col, m, a, b, want, why string) {
+	t.Helper()
+	cell, old, _ := leafCell(t, ctx, c, col, m)
+	resp, err := c.UpdateCell(ctx, &duckgridv1.UpdateCellRequest{Edit: &duckgridv1.CellEdit{Cell: cell, Value: otherValue(old, a, b)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := actorOf(t, ctx, c, resp.GetRevision()); got != want {
+		t.Errorf("actor = %q, want %s (%s)", got, want, why)
+	}
+}
+
 func TestTokenCredentials(t *testing.T) {
 	tok := duckgrid.TokenCredentials("dg_" + strings.Repeat("ab", 32))
 	md, err := tok.GetRequestMetadata(context.Background())
@@ -369,14 +383,7 @@ func TestTokenOverPlaintext(t *testing.T) {
 	wantError(t, "ListSheets without a token", err, codes.Unauthenticated, duckgrid.ReasonMissingCredentials)
 
 	w := dial(t, srv.Addr, duckgrid.WithToken(writer.Token))
-	cell, old, _ := leafCell(t, ctx, w, "2024-09", "quantity")
-	resp, err := w.UpdateCell(ctx, &duckgridv1.UpdateCellRequest{Edit: &duckgridv1.CellEdit{Cell: cell, Value: otherValue(old, "31", "32")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := actorOf(t, ctx, w, resp.GetRevision()); got != "erin" {
-		t.Errorf("actor = %q, want erin", got)
-	}
+	writeLeafAs(t, ctx, w, "2024-09", "quantity", "31", "32", "erin", "the key's subject")
 
 	// The token per call instead of per connection.
 	plain := dial(t, srv.Addr)
@@ -403,14 +410,7 @@ certificate = "carol"
 
 	t.Run("ClientCertificateIsTheIdentity", func(t *testing.T) {
 		c, ctx := dial(t, srv.Addr, duckgrid.WithCAFile(ca), duckgrid.WithClientCertFiles(carolCert, carolKey)), testCtx(t)
-		cell, old, _ := leafCell(t, ctx, c, "2024-04", "net_amount")
-		resp, err := c.UpdateCell(ctx, &duckgridv1.UpdateCellRequest{Edit: &duckgridv1.CellEdit{Cell: cell, Value: otherValue(old, "88.80", "99.90")}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := actorOf(t, ctx, c, resp.GetRevision()); got != "carol" {
-			t.Errorf("actor = %q, want carol (the certificate's Common Name)", got)
-		}
+		writeLeafAs(t, ctx, c, "2024-04", "net_amount", "88.80", "99.90", "carol", "the certificate's Common Name")
 	})
 
 	t.Run("ClientCertificateAsPEM", func(t *testing.T) {
@@ -434,14 +434,7 @@ certificate = "carol"
 
 	t.Run("TokenWinsOverCertificate", func(t *testing.T) {
 		c, ctx := dial(t, srv.Addr, duckgrid.WithCAFile(ca), duckgrid.WithClientCertFiles(carolCert, carolKey), duckgrid.WithToken(alice.Token)), testCtx(t)
-		cell, old, _ := leafCell(t, ctx, c, "2024-04", "quantity")
-		resp, err := c.UpdateCell(ctx, &duckgridv1.UpdateCellRequest{Edit: &duckgridv1.CellEdit{Cell: cell, Value: otherValue(old, "17", "18")}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := actorOf(t, ctx, c, resp.GetRevision()); got != "alice" {
-			t.Errorf("actor = %q, want alice (the token's subject wins over the certificate)", got)
-		}
+		writeLeafAs(t, ctx, c, "2024-04", "quantity", "17", "18", "alice", "the token's subject wins over the certificate")
 	})
 
 	t.Run("WithoutTrustedClientCertificateFailsToConnect", func(t *testing.T) {
