@@ -9,6 +9,7 @@ use anyhow::bail;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::feed::redis::redact;
+use crate::history::Retention;
 use crate::writer::Faults;
 
 /// duckgrid: a real-time, multi-user planning grid over gRPC.
@@ -175,6 +176,12 @@ pub struct Config {
     /// replayed nor deduplicated by request id.
     #[arg(long, env = "DUCKGRID_CHANGELOG_RETENTION", default_value_t = 0)]
     pub changelog_retention: u64,
+    /// What the fact history keeps (point-in-time reads, reverts, undo):
+    /// `all`, `off`, a number of revisions (`100000`) or a duration (`90d`,
+    /// `12h`). Older revisions can be neither read as they were nor
+    /// reverted; who changed what stays in the changelog.
+    #[arg(long, env = "DUCKGRID_HISTORY_RETENTION", default_value_t = Retention::All)]
+    pub history_retention: Retention,
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, env = "DUCKGRID_LISTEN", default_value = "127.0.0.1:50051")]
     pub listen: SocketAddr,

@@ -32,7 +32,26 @@ pub struct Edit {
     pub expected: Option<Units>,
 }
 
-/// A validated write: one edit (UpdateCell) or several (BatchUpdateCells).
+/// What a revert takes back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RevertTarget {
+    /// RevertRevision: this revision.
+    Revision(i64),
+    /// Undo: the actor's latest revision in effect (in this session, when
+    /// given).
+    LatestOf { session: Option<String> },
+}
+
+/// A revert (RevertRevision or Undo).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revert {
+    pub target: RevertTarget,
+    /// Restore the facts even where later revisions changed them.
+    pub overwrite: bool,
+}
+
+/// A validated write: one edit (UpdateCell), several (BatchUpdateCells),
+/// or a revert (then `edits` is empty).
 #[derive(Debug, Clone)]
 pub struct WriteRequest {
     pub edits: Vec<Edit>,
@@ -43,6 +62,11 @@ pub struct WriteRequest {
     /// Whose request ids these are (the principal's id; empty with auth
     /// off): a stored response is found only by the principal that wrote it.
     pub scope: String,
+    /// The client session (`x-duckgrid-session`), which Undo can be scoped to.
+    pub session: Option<String>,
+    pub revert: Option<Revert>,
+    /// Applies only if the head is this revision (reverts).
+    pub expected_head: Option<i64>,
 }
 
 impl WriteRequest {
@@ -89,7 +113,49 @@ impl WriteRequest {
             request_id: Some(request_id).filter(|r| !r.is_empty()),
             actor,
             scope: String::new(),
+            session: None,
+            revert: None,
+            expected_head: None,
         })
+    }
+
+    /// A validated revert.
+    pub fn revert(
+        revert: Revert,
+        expected_head: Option<i64>,
+        request_id: String,
+        actor: String,
+    ) -> Result<Self> {
+        check_id_length("request_id", &request_id)?;
+        if let RevertTarget::Revision(r) = revert.target
+            && r <= 0
+        {
+            return Err(Error::invalid(format!(
+                "revision must be positive (it is {r}); revision 0 is the import"
+            )));
+        }
+        if let RevertTarget::LatestOf {
+            session: Some(session),
+        } = &revert.target
+        {
+            check_id_length("session_id", session)?;
+        }
+        Ok(Self {
+            edits: Vec::new(),
+            source: Vec::new(),
+            request_id: Some(request_id).filter(|r| !r.is_empty()),
+            actor,
+            scope: String::new(),
+            session: None,
+            revert: Some(revert),
+            expected_head,
+        })
+    }
+
+    /// The request with the client session it came from.
+    pub fn in_session(mut self, session: Option<String>) -> Self {
+        self.session = session;
+        self
     }
 
     /// The request with its ids scoped to a principal.

@@ -93,6 +93,15 @@ pub enum Error {
         current: String,
     },
 
+    /// The data moved since the client looked: a revert that later
+    /// revisions conflict with, a head that is no longer the expected one.
+    #[error("{message}")]
+    Aborted {
+        reason: &'static str,
+        message: String,
+        metadata: Vec<(&'static str, String)>,
+    },
+
     /// The request is well-formed but the data forbids it (a negative
     /// quantity, everything held).
     #[error("{message}")]
@@ -185,6 +194,15 @@ impl Error {
         }
     }
 
+    /// The head is not the revision the client expected.
+    pub fn head_moved(expected: i64, head: i64) -> Self {
+        Error::Aborted {
+            reason: "HEAD_MOVED",
+            message: format!("the head is revision {head}, not the expected {expected}"),
+            metadata: vec![("head_revision", head.to_string())],
+        }
+    }
+
     pub fn precondition(reason: &'static str, message: impl Into<String>) -> Self {
         Error::FailedPrecondition {
             reason,
@@ -197,7 +215,7 @@ impl Error {
         match self {
             Error::InvalidArgument(_) | Error::Malformed(_) => Code::InvalidArgument,
             Error::NotFound(_) => Code::NotFound,
-            Error::ExpectedValueMismatch { .. } => Code::Aborted,
+            Error::ExpectedValueMismatch { .. } | Error::Aborted { .. } => Code::Aborted,
             Error::FailedPrecondition { .. } => Code::FailedPrecondition,
             Error::OutOfRange { .. } => Code::OutOfRange,
             Error::ResourceExhausted { .. } => Code::ResourceExhausted,
@@ -222,6 +240,14 @@ impl Error {
                 meta.insert("current_value".to_owned(), current.clone());
                 meta.insert("expected_value".to_owned(), expected.clone());
                 "EXPECTED_VALUE_MISMATCH"
+            }
+            Error::Aborted {
+                reason, metadata, ..
+            } => {
+                for (k, v) in metadata {
+                    meta.insert((*k).to_owned(), v.clone());
+                }
+                reason
             }
             Error::FailedPrecondition { reason, .. }
             | Error::Unauthenticated { reason, .. }

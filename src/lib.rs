@@ -39,6 +39,7 @@ pub mod error;
 pub mod feed;
 pub mod grid;
 pub mod health;
+pub mod history;
 pub mod import;
 pub mod metrics;
 pub mod model;

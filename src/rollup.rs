@@ -18,12 +18,13 @@ use crate::model::{MAX_DIMENSIONS, MAX_MEASURES, Model, Sheet};
 use crate::summary::CellValue;
 
 /// How one fact changed: its dimension keys and month, the change of each
-/// measure, and whether it is a new fact.
+/// measure, and whether it appeared (1: created or brought back) or went
+/// (-1: removed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FactDelta {
     pub keys: [u32; MAX_DIMENSIONS],
     pub month: u16,
-    pub created: bool,
+    pub facts: i64,
     pub values: [Units; MAX_MEASURES],
 }
 
@@ -99,29 +100,35 @@ impl<'a> RowMonths<'a> {
 /// row, column). Cells whose delta is zero (changes that cancel out) are
 /// left out.
 pub fn rollup(model: &Model, facts: &[FactDelta]) -> Vec<CellDelta> {
+    (0..model.sheets.len())
+        .flat_map(|sheet| rollup_sheet(model, sheet, facts))
+        .collect()
+}
+
+/// The same for one sheet.
+pub fn rollup_sheet(model: &Model, sheet_index: usize, facts: &[FactDelta]) -> Vec<CellDelta> {
     let months = model.def.months.count as usize;
+    let sheet = &model.sheets[sheet_index];
     let mut out = Vec::new();
-    for (sheet_index, sheet) in model.sheets.iter().enumerate() {
-        let mut push = |row, col, cell: CellValue| {
-            out.push(CellDelta {
-                sheet: sheet_index,
-                row,
-                col,
-                facts: cell.facts,
-                values: cell.values,
-            })
-        };
-        // The dense array costs its size whatever the write; below an
-        // eighth of it, the hash maps are cheaper.
-        if facts.len() * 8 >= sheet.rows.len() * months {
-            let mut sums = RowMonths::new(sheet, months);
-            for f in facts {
-                sums.add(&f.keys, f.month, i64::from(f.created), &f.values);
-            }
-            sums.into_cells(push);
-        } else {
-            sparse(sheet, facts, &mut push);
+    let mut push = |row, col, cell: CellValue| {
+        out.push(CellDelta {
+            sheet: sheet_index,
+            row,
+            col,
+            facts: cell.facts,
+            values: cell.values,
+        })
+    };
+    // The dense array costs its size whatever the write; below an eighth
+    // of it, the hash maps are cheaper.
+    if facts.len() * 8 >= sheet.rows.len() * months {
+        let mut sums = RowMonths::new(sheet, months);
+        for f in facts {
+            sums.add(&f.keys, f.month, f.facts, &f.values);
         }
+        sums.into_cells(push);
+    } else {
+        sparse(sheet, facts, &mut push);
     }
     out
 }
@@ -135,7 +142,7 @@ fn sparse(sheet: &Sheet, facts: &[FactDelta], push: &mut impl FnMut(u32, u16, Ce
             deepest
                 .entry((row, f.month))
                 .or_default()
-                .add(i64::from(f.created), &f.values);
+                .add(f.facts, &f.values);
         }
     }
     // ...then up the (much smaller) set of touched rows.

@@ -46,6 +46,10 @@ const RPCS: &[Rpc] = &[
     rpc(GRID, "UpdateCell", "unary", Need::Write),
     rpc(GRID, "BatchUpdateCells", "unary", Need::Write),
     rpc(GRID, "WatchUpdates", "server_stream", Need::Read),
+    rpc(GRID, "ListRevisions", "unary", Need::Read),
+    rpc(GRID, "GetRevision", "unary", Need::Read),
+    rpc(GRID, "RevertRevision", "unary", Need::Write),
+    rpc(GRID, "Undo", "unary", Need::Write),
     rpc(HEALTH, "Check", "unary", Need::Anonymous),
     rpc(HEALTH, "Watch", "server_stream", Need::Anonymous),
     rpc(

@@ -177,6 +177,7 @@ impl Server {
                 let writer_config = WriterConfig {
                     max_facts_per_write: config.max_facts_per_write as i64,
                     changelog_retention: config.changelog_retention,
+                    history_retention: config.history_retention,
                     wal: (config.db != ":memory:")
                         .then(|| std::path::PathBuf::from(format!("{}.wal", config.db))),
                     faults: config.faults.clone(),
@@ -382,7 +383,7 @@ impl Server {
         let (router, writer) = match role {
             RoleState::Writer {
                 model,
-                pool: _,
+                pool,
                 published,
                 writer,
             } => {
@@ -391,6 +392,7 @@ impl Server {
                     published,
                     writer: writer.handle.clone(),
                     watches,
+                    pool,
                 };
                 let service = GridServiceServer::new(api)
                     .max_decoding_message_size(max_request)

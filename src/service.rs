@@ -12,12 +12,14 @@ use std::time::Instant;
 use tonic::{Request, Response, Status};
 
 use crate::auth::Caller;
-use crate::edit::{WriteRequest, check_id_length};
+use crate::edit::{Revert, RevertTarget, WriteRequest, check_id_length};
 use crate::error::{Error, Result, quoted};
-use crate::grid::{self, GridQuery};
+use crate::grid::GridQuery;
+use crate::history;
 use crate::model::{ColumnKind, Model};
 use crate::proto::v1 as pb;
 use crate::proto::v1::grid_service_server::GridService;
+use crate::store::ReadPool;
 use crate::summary::Published;
 use crate::telemetry;
 use crate::watch::{WatchStream, Watches};
@@ -25,6 +27,9 @@ use crate::writer::{WriteOutcome, WriterHandle};
 
 /// The request metadata naming who writes (until authentication exists).
 pub const ACTOR_HEADER: &str = "x-duckgrid-actor";
+/// The request metadata naming the client session a write belongs to
+/// (what Undo can be scoped to).
+pub const SESSION_HEADER: &str = "x-duckgrid-session";
 /// The actor of requests without one.
 pub const ANONYMOUS: &str = "anonymous";
 
@@ -35,6 +40,8 @@ pub struct GridApi {
     pub published: Arc<Published>,
     pub writer: WriterHandle,
     pub watches: Arc<Watches>,
+    /// Connections for reading the changelog and the fact history.
+    pub pool: Arc<ReadPool>,
 }
 
 /// Puts a write's request id on its RPC span (before validation: an
@@ -55,19 +62,22 @@ struct Who<'a> {
 /// subject, or `x-duckgrid-actor` (an admin's, or anyone's with auth off).
 fn caller_and_actor<T>(request: &Request<T>) -> Result<(Caller, String)> {
     let caller = Caller::of(request)?;
-    let asked = match request.metadata().get(ACTOR_HEADER) {
-        None => None,
-        Some(v) => {
-            let actor = v
-                .to_str()
-                .map_err(|_| Error::invalid(format!("{ACTOR_HEADER} must be printable ASCII")))?
-                .trim();
-            check_id_length(ACTOR_HEADER, actor)?;
-            Some(actor.to_owned()).filter(|a| !a.is_empty())
-        }
-    };
-    let actor = caller.actor(asked)?;
+    let actor = caller.actor(header(request, ACTOR_HEADER)?)?;
     Ok((caller, actor))
+}
+
+/// An identifier from the request metadata (trimmed; `None` when absent
+/// or empty).
+fn header<T>(request: &Request<T>, name: &str) -> Result<Option<String>> {
+    let Some(v) = request.metadata().get(name) else {
+        return Ok(None);
+    };
+    let value = v
+        .to_str()
+        .map_err(|_| Error::invalid(format!("{name} must be printable ASCII")))?
+        .trim();
+    check_id_length(name, value)?;
+    Ok(Some(value.to_owned()).filter(|a| !a.is_empty()))
 }
 
 impl GridApi {
@@ -88,8 +98,8 @@ impl GridApi {
 
     /// Refuses writes to aggregate cells (a row with rows beneath it, or a
     /// column adding up months) by a caller without the right to spread.
-    fn authorize_spreads(&self, caller: &Caller, request: &WriteRequest) -> Result<()> {
-        for edit in &request.edits {
+    fn authorize_spreads(&self, caller: &Caller, edits: &[crate::edit::Edit]) -> Result<()> {
+        for edit in edits {
             let cell = &edit.cell;
             let sheet = &self.model.sheets[cell.sheet];
             let aggregate = !sheet.rows[cell.row as usize].leaf
@@ -127,6 +137,62 @@ impl GridApi {
             "write committed"
         );
         Ok(outcome)
+    }
+
+    /// Checks that `caller` may take back the edits behind `revision` (as
+    /// if writing them again); a revision whose edits the changelog no
+    /// longer has needs a caller who may write and spread on every sheet.
+    async fn authorize_revert(&self, caller: &Caller, revision: i64) -> Result<()> {
+        let sources = match history::edits_behind(&self.pool, revision).await? {
+            Some(sources) => sources,
+            None => {
+                for sheet in 0..self.model.sheets.len() {
+                    caller.write(&self.model.sheet_name(sheet))?;
+                }
+                return caller.spread(&format!("revision {revision}"));
+            }
+        };
+        self.authorize(caller, &sources)?;
+        let edits = sources
+            .iter()
+            .filter_map(|e| crate::edit::Edit::from_proto(&self.model, e).ok())
+            .collect::<Vec<_>>();
+        self.authorize_spreads(caller, &edits)
+    }
+
+    /// Hands a revert (RevertRevision or Undo) to the writer.
+    async fn revert<T>(
+        &self,
+        rpc: &'static str,
+        request: Request<T>,
+        revert: impl FnOnce(&T) -> (Revert, Option<i64>, String),
+    ) -> Result<pb::Revision> {
+        let (caller, actor) = caller_and_actor(&request)?;
+        let session = header(&request, SESSION_HEADER)?;
+        let peer = caller.peer(request.remote_addr());
+        let (revert, expected_head, request_id) = revert(request.get_ref());
+        record_request_id(&request_id);
+        if let RevertTarget::Revision(target) = revert.target {
+            self.authorize_revert(&caller, target).await?;
+        }
+        let request = WriteRequest::revert(revert, expected_head, request_id, actor)?
+            .scoped(caller.scope())
+            .in_session(session);
+        let outcome = self
+            .write(
+                rpc,
+                Who {
+                    caller: &caller,
+                    peer,
+                },
+                request,
+            )
+            .await?;
+        tracing::Span::current().record("revision", outcome.event.revision);
+        Ok(pb::Revision {
+            change: history::visible(&caller, outcome.event.change.clone()),
+            reverted_by: 0,
+        })
     }
 
     /// The contract's description of a sheet, from the model.
@@ -257,7 +323,8 @@ impl GridService for GridApi {
         let r = request.into_inner();
         caller.read(&r.name)?;
         let query = GridQuery::resolve(&self.model, &r.name, &r.row_path, &r.columns, &r.measures)?;
-        let grid = grid::read(&self.published.current(), &self.model, &query);
+        let snapshot = self.published.current();
+        let grid = history::grid_at(&self.pool, &self.model, snapshot, query, r.revision).await?;
         tracing::Span::current().record("revision", grid.revision);
         Ok(Response::new(pb::GetSheetResponse { grid: Some(grid) }))
     }
@@ -267,6 +334,7 @@ impl GridService for GridApi {
         request: Request<pb::UpdateCellRequest>,
     ) -> Result<Response<pb::UpdateCellResponse>, Status> {
         let (caller, actor) = caller_and_actor(&request)?;
+        let session = header(&request, SESSION_HEADER)?;
         let peer = caller.peer(request.remote_addr());
         let r = request.into_inner();
         let edit = r.edit.ok_or_else(|| Error::invalid("edit is required"))?;
@@ -275,7 +343,8 @@ impl GridService for GridApi {
         self.authorize(&caller, &edits)?;
         let request =
             WriteRequest::new(&self.model, edits, r.request_id, actor)?.scoped(caller.scope());
-        self.authorize_spreads(&caller, &request)?;
+        let request = request.in_session(session);
+        self.authorize_spreads(&caller, &request.edits)?;
         let outcome = self
             .write(
                 "UpdateCell",
@@ -300,13 +369,15 @@ impl GridService for GridApi {
         request: Request<pb::BatchUpdateCellsRequest>,
     ) -> Result<Response<pb::BatchUpdateCellsResponse>, Status> {
         let (caller, actor) = caller_and_actor(&request)?;
+        let session = header(&request, SESSION_HEADER)?;
         let peer = caller.peer(request.remote_addr());
         let r = request.into_inner();
         record_request_id(&r.request_id);
         self.authorize(&caller, &r.edits)?;
         let request =
             WriteRequest::new(&self.model, r.edits, r.request_id, actor)?.scoped(caller.scope());
-        self.authorize_spreads(&caller, &request)?;
+        let request = request.in_session(session);
+        self.authorize_spreads(&caller, &request.edits)?;
         let outcome = self
             .write(
                 "BatchUpdateCells",
@@ -323,6 +394,64 @@ impl GridService for GridApi {
             revision: change.revision,
             results: change.results.clone(),
             changes: change.changes.clone(),
+        }))
+    }
+
+    async fn list_revisions(
+        &self,
+        request: Request<pb::ListRevisionsRequest>,
+    ) -> Result<Response<pb::ListRevisionsResponse>, Status> {
+        let caller = Caller::of(&request)?;
+        let page = history::list(&self.pool, &self.model, caller, request.into_inner()).await?;
+        Ok(Response::new(page))
+    }
+
+    async fn get_revision(
+        &self,
+        request: Request<pb::GetRevisionRequest>,
+    ) -> Result<Response<pb::GetRevisionResponse>, Status> {
+        let caller = Caller::of(&request)?;
+        let revision = history::get(&self.pool, caller, request.get_ref().revision).await?;
+        Ok(Response::new(pb::GetRevisionResponse {
+            revision: Some(revision),
+        }))
+    }
+
+    async fn revert_revision(
+        &self,
+        request: Request<pb::RevertRevisionRequest>,
+    ) -> Result<Response<pb::RevertRevisionResponse>, Status> {
+        let revision = self
+            .revert("RevertRevision", request, |r| {
+                let target = RevertTarget::Revision(r.revision);
+                let revert = Revert {
+                    target,
+                    overwrite: r.overwrite,
+                };
+                (revert, r.expected_head, r.request_id.clone())
+            })
+            .await?;
+        Ok(Response::new(pb::RevertRevisionResponse {
+            revision: Some(revision),
+        }))
+    }
+
+    async fn undo(
+        &self,
+        request: Request<pb::UndoRequest>,
+    ) -> Result<Response<pb::UndoResponse>, Status> {
+        let revision = self
+            .revert("Undo", request, |r| {
+                let session = Some(r.session_id.clone()).filter(|s| !s.is_empty());
+                let revert = Revert {
+                    target: RevertTarget::LatestOf { session },
+                    overwrite: r.overwrite,
+                };
+                (revert, r.expected_head, r.request_id.clone())
+            })
+            .await?;
+        Ok(Response::new(pb::UndoResponse {
+            revision: Some(revision),
         }))
     }
 

@@ -81,6 +81,25 @@ impl Summary {
         summary
     }
 
+    /// A copy of one sheet's cells (the others left empty: only that
+    /// sheet may be read or changed in it).
+    pub fn one_sheet(&self, sheet: usize) -> Self {
+        let sheets = self
+            .sheets
+            .iter()
+            .enumerate()
+            .map(|(i, s)| SheetCells {
+                cols: s.cols,
+                cells: if i == sheet {
+                    s.cells.clone()
+                } else {
+                    Vec::new()
+                },
+            })
+            .collect();
+        Summary { sheets }
+    }
+
     fn index(&self, sheet: usize, row: u32, col: u16) -> usize {
         row as usize * self.sheets[sheet].cols + col as usize
     }
@@ -167,7 +186,7 @@ mod tests {
             .map(|f| FactDelta {
                 keys: f.keys,
                 month: f.month,
-                created: true,
+                facts: 1,
                 values: f.values,
             })
             .collect();
@@ -211,7 +230,7 @@ mod tests {
         let change = |product, q| FactDelta {
             keys: [product, 0, 0, 0],
             month: 0,
-            created: false,
+            facts: 0,
             values: [q, 0, 0, 0],
         };
         let cells = rollup(&model, &[change(0, 5), change(1, -5)]);

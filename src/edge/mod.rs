@@ -3,7 +3,8 @@
 //! `duckgrid serve --role edge --writer URL --redis-url URL` serves
 //! `WatchUpdates` to any number of subscribers from the Redis stream and
 //! forwards everything else (`ListSheets`, `GetSheet`, `UpdateCell`,
-//! `BatchUpdateCells`) to the writer, so clients can talk to any process.
+//! `BatchUpdateCells`, the history's `ListRevisions`, `GetRevision`,
+//! `RevertRevision` and `Undo`) to the writer, so clients can talk to any process.
 //! A snapshot-first watch takes its snapshot from the writer (the sheet at
 //! revision R) and replays R + 1 onwards from the stream. History the stream
 //! no longer retains comes from the writer's changelog through the writer's
@@ -45,7 +46,7 @@ use crate::error::Error;
 use crate::metrics::EdgeMetrics;
 use crate::proto::v1 as pb;
 use crate::proto::v1::grid_service_server::GridService;
-use crate::service::ACTOR_HEADER;
+use crate::service::{ACTOR_HEADER, SESSION_HEADER};
 use crate::telemetry;
 use crate::watch::{WatchStream, Watches};
 use writer::transport_failure;
@@ -111,7 +112,7 @@ fn forward<T>(
     deadline: Instant,
 ) -> Request<T> {
     let mut forwarded = Request::new(message);
-    for name in [ACTOR_HEADER, telemetry::TRACEPARENT] {
+    for name in [ACTOR_HEADER, SESSION_HEADER, telemetry::TRACEPARENT] {
         if let Some(value) = metadata.get(name) {
             forwarded.metadata_mut().insert(name, value.clone());
         }
@@ -265,6 +266,52 @@ impl GridService for EdgeApi {
         self.call("BatchUpdateCells", request, Some(&id), |r| {
             let mut writer = self.writer.grid.clone();
             async move { writer.batch_update_cells(r).await }
+        })
+        .await
+    }
+
+    async fn list_revisions(
+        &self,
+        request: Request<pb::ListRevisionsRequest>,
+    ) -> Result<Response<pb::ListRevisionsResponse>, Status> {
+        self.call("ListRevisions", request, None, |r| {
+            let mut writer = self.writer.grid.clone();
+            async move { writer.list_revisions(r).await }
+        })
+        .await
+    }
+
+    async fn get_revision(
+        &self,
+        request: Request<pb::GetRevisionRequest>,
+    ) -> Result<Response<pb::GetRevisionResponse>, Status> {
+        self.call("GetRevision", request, None, |r| {
+            let mut writer = self.writer.grid.clone();
+            async move { writer.get_revision(r).await }
+        })
+        .await
+    }
+
+    async fn revert_revision(
+        &self,
+        mut request: Request<pb::RevertRevisionRequest>,
+    ) -> Result<Response<pb::RevertRevisionResponse>, Status> {
+        let id = retryable(&mut request.get_mut().request_id);
+        self.call("RevertRevision", request, Some(&id), |r| {
+            let mut writer = self.writer.grid.clone();
+            async move { writer.revert_revision(r).await }
+        })
+        .await
+    }
+
+    async fn undo(
+        &self,
+        mut request: Request<pb::UndoRequest>,
+    ) -> Result<Response<pb::UndoResponse>, Status> {
+        let id = retryable(&mut request.get_mut().request_id);
+        self.call("Undo", request, Some(&id), |r| {
+            let mut writer = self.writer.grid.clone();
+            async move { writer.undo(r).await }
         })
         .await
     }

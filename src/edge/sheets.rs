@@ -87,6 +87,7 @@ impl RemoteSheets {
                 row_path,
                 columns: vec![TOTAL_COLUMN.to_owned()],
                 measures,
+                revision: 0,
             })
             .await
             .map_err(from_writer)?;

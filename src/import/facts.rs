@@ -225,7 +225,7 @@ pub fn insert(conn: &Connection, def: &ModelDef) -> duckdb::Result<()> {
     cols.extend((0..def.measures.len()).map(|i| format!("CAST(u{i} AS BIGINT)")));
     conn.execute_batch(&format!(
         "INSERT INTO facts
-         SELECT row_number() OVER (ORDER BY d0, month, source_row) - 1, {}, 0
+         SELECT row_number() OVER (ORDER BY d0, month, source_row) - 1, {}, 0, 0
          FROM fact_stage ORDER BY d0, month, source_row;
          DROP TABLE fact_stage;",
         cols.join(", ")

@@ -3,24 +3,61 @@
 use duckdb::types::{TimeUnit, Value};
 use duckdb::{Connection, OptionalExt, params};
 
-/// Appends the row of a revision.
-pub fn insert(
-    conn: &Connection,
-    revision: i64,
-    committed_at_micros: i64,
-    actor: &str,
-    request_id: Option<&str>,
-    event: &[u8],
-) -> duckdb::Result<()> {
-    conn.prepare_cached("INSERT INTO changelog VALUES (?, ?, ?, ?, ?)")?
+/// The row of a revision.
+pub struct Entry<'a> {
+    pub revision: i64,
+    pub committed_at_micros: i64,
+    pub actor: &'a str,
+    pub request_id: Option<&'a str>,
+    pub event: &'a [u8],
+    pub session: Option<&'a str>,
+    /// For a revert: the revision it took back.
+    pub reverts: Option<i64>,
+}
+
+/// Appends the row of a revision. A revert marks its target reverted by
+/// it, and brings back what its target had reverted (reverting a revert
+/// puts the original back in effect).
+pub fn insert(conn: &Connection, e: &Entry<'_>) -> duckdb::Result<()> {
+    conn.prepare_cached("INSERT INTO changelog VALUES (?, ?, ?, ?, ?, ?, ?, NULL)")?
         .execute(params![
-            revision,
-            Value::Timestamp(TimeUnit::Microsecond, committed_at_micros),
-            actor,
-            request_id,
-            event
+            e.revision,
+            Value::Timestamp(TimeUnit::Microsecond, e.committed_at_micros),
+            e.actor,
+            e.request_id,
+            e.event,
+            e.session,
+            e.reverts,
         ])?;
+    if let Some(target) = e.reverts {
+        conn.prepare_cached(
+            "UPDATE changelog SET reverted_by = NULL
+             WHERE revision = (SELECT reverts FROM changelog WHERE revision = ?)",
+        )?
+        .execute([target])?;
+        conn.prepare_cached("UPDATE changelog SET reverted_by = ? WHERE revision = ?")?
+            .execute([e.revision, target])?;
+    }
     Ok(())
+}
+
+/// What Undo takes back for `actor`: its latest revision (in `session`,
+/// when given) that is in effect — neither a revert nor reverted.
+pub fn undo_target(
+    conn: &Connection,
+    actor: &str,
+    session: Option<&str>,
+) -> duckdb::Result<Option<i64>> {
+    const IN_EFFECT: &str = "SELECT max(revision) FROM changelog
+         WHERE reverts IS NULL AND reverted_by IS NULL AND actor = ?";
+    match session {
+        None => conn
+            .prepare_cached(IN_EFFECT)?
+            .query_row([actor], |r| r.get(0)),
+        Some(session) => conn
+            .prepare_cached(&format!("{IN_EFFECT} AND session = ?"))?
+            .query_row([actor, session], |r| r.get(0)),
+    }
 }
 
 /// The revision and encoded event of an earlier write with this request id.

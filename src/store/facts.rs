@@ -51,8 +51,9 @@ pub fn create_stage(conn: &Connection) -> duckdb::Result<()> {
     ))
 }
 
-/// Sets `measure` of the given facts (all beneath `filter`, when given) to
-/// new values; returns how many facts were changed.
+/// Sets `column` (a measure's `m<i>`, or `removed_revision`) of the given
+/// facts (all beneath `filter`, when given) to new values; returns how many
+/// facts were changed.
 ///
 /// The statement repeats the cell's filter and the range of the changed ids
 /// so that zone maps skip every row group that holds none of them (a join
@@ -63,7 +64,7 @@ pub fn create_stage(conn: &Connection) -> duckdb::Result<()> {
 pub fn update(
     conn: &Connection,
     filter: Option<&AtomFilter>,
-    measure: usize,
+    column: &str,
     values: &[(i64, Units)],
 ) -> duckdb::Result<usize> {
     let (Some(lo), Some(hi)) = (
@@ -109,7 +110,7 @@ pub fn update(
     }
     args.extend([Value::BigInt(lo), Value::BigInt(hi)]);
     conn.prepare_cached(&format!(
-        "UPDATE facts SET m{measure} = u.units FROM {units} u
+        "UPDATE facts SET {column} = u.units FROM {units} u
          WHERE facts.fact_id = u.fact_id AND {cond}facts.fact_id BETWEEN ? AND ?"
     ))?
     .execute(params_from_iter(args))
@@ -130,6 +131,7 @@ pub fn insert(
         row.extend((0..dimensions).map(|i| Value::Int(f.keys[i] as i32)));
         row.extend((0..measures).map(|i| Value::BigInt(f.values[i] as i64)));
         row.push(Value::BigInt(revision));
+        row.push(Value::BigInt(0)); // live
         app.append_row(duckdb::appender_params_from_iter(row))?;
     }
     app.flush()

@@ -13,6 +13,7 @@
 
 pub mod changelog;
 pub mod facts;
+pub mod history;
 mod pool;
 pub mod read;
 pub mod schema;
@@ -91,6 +92,11 @@ pub fn open(
             }
         },
         Some(v) if v == schema::VERSION => reopen(&conn, source)?,
+        Some(v) if v == "2" => {
+            let def = reopen(&conn, source)?;
+            migrate_2_to_3(&conn, &def).context("upgrading the database to schema version 3")?;
+            def
+        }
         Some(v) => bail!(
             "{path} was made by an earlier duckgrid (schema version {v}; this one writes {}): \
              move it away and start again to create the database from the model",
@@ -168,6 +174,7 @@ fn create(conn: &Connection, source: &ModelSource) -> anyhow::Result<ModelDef> {
         ("model_name", def.name.clone()),
         ("model_signature", def.storage_signature()),
         ("model", serde_json::to_string(&def)?),
+        ("history_from", "0".to_owned()),
     ];
     if let ModelSource::Demo(spec) = source {
         meta.push(("seed", spec.seed.to_string()));
@@ -185,6 +192,26 @@ fn create(conn: &Connection, source: &ModelSource) -> anyhow::Result<ModelDef> {
         "created a new database from the model"
     );
     Ok(def)
+}
+
+/// Adds the fact history to a version 2 database, in one transaction. Its
+/// history starts at its head: earlier revisions recorded no deltas.
+fn migrate_2_to_3(conn: &Connection, def: &ModelDef) -> anyhow::Result<()> {
+    let tx = conn.unchecked_transaction()?;
+    conn.execute_batch(schema::MIGRATE_2_TO_3)?;
+    conn.execute_batch(schema::history_ddl())?;
+    conn.execute_batch(&schema::cube_view(def))?;
+    let head = read::head_revision(conn)?;
+    conn.execute(
+        "INSERT INTO duckgrid_meta VALUES ('history_from', ?)",
+        [head.to_string()],
+    )?;
+    tx.commit()?;
+    tracing::info!(
+        head,
+        "upgraded the database to schema version 3 (fact history from here on)"
+    );
+    Ok(())
 }
 
 /// Checks that `source`'s model fits a database made earlier.
@@ -258,7 +285,7 @@ fn differences(a: &ModelDef, b: &ModelDef) -> Vec<String> {
     out
 }
 
-fn meta(conn: &Connection, key: &str) -> anyhow::Result<String> {
+pub fn meta(conn: &Connection, key: &str) -> anyhow::Result<String> {
     conn.query_row(
         "SELECT value FROM duckgrid_meta WHERE key = ?",
         [key],

@@ -7,12 +7,22 @@
 //!   leaf, leaves numbered in hierarchy order (see the model invariant), a
 //!   member's name `l<i>` (null where a ragged level is skipped) and caption
 //!   `c<i>` per level; the last leaf is the placeholder.
-//! - `facts (fact_id, month, d0…, m0…, created_revision)`: dense ids, the
-//!   month's index, each dimension's leaf, each measure in exact integer
-//!   units of its scale; `created_revision` is 0 for imported facts and the
-//!   creating revision for adjustment facts.
+//! - `facts (fact_id, month, d0…, m0…, created_revision, removed_revision)`:
+//!   dense ids, the month's index, each dimension's leaf, each measure in
+//!   exact integer units of its scale; `created_revision` is 0 for imported
+//!   facts and the creating revision for adjustment facts;
+//!   `removed_revision` is 0 for a live fact and the revision that removed
+//!   it (a revert of its creation) otherwise. A removed fact keeps its id
+//!   (ids stay dense) and holds zeros.
 //! - `changelog`: one row per revision, written in the same transaction as
-//!   the facts — the source of truth for change events.
+//!   the facts — the source of truth for change events — with the client
+//!   session, the revision a revert took back and the revert in effect that
+//!   took this one back (what Undo looks for).
+//! - `fact_history (revision, fact_id, measure, before, after)`: every
+//!   fact value a revision changed, in the same transaction; `measure` 255
+//!   ([`EXISTENCE`]) records a fact's creation (0 → 1) or removal (1 → 0).
+//!   `duckgrid_meta.history_from` is the oldest revision whose state the
+//!   rows can rebuild (see `crate::history`).
 //! - the view `cube`: every fact with the model's names — its month (the
 //!   first day), its key and members in every dimension (`<dimension>` and
 //!   `<dimension>_<level>`), its measures as exact decimals — for anyone
@@ -23,9 +33,37 @@ use duckdb::Connection;
 use crate::import::{ident, literal};
 use crate::model::def::ModelDef;
 
-/// Bumped whenever the schema changes incompatibly (1: the fixed demo
-/// schema of the first phase).
-pub const VERSION: &str = "2";
+/// Bumped whenever the schema changes (1: the fixed demo schema of the
+/// first phase; 2: models; 3: the fact history, migrated from 2 by
+/// [`MIGRATE_2_TO_3`]).
+pub const VERSION: &str = "3";
+
+/// The `fact_history.measure` of a fact's existence: `before`/`after` are
+/// 0 (absent) or 1 (live).
+pub const EXISTENCE: u8 = 255;
+
+/// The changelog and history tables a version 3 database has beyond
+/// version 2's.
+const HISTORY_DDL: &str = "CREATE TABLE fact_history (
+             revision BIGINT NOT NULL,
+             fact_id  BIGINT NOT NULL,
+             measure  UTINYINT NOT NULL,
+             before   BIGINT NOT NULL,
+             after    BIGINT NOT NULL
+         );";
+
+/// Brings a version 2 database to version 3 (the caller commits it with
+/// the new `cube` view): facts gain `removed_revision`, the changelog its
+/// session and revert columns, and the fact history starts at the head
+/// (no earlier revision recorded its deltas).
+pub const MIGRATE_2_TO_3: &str = "DROP VIEW cube;
+         ALTER TABLE facts ADD COLUMN removed_revision BIGINT DEFAULT 0;
+         DROP INDEX changelog_request_id;
+         ALTER TABLE changelog ADD COLUMN session VARCHAR;
+         ALTER TABLE changelog ADD COLUMN reverts BIGINT;
+         ALTER TABLE changelog ADD COLUMN reverted_by BIGINT;
+         CREATE INDEX changelog_request_id ON changelog (request_id);
+         UPDATE duckgrid_meta SET value = '3' WHERE key = 'schema_version';";
 
 /// The tables of a model's database (the dimension tables are created by
 /// the import).
@@ -37,6 +75,7 @@ pub fn ddl(def: &ModelDef) -> String {
     facts.extend((0..def.dimensions.len()).map(|i| format!("d{i} INTEGER NOT NULL")));
     facts.extend((0..def.measures.len()).map(|i| format!("m{i} BIGINT NOT NULL")));
     facts.push("created_revision BIGINT NOT NULL".to_owned());
+    facts.push("removed_revision BIGINT NOT NULL DEFAULT 0".to_owned());
     format!(
         "CREATE TABLE duckgrid_meta (
              key   VARCHAR PRIMARY KEY,
@@ -50,11 +89,23 @@ pub fn ddl(def: &ModelDef) -> String {
              -- The idempotency key: the request id, `<principal id>:<id>`
              -- with auth on (one principal never finds another's).
              request_id   VARCHAR,
-             event        BLOB NOT NULL
+             event        BLOB NOT NULL,
+             -- The x-duckgrid-session of the write, if any.
+             session      VARCHAR,
+             -- For a revert: the revision it took back.
+             reverts      BIGINT,
+             -- The revert in effect that took this revision back.
+             reverted_by  BIGINT
          );
-         CREATE INDEX changelog_request_id ON changelog (request_id);",
+         CREATE INDEX changelog_request_id ON changelog (request_id);
+         {HISTORY_DDL}",
         facts.join(", ")
     )
+}
+
+/// The fact history table, for a database migrated from version 2.
+pub fn history_ddl() -> &'static str {
+    HISTORY_DDL
 }
 
 /// The schema version of an existing database, or `None` for a new one.
@@ -106,7 +157,7 @@ pub fn cube_view(def: &ModelDef) -> String {
     }
     cols.push("f.created_revision".to_owned());
     format!(
-        "CREATE VIEW cube AS SELECT {} FROM facts f {}",
+        "CREATE VIEW cube AS SELECT {} FROM facts f {} WHERE f.removed_revision = 0",
         cols.join(", "),
         joins.join(" ")
     )

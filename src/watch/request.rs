@@ -70,6 +70,8 @@ impl Selection {
             edits,
             results,
             changes,
+            reverts_revision: event.reverts_revision,
+            session_id: event.session_id.clone(),
         }
     }
 }
@@ -113,6 +115,7 @@ impl WatchRequest {
                 row_path: r.row_path.clone(),
                 columns: Vec::new(),
                 measures: measures.clone(),
+                revision: 0,
             }),
             selection: Selection {
                 sheet,

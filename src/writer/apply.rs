@@ -6,6 +6,7 @@
 //! ([`FactWrites`]).
 
 use super::changes::Changes;
+use super::deltas::Deltas;
 use super::mirror::Mirror;
 use super::writes::FactWrites;
 use crate::decimal::{self, Units};
@@ -57,6 +58,11 @@ pub struct Applier<'a> {
     pub mirror: &'a mut Mirror,
     /// The facts the group changed, written to DuckDB before commit.
     pub writes: &'a mut FactWrites,
+    /// Their values before and after, for the fact history.
+    pub deltas: &'a mut Deltas,
+    /// The oldest revision the fact history can rebuild: only later ones
+    /// can be reverted.
+    pub history_from: i64,
 }
 
 impl Applier<'_> {
@@ -174,12 +180,14 @@ impl Applier<'_> {
             if *new != atom.value {
                 changed.push(atom.fact_id);
                 self.mirror.set(atom.fact_id, cell.measure, *new);
+                self.deltas
+                    .changed(revision, atom.fact_id, cell.measure, atom.value, *new);
                 let mut values = [0; MAX_MEASURES];
                 values[cell.measure] = new - atom.value;
                 deltas.push(FactDelta {
                     keys: atom.keys,
                     month: atom.month,
-                    created: false,
+                    facts: 0,
                     values,
                 });
             }
@@ -264,11 +272,14 @@ impl Applier<'_> {
                 values,
             };
             self.mirror.append(&fact);
+            self.deltas.existence(revision, fact.fact_id, true);
+            self.deltas
+                .changed(revision, fact.fact_id, edit.cell.measure, 0, value);
             values_created.push(value);
             deltas.push(FactDelta {
                 keys,
                 month,
-                created: true,
+                facts: 1,
                 values,
             });
         }
@@ -284,7 +295,7 @@ impl Applier<'_> {
     }
 
     /// Counts `facts` against what the request may still touch.
-    fn take_facts(&mut self, facts: i64) -> Result<(), ApplyError> {
+    pub(super) fn take_facts(&mut self, facts: i64) -> Result<(), ApplyError> {
         if facts > self.facts_left {
             let touched = self.max_facts - self.facts_left + facts;
             return Err(clean(Error::ResourceExhausted {
@@ -301,7 +312,7 @@ impl Applier<'_> {
         Ok(())
     }
 
-    fn roll_up(&mut self, deltas: &[FactDelta], changes: &mut Changes) {
+    pub(super) fn roll_up(&mut self, deltas: &[FactDelta], changes: &mut Changes) {
         let cells = rollup::rollup(self.model, deltas);
         let rows = self.summary.apply(&cells);
         changes.record(&cells, &rows);

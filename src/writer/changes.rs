@@ -1,4 +1,5 @@
-//! The cells a request changed, as its change event lists them.
+//! The cells a request changed, as its change event lists them: each with
+//! its value before and after.
 
 use std::collections::BTreeMap;
 
@@ -66,6 +67,9 @@ impl Changes {
                     column: model.sheets[sheet].columns[col as usize].key.clone(),
                     measure: model.def.measures[m].name.clone(),
                     value: shown(now, m)
+                        .map(|v| model.format(m, v))
+                        .unwrap_or_default(),
+                    previous_value: shown(before, m)
                         .map(|v| model.format(m, v))
                         .unwrap_or_default(),
                 });

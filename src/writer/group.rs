@@ -21,14 +21,15 @@ use prost::Message;
 
 use super::apply::{Applier, ApplyError, clean};
 use super::changes::Changes;
+use super::deltas::Deltas;
 use super::faults::FaultPoint;
 use super::writes::FactWrites;
 use super::{Command, WriteOutcome, Writer};
-use crate::edit::WriteRequest;
+use crate::edit::{RevertTarget, WriteRequest};
 use crate::error::{Error, Result};
 use crate::feed::Event;
 use crate::proto::v1 as pb;
-use crate::store::changelog;
+use crate::store::changelog::{self, Entry};
 use crate::summary::{Snapshot, Summary};
 
 /// A group that committed: each applied request's outcome, and the summary
@@ -171,7 +172,7 @@ impl Writer {
             // The caller may have gone; the write stands anyway.
             let _ = cmd.reply.send(result);
         }
-        self.prune_changelog();
+        self.prune();
     }
 
     /// Applies the group in one transaction and commits.
@@ -184,6 +185,7 @@ impl Writer {
             .map_err(|e| GroupFailure::Commit(e.into(), group.len()))?;
         let mut results = Vec::with_capacity(group.len());
         let mut writes = FactWrites::default();
+        let mut deltas = Deltas::new(self.history_from.is_some());
         let budget = self.config.max_facts_per_write;
         let (mut applied, mut touched) = (0, 0);
         for (i, cmd) in group.iter().enumerate() {
@@ -199,6 +201,8 @@ impl Writer {
                 summary: &mut summary,
                 mirror: &mut self.mirror,
                 writes: &mut writes,
+                deltas: &mut deltas,
+                history_from: self.history_from.unwrap_or(i64::MAX),
             };
             let faults = &self.config.faults;
             let outcome = catch_unwind(AssertUnwindSafe(|| {
@@ -239,6 +243,9 @@ impl Writer {
         writes
             .flush(conn, &self.model, &self.mirror)
             .map_err(|e| GroupFailure::Commit(e, applied))?;
+        deltas
+            .flush(conn)
+            .map_err(|e| GroupFailure::Commit(e.into(), applied))?;
         let committing = std::time::Instant::now();
         tx.commit()
             .map_err(|e| GroupFailure::Commit(e.into(), applied))?;
@@ -276,7 +283,12 @@ fn apply_request(
     {
         let id = request.request_id.as_deref().unwrap_or_default();
         let event = Event::decode(original, &bytes).map_err(clean)?;
-        if event.change.edits != request.source {
+        let same_target = match request.revert.as_ref().map(|r| &r.target) {
+            None => event.change.reverts_revision == 0,
+            Some(RevertTarget::Revision(r)) => event.change.reverts_revision == *r,
+            Some(RevertTarget::LatestOf { .. }) => event.change.reverts_revision != 0,
+        };
+        if event.change.edits != request.source || !same_target {
             return Err(clean(Error::invalid(format!(
                 "request_id {} was already used by revision {original} for different edits",
                 crate::error::quoted(id)
@@ -288,8 +300,26 @@ fn apply_request(
         });
     }
 
+    if let Some(expected) = request.expected_head
+        && expected != revision - 1
+    {
+        return Err(clean(Error::head_moved(expected, revision - 1)));
+    }
     let mut changes = Changes::default();
     let mut results = Vec::with_capacity(request.edits.len());
+    let mut reverts = None;
+    if let Some(revert) = &request.revert {
+        let target = match &revert.target {
+            RevertTarget::Revision(r) => *r,
+            RevertTarget::LatestOf { session } => {
+                changelog::undo_target(conn, &request.actor, session.as_deref())
+                    .map_err(|e| clean(e.into()))?
+                    .ok_or_else(|| clean(nothing_to_undo(&request.actor, session.as_deref())))?
+            }
+        };
+        applier.revert(conn, target, revert.overwrite, revision, &mut changes)?;
+        reverts = Some(target);
+    }
     let mut dirty = false;
     for edit in &request.edits {
         let outcome = applier
@@ -322,14 +352,20 @@ fn apply_request(
         edits: request.source.clone(),
         results,
         changes: changes.to_proto(model),
+        reverts_revision: reverts.unwrap_or(0),
+        session_id: request.session.clone().unwrap_or_default(),
     };
     changelog::insert(
         conn,
-        revision,
-        now.timestamp_micros(),
-        &request.actor,
-        request.dedup_key().as_deref(),
-        &change.encode_to_vec(),
+        &Entry {
+            revision,
+            committed_at_micros: now.timestamp_micros(),
+            actor: &request.actor,
+            request_id: request.dedup_key().as_deref(),
+            event: &change.encode_to_vec(),
+            session: request.session.as_deref(),
+            reverts,
+        },
     )
     .map_err(|e| ApplyError {
         error: e.into(),
@@ -339,4 +375,18 @@ fn apply_request(
         event: Event::new(revision, change),
         replayed: false,
     })
+}
+
+/// Undo with nothing left to take back.
+fn nothing_to_undo(actor: &str, session: Option<&str>) -> Error {
+    let scope = session.map_or_else(String::new, |s| {
+        format!(" in session {}", crate::error::quoted(s))
+    });
+    Error::precondition(
+        "NOTHING_TO_UNDO",
+        format!(
+            "{} has no revision{scope} in effect to undo",
+            crate::error::quoted(actor)
+        ),
+    )
 }

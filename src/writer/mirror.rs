@@ -10,7 +10,9 @@
 //! in the copy too.
 //!
 //! Fact ids (`fact_id`) are dense: the import numbers facts 0..n and
-//! adjustment facts take the next id, so a fact's id is its index here.
+//! adjustment facts take the next id, so a fact's id is its index here. A
+//! fact removed by a revert keeps its slot (and its id), holding zeros;
+//! lookups and aggregations skip it.
 
 use duckdb::Connection;
 
@@ -40,6 +42,7 @@ pub struct Atom {
 
 enum Undo {
     Value { id: u32, measure: usize, old: i64 },
+    Live { id: u32, old: bool },
     Appended,
 }
 
@@ -48,6 +51,8 @@ pub struct Mirror {
     keys: Vec<[u32; MAX_DIMENSIONS]>,
     months: Vec<u16>,
     values: Vec<[i64; MAX_MEASURES]>,
+    /// False for a removed fact.
+    live: Vec<bool>,
     /// `by_leaf[dimension][leaf]`: the ids of the facts of that leaf, ascending.
     by_leaf: Vec<Vec<Vec<u32>>>,
     /// Changes since the last [`Mirror::commit`], newest last.
@@ -61,7 +66,7 @@ impl Mirror {
         let mut cols: Vec<String> = (0..nd).map(|i| format!("d{i}")).collect();
         cols.extend((0..nm).map(|i| format!("m{i}")));
         let sql = format!(
-            "SELECT fact_id, month, {} FROM facts ORDER BY fact_id",
+            "SELECT fact_id, month, removed_revision, {} FROM facts ORDER BY fact_id",
             cols.join(", ")
         );
         let mut mirror = Mirror::empty(model);
@@ -84,12 +89,15 @@ impl Mirror {
                 values: [0; MAX_MEASURES],
             };
             for d in 0..nd {
-                fact.keys[d] = r.get::<_, i32>(2 + d)? as u32;
+                fact.keys[d] = r.get::<_, i32>(3 + d)? as u32;
             }
             for m in 0..nm {
-                fact.values[m] = Units::from(r.get::<_, i64>(2 + nd + m)?);
+                fact.values[m] = Units::from(r.get::<_, i64>(3 + nd + m)?);
             }
             mirror.push(&fact);
+            if r.get::<_, i64>(2)? != 0 {
+                mirror.live[index] = false;
+            }
         }
         Ok(mirror)
     }
@@ -100,6 +108,7 @@ impl Mirror {
             keys: Vec::new(),
             months: Vec::new(),
             values: Vec::new(),
+            live: Vec::new(),
             by_leaf: model
                 .dimensions
                 .iter()
@@ -119,9 +128,9 @@ impl Mirror {
         mirror
     }
 
-    /// Calls `f` with every fact's keys, month and values.
+    /// Calls `f` with every live fact's keys, month and values.
     pub fn for_each(&self, mut f: impl FnMut(&[u32], u16, &[Units; MAX_MEASURES])) {
-        for i in 0..self.keys.len() {
+        for i in (0..self.keys.len()).filter(|&i| self.live[i]) {
             f(
                 &self.keys[i],
                 self.months[i],
@@ -135,6 +144,7 @@ impl Mirror {
         self.keys.push(fact.keys);
         self.months.push(fact.month);
         self.values.push(fact.values.map(|v| v as i64));
+        self.live.push(true);
         for (d, leaves) in self.by_leaf.iter_mut().enumerate() {
             leaves[fact.keys[d] as usize].push(id);
         }
@@ -145,7 +155,7 @@ impl Mirror {
         self.keys.len() as i64
     }
 
-    /// The facts beneath a cell, in id order, with measure `measure`.
+    /// The live facts beneath a cell, in id order, with measure `measure`.
     /// `expected` is how many there are (from the summary): for a large
     /// share of all facts a sequential pass beats the index, whose ids are
     /// scattered over memory.
@@ -164,7 +174,7 @@ impl Mirror {
         });
         let Some((d, range)) = narrowest.filter(|_| expected * 16 <= self.keys.len()) else {
             return (0..self.keys.len())
-                .filter(|&id| filter.contains(&self.keys[id], self.months[id]))
+                .filter(|&id| self.live[id] && filter.contains(&self.keys[id], self.months[id]))
                 .map(atom)
                 .collect();
         };
@@ -173,7 +183,7 @@ impl Mirror {
             .iter()
             .flatten()
             .map(|&id| id as usize)
-            .filter(|&id| filter.contains(&self.keys[id], self.months[id]))
+            .filter(|&id| self.live[id] && filter.contains(&self.keys[id], self.months[id]))
             .map(atom)
             .collect();
         // Leaves are visited in key order; spreading wants id order.
@@ -208,6 +218,22 @@ impl Mirror {
         *slot = value as i64;
     }
 
+    /// Whether a fact is live (not removed).
+    pub fn is_live(&self, id: i64) -> bool {
+        self.live[id as usize]
+    }
+
+    /// Removes a fact (its values must be zero) or brings it back.
+    pub fn set_live(&mut self, id: i64, live: bool) {
+        let slot = &mut self.live[id as usize];
+        debug_assert!(live || self.values[id as usize].iter().all(|v| *v == 0));
+        self.undo.push(Undo::Live {
+            id: id as u32,
+            old: *slot,
+        });
+        *slot = live;
+    }
+
     /// Records a new fact (its id must be [`Mirror::next_id`]).
     pub fn append(&mut self, fact: &NewFact) {
         debug_assert_eq!(fact.fact_id, self.next_id());
@@ -225,11 +251,13 @@ impl Mirror {
         while let Some(u) = self.undo.pop() {
             match u {
                 Undo::Value { id, measure, old } => self.values[id as usize][measure] = old,
+                Undo::Live { id, old } => self.live[id as usize] = old,
                 Undo::Appended => {
                     let id = self.keys.len() as u32 - 1;
                     let keys = self.keys.pop().expect("an appended fact");
                     self.months.pop();
                     self.values.pop();
+                    self.live.pop();
                     for (d, leaves) in self.by_leaf.iter_mut().enumerate() {
                         let list = &mut leaves[keys[d] as usize];
                         debug_assert_eq!(list.last(), Some(&id));

@@ -15,9 +15,11 @@
 
 mod apply;
 mod changes;
+mod deltas;
 mod faults;
 mod group;
 mod mirror;
+mod revert;
 mod writes;
 
 pub use faults::{FaultHook, FaultPoint, Faults};
@@ -35,9 +37,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::edit::WriteRequest;
 use crate::error::{Error, Result};
 use crate::feed::{EventRef, Feed};
+use crate::history::Retention;
 use crate::metrics::WriterMetrics;
 use crate::model::Model;
-use crate::store::facts;
+use crate::store::{facts, history};
 use crate::summary::{Published, Snapshot};
 
 /// The most requests committed together.
@@ -62,6 +65,8 @@ pub struct WriterConfig {
     pub max_facts_per_write: i64,
     /// Revisions the changelog keeps (0: all).
     pub changelog_retention: u64,
+    /// What the fact history keeps.
+    pub history_retention: Retention,
     /// The database's write-ahead log file, checkpointed when the writer is
     /// idle (none for an in-memory database).
     pub wal: Option<PathBuf>,
@@ -163,6 +168,30 @@ impl Running {
     }
 }
 
+/// The oldest revision the fact history can rebuild, as the database
+/// says, once `retention` is in force: with the history off, none (and no
+/// rows are kept); turned on, from the head on (no revision while it was
+/// off has its deltas).
+fn start_history(
+    conn: &Connection,
+    retention: Retention,
+    head: i64,
+) -> duckdb::Result<Option<i64>> {
+    let stored = history::history_from(conn)?;
+    let from = match (retention.enabled(), stored) {
+        (false, _) => None,
+        (true, Some(from)) => Some(from),
+        (true, None) => Some(head),
+    };
+    if from != stored {
+        if from.is_none() {
+            conn.execute_batch("DELETE FROM fact_history")?;
+        }
+        history::set_history_from(conn, from)?;
+    }
+    Ok(from)
+}
+
 /// Starts the writer thread. It runs until told to stop (or every
 /// [`WriterHandle`] is dropped), applies what is still queued, checkpoints,
 /// and exits.
@@ -186,6 +215,7 @@ pub fn spawn(
         "SET checkpoint_threshold = '{COMMIT_CHECKPOINT_THRESHOLD}'"
     ))?;
     let committed = published.current();
+    let history_from = start_history(&conn, config.history_retention, committed.revision)?;
     let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
     let (alive_tx, alive) = watch::channel(true);
     let mut writer = Writer {
@@ -193,6 +223,7 @@ pub fn spawn(
         model,
         head: committed.revision,
         pruned_at: 0,
+        history_from,
         mirror,
         committed,
         published,
@@ -225,6 +256,9 @@ struct Writer {
     head: i64,
     /// The head when the changelog was last pruned.
     pruned_at: i64,
+    /// The oldest revision the fact history can rebuild; `None` when it
+    /// is off.
+    history_from: Option<i64>,
     /// The facts, in memory (committed state between groups).
     mirror: Mirror,
     /// The summary at `head`, as published.
@@ -303,22 +337,61 @@ impl Writer {
         }
     }
 
-    /// Keeps the changelog to `changelog_retention` revisions, once every
-    /// [`PRUNE_EVERY`] revisions (its own small statement after a commit).
-    fn prune_changelog(&mut self) {
-        let keep = self.config.changelog_retention as i64;
-        if keep == 0 || self.head - self.pruned_at < PRUNE_EVERY {
+    /// Keeps the changelog to `changelog_retention` revisions and the fact
+    /// history to `history_retention`, once every [`PRUNE_EVERY`]
+    /// revisions (their own small statements after a commit).
+    fn prune(&mut self) {
+        if self.head - self.pruned_at < PRUNE_EVERY {
             return;
         }
         self.pruned_at = self.head;
-        let below = self.head - keep + 1;
-        match self
-            .conn
-            .execute("DELETE FROM changelog WHERE revision < ?", [below])
-        {
-            Ok(n) if n > 0 => tracing::debug!(pruned = n, oldest = below, "pruned the changelog"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "could not prune the changelog"),
+        let keep = self.config.changelog_retention as i64;
+        if keep > 0 {
+            let below = self.head - keep + 1;
+            match self
+                .conn
+                .execute("DELETE FROM changelog WHERE revision < ?", [below])
+            {
+                Ok(n) if n > 0 => {
+                    tracing::debug!(pruned = n, oldest = below, "pruned the changelog")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "could not prune the changelog"),
+            }
         }
+        if let Err(e) = self.prune_history() {
+            tracing::warn!(error = %e, "could not prune the fact history");
+        }
+    }
+
+    /// Drops the fact deltas `history_retention` no longer keeps.
+    fn prune_history(&mut self) -> duckdb::Result<()> {
+        let Some(from) = self.history_from else {
+            return Ok(());
+        };
+        let upto = match self.config.history_retention {
+            Retention::All | Retention::Off => return Ok(()),
+            Retention::Revisions(n) => self.head.saturating_sub(n as i64),
+            Retention::Age(age) => {
+                let age = chrono::TimeDelta::from_std(age).expect("at most 100 years");
+                let cutoff = chrono::Utc::now() - age;
+                self.conn
+                    .query_row(
+                        "SELECT max(revision) FROM changelog WHERE committed_at < ?",
+                        [duckdb::types::Value::Timestamp(
+                            duckdb::types::TimeUnit::Microsecond,
+                            cutoff.timestamp_micros(),
+                        )],
+                        |r| r.get::<_, Option<i64>>(0),
+                    )?
+                    .unwrap_or(from)
+            }
+        };
+        if upto > from {
+            let rows = history::prune(&self.conn, upto)?;
+            self.history_from = Some(upto);
+            tracing::debug!(rows, history_from = upto, "pruned the fact history");
+        }
+        Ok(())
     }
 }

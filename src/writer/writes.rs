@@ -19,18 +19,33 @@ use crate::store::facts;
 
 #[derive(Debug, Default)]
 pub struct FactWrites {
-    /// Per measure, the cells written and the ids of the facts changed.
-    changed: [Vec<(AtomFilter, Vec<i64>)>; MAX_MEASURES],
+    /// Per measure, the cells written (none for a revert, whose facts lie
+    /// anywhere) and the ids of the facts changed.
+    changed: [Vec<(Option<AtomFilter>, Vec<i64>)>; MAX_MEASURES],
     /// Facts created, as (revision, first id, count): ids are consecutive.
     created: Vec<(i64, i64, usize)>,
+    /// Facts removed or brought back by a revert: (id, `removed_revision`).
+    removed: Vec<(i64, Units)>,
 }
 
 impl FactWrites {
     /// Records changed facts of one measure, all beneath `cell`.
     pub fn record(&mut self, measure: usize, cell: AtomFilter, ids: Vec<i64>) {
         if !ids.is_empty() {
-            self.changed[measure].push((cell, ids));
+            self.changed[measure].push((Some(cell), ids));
         }
+    }
+
+    /// Records changed facts of one measure, anywhere.
+    pub fn record_anywhere(&mut self, measure: usize, ids: Vec<i64>) {
+        if !ids.is_empty() {
+            self.changed[measure].push((None, ids));
+        }
+    }
+
+    /// Records a fact removed by `revision` (or brought back: 0).
+    pub fn record_removed(&mut self, id: i64, revision: i64) {
+        self.removed.push((id, Units::from(revision)));
     }
 
     /// Records `count` facts created by `revision`, from id `first` on.
@@ -71,10 +86,7 @@ impl FactWrites {
             // row group outside it (the common case: one leaf edit).
             let (filter, mut ids) = match cells.len() {
                 0 => continue,
-                1 => {
-                    let (filter, ids) = cells.pop().expect("one cell");
-                    (Some(filter), ids)
-                }
+                1 => cells.pop().expect("one cell"),
                 _ => (None, cells.drain(..).flat_map(|(_, ids)| ids).collect()),
             };
             ids.sort_unstable();
@@ -83,10 +95,24 @@ impl FactWrites {
                 .iter()
                 .map(|&id| (id, mirror.value(id, measure)))
                 .collect();
-            let updated = facts::update(conn, filter.as_ref(), measure, &values)?;
+            let updated = facts::update(conn, filter.as_ref(), &format!("m{measure}"), &values)?;
             if updated != values.len() {
                 return Err(Error::Internal(format!(
                     "{updated} facts were updated where {} changed",
+                    values.len()
+                )));
+            }
+        }
+        if !self.removed.is_empty() {
+            // The last word on each fact (a group may remove one and bring
+            // it back), in id order.
+            let mut last = std::collections::BTreeMap::new();
+            last.extend(self.removed.drain(..));
+            let values: Vec<(i64, Units)> = last.into_iter().collect();
+            let updated = facts::update(conn, None, "removed_revision", &values)?;
+            if updated != values.len() {
+                return Err(Error::Internal(format!(
+                    "{updated} facts were marked where {} were removed or restored",
                     values.len()
                 )));
             }

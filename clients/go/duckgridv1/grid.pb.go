@@ -741,7 +741,13 @@ type GetSheetRequest struct {
 	// Narrow the grid to these column keys. Empty: all columns.
 	Columns []string `protobuf:"bytes,3,rep,name=columns,proto3" json:"columns,omitempty"`
 	// Narrow the grid to these measures. Empty: all measures.
-	Measures      []string `protobuf:"bytes,4,rep,name=measures,proto3" json:"measures,omitempty"`
+	Measures []string `protobuf:"bytes,4,rep,name=measures,proto3" json:"measures,omitempty"`
+	// Read the grid as it was at this revision: exactly what a client held
+	// after receiving it. 0: the latest. A revision older than the fact
+	// history retains (`--history-retention`) or newer than the head fails
+	// with OUT_OF_RANGE, with `oldest_revision` and `head_revision` in the
+	// ErrorInfo.
+	Revision      int64 `protobuf:"varint,5,opt,name=revision,proto3" json:"revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -802,6 +808,13 @@ func (x *GetSheetRequest) GetMeasures() []string {
 		return x.Measures
 	}
 	return nil
+}
+
+func (x *GetSheetRequest) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
 }
 
 // Response for GetSheet.
@@ -1349,7 +1362,10 @@ type CellChange struct {
 	// The measure's name.
 	Measure string `protobuf:"bytes,3,opt,name=measure,proto3" json:"measure,omitempty"`
 	// The new value.
-	Value         string `protobuf:"bytes,4,opt,name=value,proto3" json:"value,omitempty"`
+	Value string `protobuf:"bytes,4,opt,name=value,proto3" json:"value,omitempty"`
+	// The value before the revision ("" when the cell was empty). Revisions
+	// recorded by servers older than this field carry "" here.
+	PreviousValue string `protobuf:"bytes,5,opt,name=previous_value,json=previousValue,proto3" json:"previous_value,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1408,6 +1424,13 @@ func (x *CellChange) GetMeasure() string {
 func (x *CellChange) GetValue() string {
 	if x != nil {
 		return x.Value
+	}
+	return ""
+}
+
+func (x *CellChange) GetPreviousValue() string {
+	if x != nil {
+		return x.PreviousValue
 	}
 	return ""
 }
@@ -1859,7 +1882,13 @@ type ChangeEvent struct {
 	// One result per edit.
 	Results []*EditResult `protobuf:"bytes,6,rep,name=results,proto3" json:"results,omitempty"`
 	// The changed cells, grouped by sheet.
-	Changes       []*SheetChanges `protobuf:"bytes,7,rep,name=changes,proto3" json:"changes,omitempty"`
+	Changes []*SheetChanges `protobuf:"bytes,7,rep,name=changes,proto3" json:"changes,omitempty"`
+	// For a revert (RevertRevision or Undo): the revision it took back, whose
+	// facts it restored; 0 for an edit. A revert has no `edits`.
+	RevertsRevision int64 `protobuf:"varint,8,opt,name=reverts_revision,json=revertsRevision,proto3" json:"reverts_revision,omitempty"`
+	// The client session the write came from (the `x-duckgrid-session`
+	// request metadata), which Undo can be scoped to; "" when none.
+	SessionId     string `protobuf:"bytes,9,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1943,6 +1972,623 @@ func (x *ChangeEvent) GetChanges() []*SheetChanges {
 	return nil
 }
 
+func (x *ChangeEvent) GetRevertsRevision() int64 {
+	if x != nil {
+		return x.RevertsRevision
+	}
+	return 0
+}
+
+func (x *ChangeEvent) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+// A committed revision as the history shows it.
+type Revision struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What the revision did (for ListRevisions with a row, column or measure
+	// filter, `changes` holds only the cells it selects; with none, no
+	// changes: GetRevision has them all). Cells and edits of sheets the
+	// caller may not read are left out.
+	Change *ChangeEvent `protobuf:"bytes,1,opt,name=change,proto3" json:"change,omitempty"`
+	// The revert that took this revision back, while that revert is itself
+	// in effect; 0 otherwise.
+	RevertedBy    int64 `protobuf:"varint,2,opt,name=reverted_by,json=revertedBy,proto3" json:"reverted_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Revision) Reset() {
+	*x = Revision{}
+	mi := &file_duckgrid_v1_grid_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Revision) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Revision) ProtoMessage() {}
+
+func (x *Revision) ProtoReflect() protoreflect.Message {
+	mi := &file_duckgrid_v1_grid_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Revision.ProtoReflect.Descriptor instead.
+func (*Revision) Descriptor() ([]byte, []int) {
+	return file_duckgrid_v1_grid_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *Revision) GetChange() *ChangeEvent {
+	if x != nil {
+		return x.Change
+	}
+	return nil
+}
+
+func (x *Revision) GetRevertedBy() int64 {
+	if x != nil {
+		return x.RevertedBy
+	}
+	return 0
+}
+
+// Request for ListRevisions.
+type ListRevisionsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Maximum number of revisions to return (default 50, at most 1000). A
+	// page may hold fewer, even none, when the scan of one call reaches its
+	// bound: continue while `next_page_token` is set.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Token from a previous response's `next_page_token` (with the same
+	// filters).
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// The first revision to list: the newest listed (or the oldest, with
+	// `oldest_first`). 0: the head (or the oldest retained).
+	StartRevision int64 `protobuf:"varint,3,opt,name=start_revision,json=startRevision,proto3" json:"start_revision,omitempty"`
+	// List oldest first instead of newest first.
+	OldestFirst bool `protobuf:"varint,4,opt,name=oldest_first,json=oldestFirst,proto3" json:"oldest_first,omitempty"`
+	// Only revisions that changed a cell of this sheet (`sheets/{sheet_id}`).
+	Sheet string `protobuf:"bytes,5,opt,name=sheet,proto3" json:"sheet,omitempty"`
+	// Only revisions that changed this row or a row beneath it. Needs `sheet`.
+	RowPath []string `protobuf:"bytes,6,rep,name=row_path,json=rowPath,proto3" json:"row_path,omitempty"`
+	// Only revisions that changed this column (a month, a subtotal, "total").
+	// Needs `sheet`.
+	Column string `protobuf:"bytes,7,opt,name=column,proto3" json:"column,omitempty"`
+	// Only revisions that changed this measure. Needs `sheet`.
+	Measure string `protobuf:"bytes,8,opt,name=measure,proto3" json:"measure,omitempty"`
+	// Only revisions that changed exactly this cell ("who changed this
+	// number"); each entry's `changes` holds the cell with its value before
+	// and after. Excludes `sheet`, `row_path`, `column` and `measure`.
+	Cell *CellRef `protobuf:"bytes,9,opt,name=cell,proto3" json:"cell,omitempty"`
+	// Only revisions by this actor.
+	Actor string `protobuf:"bytes,10,opt,name=actor,proto3" json:"actor,omitempty"`
+	// Only revisions committed at or after this time.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// Only revisions committed before this time.
+	EndTime       *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRevisionsRequest) Reset() {
+	*x = ListRevisionsRequest{}
+	mi := &file_duckgrid_v1_grid_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRevisionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRevisionsRequest) ProtoMessage() {}
+
+func (x *ListRevisionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_duckgrid_v1_grid_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRevisionsRequest.ProtoReflect.Descriptor instead.
+func (*ListRevisionsRequest) Descriptor() ([]byte, []int) {
+	return file_duckgrid_v1_grid_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ListRevisionsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListRevisionsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListRevisionsRequest) GetStartRevision() int64 {
+	if x != nil {
+		return x.StartRevision
+	}
+	return 0
+}
+
+func (x *ListRevisionsRequest) GetOldestFirst() bool {
+	if x != nil {
+		return x.OldestFirst
+	}
+	return false
+}
+
+func (x *ListRevisionsRequest) GetSheet() string {
+	if x != nil {
+		return x.Sheet
+	}
+	return ""
+}
+
+func (x *ListRevisionsRequest) GetRowPath() []string {
+	if x != nil {
+		return x.RowPath
+	}
+	return nil
+}
+
+func (x *ListRevisionsRequest) GetColumn() string {
+	if x != nil {
+		return x.Column
+	}
+	return ""
+}
+
+func (x *ListRevisionsRequest) GetMeasure() string {
+	if x != nil {
+		return x.Measure
+	}
+	return ""
+}
+
+func (x *ListRevisionsRequest) GetCell() *CellRef {
+	if x != nil {
+		return x.Cell
+	}
+	return nil
+}
+
+func (x *ListRevisionsRequest) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+func (x *ListRevisionsRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *ListRevisionsRequest) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+// Response for ListRevisions.
+type ListRevisionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The revisions, in the order asked for.
+	Revisions []*Revision `protobuf:"bytes,1,rep,name=revisions,proto3" json:"revisions,omitempty"`
+	// Token for the next page; empty when there are no more revisions.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRevisionsResponse) Reset() {
+	*x = ListRevisionsResponse{}
+	mi := &file_duckgrid_v1_grid_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRevisionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRevisionsResponse) ProtoMessage() {}
+
+func (x *ListRevisionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_duckgrid_v1_grid_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRevisionsResponse.ProtoReflect.Descriptor instead.
+func (*ListRevisionsResponse) Descriptor() ([]byte, []int) {
+	return file_duckgrid_v1_grid_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ListRevisionsResponse) GetRevisions() []*Revision {
+	if x != nil {
+		return x.Revisions
+	}
+	return nil
+}
+
+func (x *ListRevisionsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// Request for GetRevision.
+type GetRevisionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The revision.
+	Revision      int64 `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRevisionRequest) Reset() {
+	*x = GetRevisionRequest{}
+	mi := &file_duckgrid_v1_grid_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRevisionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRevisionRequest) ProtoMessage() {}
+
+func (x *GetRevisionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_duckgrid_v1_grid_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRevisionRequest.ProtoReflect.Descriptor instead.
+func (*GetRevisionRequest) Descriptor() ([]byte, []int) {
+	return file_duckgrid_v1_grid_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *GetRevisionRequest) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+// Response for GetRevision.
+type GetRevisionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The revision, with every changed cell's value before and after.
+	Revision      *Revision `protobuf:"bytes,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRevisionResponse) Reset() {
+	*x = GetRevisionResponse{}
+	mi := &file_duckgrid_v1_grid_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRevisionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRevisionResponse) ProtoMessage() {}
+
+func (x *GetRevisionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_duckgrid_v1_grid_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRevisionResponse.ProtoReflect.Descriptor instead.
+func (*GetRevisionResponse) Descriptor() ([]byte, []int) {
+	return file_duckgrid_v1_grid_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *GetRevisionResponse) GetRevision() *Revision {
+	if x != nil {
+		return x.Revision
+	}
+	return nil
+}
+
+// Request for RevertRevision.
+type RevertRevisionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The revision to take back. Its fact history must still be retained
+	// (`--history-retention`), else OUT_OF_RANGE.
+	Revision int64 `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	// Compare-and-set on the head: when present, the revert applies only if
+	// the head revision is this one; otherwise ABORTED (HEAD_MOVED).
+	ExpectedHead *int64 `protobuf:"varint,2,opt,name=expected_head,json=expectedHead,proto3,oneof" json:"expected_head,omitempty"`
+	// Restore the facts even when later revisions changed some of them
+	// (their changes to those facts are lost). Without it such a revert
+	// fails with ABORTED (REVISION_CONFLICT), listing the later revisions
+	// in `conflicting_revisions`.
+	Overwrite bool `protobuf:"varint,3,opt,name=overwrite,proto3" json:"overwrite,omitempty"`
+	// Idempotency key; see UpdateCellRequest.request_id.
+	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevertRevisionRequest) Reset() {
+	*x = RevertRevisionRequest{}
+	mi := &file_duckgrid_v1_grid_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevertRevisionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevertRevisionRequest) ProtoMessage() {}
+
+func (x *RevertRevisionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_duckgrid_v1_grid_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevertRevisionRequest.ProtoReflect.Descriptor instead.
+func (*RevertRevisionRequest) Descriptor() ([]byte, []int) {
+	return file_duckgrid_v1_grid_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *RevertRevisionRequest) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *RevertRevisionRequest) GetExpectedHead() int64 {
+	if x != nil && x.ExpectedHead != nil {
+		return *x.ExpectedHead
+	}
+	return 0
+}
+
+func (x *RevertRevisionRequest) GetOverwrite() bool {
+	if x != nil {
+		return x.Overwrite
+	}
+	return false
+}
+
+func (x *RevertRevisionRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+// Response for RevertRevision.
+type RevertRevisionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The new revision that took the target back (`change.reverts_revision`).
+	Revision      *Revision `protobuf:"bytes,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevertRevisionResponse) Reset() {
+	*x = RevertRevisionResponse{}
+	mi := &file_duckgrid_v1_grid_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevertRevisionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevertRevisionResponse) ProtoMessage() {}
+
+func (x *RevertRevisionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_duckgrid_v1_grid_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevertRevisionResponse.ProtoReflect.Descriptor instead.
+func (*RevertRevisionResponse) Descriptor() ([]byte, []int) {
+	return file_duckgrid_v1_grid_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *RevertRevisionResponse) GetRevision() *Revision {
+	if x != nil {
+		return x.Revision
+	}
+	return nil
+}
+
+// Request for Undo.
+type UndoRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only the caller's revisions written in this client session (the
+	// `x-duckgrid-session` metadata of their writes). Empty: any of the
+	// caller's revisions.
+	SessionId string `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// See RevertRevisionRequest.expected_head.
+	ExpectedHead *int64 `protobuf:"varint,2,opt,name=expected_head,json=expectedHead,proto3,oneof" json:"expected_head,omitempty"`
+	// See RevertRevisionRequest.overwrite.
+	Overwrite bool `protobuf:"varint,3,opt,name=overwrite,proto3" json:"overwrite,omitempty"`
+	// Idempotency key; see UpdateCellRequest.request_id.
+	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UndoRequest) Reset() {
+	*x = UndoRequest{}
+	mi := &file_duckgrid_v1_grid_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UndoRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UndoRequest) ProtoMessage() {}
+
+func (x *UndoRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_duckgrid_v1_grid_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UndoRequest.ProtoReflect.Descriptor instead.
+func (*UndoRequest) Descriptor() ([]byte, []int) {
+	return file_duckgrid_v1_grid_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *UndoRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *UndoRequest) GetExpectedHead() int64 {
+	if x != nil && x.ExpectedHead != nil {
+		return *x.ExpectedHead
+	}
+	return 0
+}
+
+func (x *UndoRequest) GetOverwrite() bool {
+	if x != nil {
+		return x.Overwrite
+	}
+	return false
+}
+
+func (x *UndoRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+// Response for Undo.
+type UndoResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The new revision that took the caller's latest one back.
+	Revision      *Revision `protobuf:"bytes,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UndoResponse) Reset() {
+	*x = UndoResponse{}
+	mi := &file_duckgrid_v1_grid_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UndoResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UndoResponse) ProtoMessage() {}
+
+func (x *UndoResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_duckgrid_v1_grid_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UndoResponse.ProtoReflect.Descriptor instead.
+func (*UndoResponse) Descriptor() ([]byte, []int) {
+	return file_duckgrid_v1_grid_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *UndoResponse) GetRevision() *Revision {
+	if x != nil {
+		return x.Revision
+	}
+	return nil
+}
+
 // A heartbeat with the head revision.
 type Progress struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1955,7 +2601,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_duckgrid_v1_grid_proto_msgTypes[24]
+	mi := &file_duckgrid_v1_grid_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1967,7 +2613,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_duckgrid_v1_grid_proto_msgTypes[24]
+	mi := &file_duckgrid_v1_grid_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1980,7 +2626,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_duckgrid_v1_grid_proto_rawDescGZIP(), []int{24}
+	return file_duckgrid_v1_grid_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Progress) GetHeadRevision() int64 {
@@ -2031,12 +2677,13 @@ const file_duckgrid_v1_grid_proto_rawDesc = "" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\"h\n" +
 	"\x12ListSheetsResponse\x12*\n" +
 	"\x06sheets\x18\x01 \x03(\v2\x12.duckgrid.v1.SheetR\x06sheets\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"v\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x92\x01\n" +
 	"\x0fGetSheetRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x19\n" +
 	"\brow_path\x18\x02 \x03(\tR\arowPath\x12\x18\n" +
 	"\acolumns\x18\x03 \x03(\tR\acolumns\x12\x1a\n" +
-	"\bmeasures\x18\x04 \x03(\tR\bmeasures\"9\n" +
+	"\bmeasures\x18\x04 \x03(\tR\bmeasures\x12\x1a\n" +
+	"\brevision\x18\x05 \x01(\x03R\brevision\"9\n" +
 	"\x10GetSheetResponse\x12%\n" +
 	"\x04grid\x18\x01 \x01(\v2\x11.duckgrid.v1.GridR\x04grid\"x\n" +
 	"\x04Grid\x12\x14\n" +
@@ -2072,13 +2719,14 @@ const file_duckgrid_v1_grid_proto_rawDesc = "" +
 	"\rfacts_changed\x18\x03 \x01(\x03R\ffactsChanged\"S\n" +
 	"\fSheetChanges\x12\x14\n" +
 	"\x05sheet\x18\x01 \x01(\tR\x05sheet\x12-\n" +
-	"\x05cells\x18\x02 \x03(\v2\x17.duckgrid.v1.CellChangeR\x05cells\"o\n" +
+	"\x05cells\x18\x02 \x03(\v2\x17.duckgrid.v1.CellChangeR\x05cells\"\x96\x01\n" +
 	"\n" +
 	"CellChange\x12\x19\n" +
 	"\brow_path\x18\x01 \x03(\tR\arowPath\x12\x16\n" +
 	"\x06column\x18\x02 \x01(\tR\x06column\x12\x18\n" +
 	"\ameasure\x18\x03 \x01(\tR\ameasure\x12\x14\n" +
-	"\x05value\x18\x04 \x01(\tR\x05value\"]\n" +
+	"\x05value\x18\x04 \x01(\tR\x05value\x12%\n" +
+	"\x0eprevious_value\x18\x05 \x01(\tR\rpreviousValue\"]\n" +
 	"\x11UpdateCellRequest\x12)\n" +
 	"\x04edit\x18\x01 \x01(\v2\x15.duckgrid.v1.CellEditR\x04edit\x12\x1d\n" +
 	"\n" +
@@ -2105,7 +2753,7 @@ const file_duckgrid_v1_grid_proto_rawDesc = "" +
 	"\bsnapshot\x18\x01 \x01(\v2\x11.duckgrid.v1.GridH\x00R\bsnapshot\x122\n" +
 	"\x06change\x18\x02 \x01(\v2\x18.duckgrid.v1.ChangeEventH\x00R\x06change\x123\n" +
 	"\bprogress\x18\x03 \x01(\v2\x15.duckgrid.v1.ProgressH\x00R\bprogressB\x06\n" +
-	"\x04kind\"\xb0\x02\n" +
+	"\x04kind\"\xfa\x02\n" +
 	"\vChangeEvent\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x12;\n" +
 	"\vcommit_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -2115,7 +2763,56 @@ const file_duckgrid_v1_grid_proto_rawDesc = "" +
 	"request_id\x18\x04 \x01(\tR\trequestId\x12+\n" +
 	"\x05edits\x18\x05 \x03(\v2\x15.duckgrid.v1.CellEditR\x05edits\x121\n" +
 	"\aresults\x18\x06 \x03(\v2\x17.duckgrid.v1.EditResultR\aresults\x123\n" +
-	"\achanges\x18\a \x03(\v2\x19.duckgrid.v1.SheetChangesR\achanges\"/\n" +
+	"\achanges\x18\a \x03(\v2\x19.duckgrid.v1.SheetChangesR\achanges\x12)\n" +
+	"\x10reverts_revision\x18\b \x01(\x03R\x0frevertsRevision\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\t \x01(\tR\tsessionId\"]\n" +
+	"\bRevision\x120\n" +
+	"\x06change\x18\x01 \x01(\v2\x18.duckgrid.v1.ChangeEventR\x06change\x12\x1f\n" +
+	"\vreverted_by\x18\x02 \x01(\x03R\n" +
+	"revertedBy\"\xb1\x03\n" +
+	"\x14ListRevisionsRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\x12%\n" +
+	"\x0estart_revision\x18\x03 \x01(\x03R\rstartRevision\x12!\n" +
+	"\foldest_first\x18\x04 \x01(\bR\voldestFirst\x12\x14\n" +
+	"\x05sheet\x18\x05 \x01(\tR\x05sheet\x12\x19\n" +
+	"\brow_path\x18\x06 \x03(\tR\arowPath\x12\x16\n" +
+	"\x06column\x18\a \x01(\tR\x06column\x12\x18\n" +
+	"\ameasure\x18\b \x01(\tR\ameasure\x12(\n" +
+	"\x04cell\x18\t \x01(\v2\x14.duckgrid.v1.CellRefR\x04cell\x12\x14\n" +
+	"\x05actor\x18\n" +
+	" \x01(\tR\x05actor\x129\n" +
+	"\n" +
+	"start_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"t\n" +
+	"\x15ListRevisionsResponse\x123\n" +
+	"\trevisions\x18\x01 \x03(\v2\x15.duckgrid.v1.RevisionR\trevisions\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"0\n" +
+	"\x12GetRevisionRequest\x12\x1a\n" +
+	"\brevision\x18\x01 \x01(\x03R\brevision\"H\n" +
+	"\x13GetRevisionResponse\x121\n" +
+	"\brevision\x18\x01 \x01(\v2\x15.duckgrid.v1.RevisionR\brevision\"\xac\x01\n" +
+	"\x15RevertRevisionRequest\x12\x1a\n" +
+	"\brevision\x18\x01 \x01(\x03R\brevision\x12(\n" +
+	"\rexpected_head\x18\x02 \x01(\x03H\x00R\fexpectedHead\x88\x01\x01\x12\x1c\n" +
+	"\toverwrite\x18\x03 \x01(\bR\toverwrite\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tR\trequestIdB\x10\n" +
+	"\x0e_expected_head\"K\n" +
+	"\x16RevertRevisionResponse\x121\n" +
+	"\brevision\x18\x01 \x01(\v2\x15.duckgrid.v1.RevisionR\brevision\"\xa5\x01\n" +
+	"\vUndoRequest\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\x12(\n" +
+	"\rexpected_head\x18\x02 \x01(\x03H\x00R\fexpectedHead\x88\x01\x01\x12\x1c\n" +
+	"\toverwrite\x18\x03 \x01(\bR\toverwrite\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tR\trequestIdB\x10\n" +
+	"\x0e_expected_head\"A\n" +
+	"\fUndoResponse\x121\n" +
+	"\brevision\x18\x01 \x01(\v2\x15.duckgrid.v1.RevisionR\brevision\"/\n" +
 	"\bProgress\x12#\n" +
 	"\rhead_revision\x18\x01 \x01(\x03R\fheadRevision*\x86\x01\n" +
 	"\n" +
@@ -2134,7 +2831,7 @@ const file_duckgrid_v1_grid_proto_rawDesc = "" +
 	"\fSpreadMethod\x12\x1d\n" +
 	"\x19SPREAD_METHOD_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aSPREAD_METHOD_PROPORTIONAL\x10\x01\x12\x17\n" +
-	"\x13SPREAD_METHOD_EQUAL\x10\x022\xac\x03\n" +
+	"\x13SPREAD_METHOD_EQUAL\x10\x022\xee\x05\n" +
 	"\vGridService\x12M\n" +
 	"\n" +
 	"ListSheets\x12\x1e.duckgrid.v1.ListSheetsRequest\x1a\x1f.duckgrid.v1.ListSheetsResponse\x12G\n" +
@@ -2142,7 +2839,11 @@ const file_duckgrid_v1_grid_proto_rawDesc = "" +
 	"\n" +
 	"UpdateCell\x12\x1e.duckgrid.v1.UpdateCellRequest\x1a\x1f.duckgrid.v1.UpdateCellResponse\x12_\n" +
 	"\x10BatchUpdateCells\x12$.duckgrid.v1.BatchUpdateCellsRequest\x1a%.duckgrid.v1.BatchUpdateCellsResponse\x12U\n" +
-	"\fWatchUpdates\x12 .duckgrid.v1.WatchUpdatesRequest\x1a!.duckgrid.v1.WatchUpdatesResponse0\x01B?Z=github.com/duckgrid/duckgrid/clients/go/duckgridv1;duckgridv1b\x06proto3"
+	"\fWatchUpdates\x12 .duckgrid.v1.WatchUpdatesRequest\x1a!.duckgrid.v1.WatchUpdatesResponse0\x01\x12V\n" +
+	"\rListRevisions\x12!.duckgrid.v1.ListRevisionsRequest\x1a\".duckgrid.v1.ListRevisionsResponse\x12P\n" +
+	"\vGetRevision\x12\x1f.duckgrid.v1.GetRevisionRequest\x1a .duckgrid.v1.GetRevisionResponse\x12Y\n" +
+	"\x0eRevertRevision\x12\".duckgrid.v1.RevertRevisionRequest\x1a#.duckgrid.v1.RevertRevisionResponse\x12;\n" +
+	"\x04Undo\x12\x18.duckgrid.v1.UndoRequest\x1a\x19.duckgrid.v1.UndoResponseB?Z=github.com/duckgrid/duckgrid/clients/go/duckgridv1;duckgridv1b\x06proto3"
 
 var (
 	file_duckgrid_v1_grid_proto_rawDescOnce sync.Once
@@ -2157,7 +2858,7 @@ func file_duckgrid_v1_grid_proto_rawDescGZIP() []byte {
 }
 
 var file_duckgrid_v1_grid_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_duckgrid_v1_grid_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_duckgrid_v1_grid_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_duckgrid_v1_grid_proto_goTypes = []any{
 	(ColumnKind)(0),                  // 0: duckgrid.v1.ColumnKind
 	(UpdateMode)(0),                  // 1: duckgrid.v1.UpdateMode
@@ -2186,8 +2887,17 @@ var file_duckgrid_v1_grid_proto_goTypes = []any{
 	(*WatchUpdatesRequest)(nil),      // 24: duckgrid.v1.WatchUpdatesRequest
 	(*WatchUpdatesResponse)(nil),     // 25: duckgrid.v1.WatchUpdatesResponse
 	(*ChangeEvent)(nil),              // 26: duckgrid.v1.ChangeEvent
-	(*Progress)(nil),                 // 27: duckgrid.v1.Progress
-	(*timestamppb.Timestamp)(nil),    // 28: google.protobuf.Timestamp
+	(*Revision)(nil),                 // 27: duckgrid.v1.Revision
+	(*ListRevisionsRequest)(nil),     // 28: duckgrid.v1.ListRevisionsRequest
+	(*ListRevisionsResponse)(nil),    // 29: duckgrid.v1.ListRevisionsResponse
+	(*GetRevisionRequest)(nil),       // 30: duckgrid.v1.GetRevisionRequest
+	(*GetRevisionResponse)(nil),      // 31: duckgrid.v1.GetRevisionResponse
+	(*RevertRevisionRequest)(nil),    // 32: duckgrid.v1.RevertRevisionRequest
+	(*RevertRevisionResponse)(nil),   // 33: duckgrid.v1.RevertRevisionResponse
+	(*UndoRequest)(nil),              // 34: duckgrid.v1.UndoRequest
+	(*UndoResponse)(nil),             // 35: duckgrid.v1.UndoResponse
+	(*Progress)(nil),                 // 36: duckgrid.v1.Progress
+	(*timestamppb.Timestamp)(nil),    // 37: google.protobuf.Timestamp
 }
 var file_duckgrid_v1_grid_proto_depIdxs = []int32{
 	5,  // 0: duckgrid.v1.Sheet.row_levels:type_name -> duckgrid.v1.Level
@@ -2212,26 +2922,42 @@ var file_duckgrid_v1_grid_proto_depIdxs = []int32{
 	18, // 19: duckgrid.v1.BatchUpdateCellsResponse.changes:type_name -> duckgrid.v1.SheetChanges
 	12, // 20: duckgrid.v1.WatchUpdatesResponse.snapshot:type_name -> duckgrid.v1.Grid
 	26, // 21: duckgrid.v1.WatchUpdatesResponse.change:type_name -> duckgrid.v1.ChangeEvent
-	27, // 22: duckgrid.v1.WatchUpdatesResponse.progress:type_name -> duckgrid.v1.Progress
-	28, // 23: duckgrid.v1.ChangeEvent.commit_time:type_name -> google.protobuf.Timestamp
+	36, // 22: duckgrid.v1.WatchUpdatesResponse.progress:type_name -> duckgrid.v1.Progress
+	37, // 23: duckgrid.v1.ChangeEvent.commit_time:type_name -> google.protobuf.Timestamp
 	16, // 24: duckgrid.v1.ChangeEvent.edits:type_name -> duckgrid.v1.CellEdit
 	17, // 25: duckgrid.v1.ChangeEvent.results:type_name -> duckgrid.v1.EditResult
 	18, // 26: duckgrid.v1.ChangeEvent.changes:type_name -> duckgrid.v1.SheetChanges
-	8,  // 27: duckgrid.v1.GridService.ListSheets:input_type -> duckgrid.v1.ListSheetsRequest
-	10, // 28: duckgrid.v1.GridService.GetSheet:input_type -> duckgrid.v1.GetSheetRequest
-	20, // 29: duckgrid.v1.GridService.UpdateCell:input_type -> duckgrid.v1.UpdateCellRequest
-	22, // 30: duckgrid.v1.GridService.BatchUpdateCells:input_type -> duckgrid.v1.BatchUpdateCellsRequest
-	24, // 31: duckgrid.v1.GridService.WatchUpdates:input_type -> duckgrid.v1.WatchUpdatesRequest
-	9,  // 32: duckgrid.v1.GridService.ListSheets:output_type -> duckgrid.v1.ListSheetsResponse
-	11, // 33: duckgrid.v1.GridService.GetSheet:output_type -> duckgrid.v1.GetSheetResponse
-	21, // 34: duckgrid.v1.GridService.UpdateCell:output_type -> duckgrid.v1.UpdateCellResponse
-	23, // 35: duckgrid.v1.GridService.BatchUpdateCells:output_type -> duckgrid.v1.BatchUpdateCellsResponse
-	25, // 36: duckgrid.v1.GridService.WatchUpdates:output_type -> duckgrid.v1.WatchUpdatesResponse
-	32, // [32:37] is the sub-list for method output_type
-	27, // [27:32] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	26, // 27: duckgrid.v1.Revision.change:type_name -> duckgrid.v1.ChangeEvent
+	15, // 28: duckgrid.v1.ListRevisionsRequest.cell:type_name -> duckgrid.v1.CellRef
+	37, // 29: duckgrid.v1.ListRevisionsRequest.start_time:type_name -> google.protobuf.Timestamp
+	37, // 30: duckgrid.v1.ListRevisionsRequest.end_time:type_name -> google.protobuf.Timestamp
+	27, // 31: duckgrid.v1.ListRevisionsResponse.revisions:type_name -> duckgrid.v1.Revision
+	27, // 32: duckgrid.v1.GetRevisionResponse.revision:type_name -> duckgrid.v1.Revision
+	27, // 33: duckgrid.v1.RevertRevisionResponse.revision:type_name -> duckgrid.v1.Revision
+	27, // 34: duckgrid.v1.UndoResponse.revision:type_name -> duckgrid.v1.Revision
+	8,  // 35: duckgrid.v1.GridService.ListSheets:input_type -> duckgrid.v1.ListSheetsRequest
+	10, // 36: duckgrid.v1.GridService.GetSheet:input_type -> duckgrid.v1.GetSheetRequest
+	20, // 37: duckgrid.v1.GridService.UpdateCell:input_type -> duckgrid.v1.UpdateCellRequest
+	22, // 38: duckgrid.v1.GridService.BatchUpdateCells:input_type -> duckgrid.v1.BatchUpdateCellsRequest
+	24, // 39: duckgrid.v1.GridService.WatchUpdates:input_type -> duckgrid.v1.WatchUpdatesRequest
+	28, // 40: duckgrid.v1.GridService.ListRevisions:input_type -> duckgrid.v1.ListRevisionsRequest
+	30, // 41: duckgrid.v1.GridService.GetRevision:input_type -> duckgrid.v1.GetRevisionRequest
+	32, // 42: duckgrid.v1.GridService.RevertRevision:input_type -> duckgrid.v1.RevertRevisionRequest
+	34, // 43: duckgrid.v1.GridService.Undo:input_type -> duckgrid.v1.UndoRequest
+	9,  // 44: duckgrid.v1.GridService.ListSheets:output_type -> duckgrid.v1.ListSheetsResponse
+	11, // 45: duckgrid.v1.GridService.GetSheet:output_type -> duckgrid.v1.GetSheetResponse
+	21, // 46: duckgrid.v1.GridService.UpdateCell:output_type -> duckgrid.v1.UpdateCellResponse
+	23, // 47: duckgrid.v1.GridService.BatchUpdateCells:output_type -> duckgrid.v1.BatchUpdateCellsResponse
+	25, // 48: duckgrid.v1.GridService.WatchUpdates:output_type -> duckgrid.v1.WatchUpdatesResponse
+	29, // 49: duckgrid.v1.GridService.ListRevisions:output_type -> duckgrid.v1.ListRevisionsResponse
+	31, // 50: duckgrid.v1.GridService.GetRevision:output_type -> duckgrid.v1.GetRevisionResponse
+	33, // 51: duckgrid.v1.GridService.RevertRevision:output_type -> duckgrid.v1.RevertRevisionResponse
+	35, // 52: duckgrid.v1.GridService.Undo:output_type -> duckgrid.v1.UndoResponse
+	44, // [44:53] is the sub-list for method output_type
+	35, // [35:44] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_duckgrid_v1_grid_proto_init() }
@@ -2245,13 +2971,15 @@ func file_duckgrid_v1_grid_proto_init() {
 		(*WatchUpdatesResponse_Change)(nil),
 		(*WatchUpdatesResponse_Progress)(nil),
 	}
+	file_duckgrid_v1_grid_proto_msgTypes[29].OneofWrappers = []any{}
+	file_duckgrid_v1_grid_proto_msgTypes[31].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_duckgrid_v1_grid_proto_rawDesc), len(file_duckgrid_v1_grid_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   25,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

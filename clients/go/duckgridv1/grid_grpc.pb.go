@@ -51,6 +51,10 @@ const (
 	GridService_UpdateCell_FullMethodName       = "/duckgrid.v1.GridService/UpdateCell"
 	GridService_BatchUpdateCells_FullMethodName = "/duckgrid.v1.GridService/BatchUpdateCells"
 	GridService_WatchUpdates_FullMethodName     = "/duckgrid.v1.GridService/WatchUpdates"
+	GridService_ListRevisions_FullMethodName    = "/duckgrid.v1.GridService/ListRevisions"
+	GridService_GetRevision_FullMethodName      = "/duckgrid.v1.GridService/GetRevision"
+	GridService_RevertRevision_FullMethodName   = "/duckgrid.v1.GridService/RevertRevision"
+	GridService_Undo_FullMethodName             = "/duckgrid.v1.GridService/Undo"
 )
 
 // GridServiceClient is the client API for GridService service.
@@ -72,6 +76,18 @@ type GridServiceClient interface {
 	// Streams committed changes: in revision order, gap-free, each once.
 	// Resumable from a revision; optionally starts with a snapshot of the sheet.
 	WatchUpdates(ctx context.Context, in *WatchUpdatesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchUpdatesResponse], error)
+	// Lists committed revisions, newest first (or oldest first), paged and
+	// filtered: who changed what, when. Reads the changelog.
+	ListRevisions(ctx context.Context, in *ListRevisionsRequest, opts ...grpc.CallOption) (*ListRevisionsResponse, error)
+	// One revision: its edits and every changed cell with its value before
+	// and after.
+	GetRevision(ctx context.Context, in *GetRevisionRequest, opts ...grpc.CallOption) (*GetRevisionResponse, error)
+	// Takes a revision back: a new revision that restores every fact the
+	// target changed to its value before it and removes the facts it created.
+	RevertRevision(ctx context.Context, in *RevertRevisionRequest, opts ...grpc.CallOption) (*RevertRevisionResponse, error)
+	// Reverts the caller's own latest revision that is in effect (not a
+	// revert, not already reverted), optionally within one client session.
+	Undo(ctx context.Context, in *UndoRequest, opts ...grpc.CallOption) (*UndoResponse, error)
 }
 
 type gridServiceClient struct {
@@ -141,6 +157,46 @@ func (c *gridServiceClient) WatchUpdates(ctx context.Context, in *WatchUpdatesRe
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type GridService_WatchUpdatesClient = grpc.ServerStreamingClient[WatchUpdatesResponse]
 
+func (c *gridServiceClient) ListRevisions(ctx context.Context, in *ListRevisionsRequest, opts ...grpc.CallOption) (*ListRevisionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListRevisionsResponse)
+	err := c.cc.Invoke(ctx, GridService_ListRevisions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *gridServiceClient) GetRevision(ctx context.Context, in *GetRevisionRequest, opts ...grpc.CallOption) (*GetRevisionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetRevisionResponse)
+	err := c.cc.Invoke(ctx, GridService_GetRevision_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *gridServiceClient) RevertRevision(ctx context.Context, in *RevertRevisionRequest, opts ...grpc.CallOption) (*RevertRevisionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RevertRevisionResponse)
+	err := c.cc.Invoke(ctx, GridService_RevertRevision_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *gridServiceClient) Undo(ctx context.Context, in *UndoRequest, opts ...grpc.CallOption) (*UndoResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UndoResponse)
+	err := c.cc.Invoke(ctx, GridService_Undo_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // GridServiceServer is the server API for GridService service.
 // All implementations must embed UnimplementedGridServiceServer
 // for forward compatibility.
@@ -160,6 +216,18 @@ type GridServiceServer interface {
 	// Streams committed changes: in revision order, gap-free, each once.
 	// Resumable from a revision; optionally starts with a snapshot of the sheet.
 	WatchUpdates(*WatchUpdatesRequest, grpc.ServerStreamingServer[WatchUpdatesResponse]) error
+	// Lists committed revisions, newest first (or oldest first), paged and
+	// filtered: who changed what, when. Reads the changelog.
+	ListRevisions(context.Context, *ListRevisionsRequest) (*ListRevisionsResponse, error)
+	// One revision: its edits and every changed cell with its value before
+	// and after.
+	GetRevision(context.Context, *GetRevisionRequest) (*GetRevisionResponse, error)
+	// Takes a revision back: a new revision that restores every fact the
+	// target changed to its value before it and removes the facts it created.
+	RevertRevision(context.Context, *RevertRevisionRequest) (*RevertRevisionResponse, error)
+	// Reverts the caller's own latest revision that is in effect (not a
+	// revert, not already reverted), optionally within one client session.
+	Undo(context.Context, *UndoRequest) (*UndoResponse, error)
 	mustEmbedUnimplementedGridServiceServer()
 }
 
@@ -184,6 +252,18 @@ func (UnimplementedGridServiceServer) BatchUpdateCells(context.Context, *BatchUp
 }
 func (UnimplementedGridServiceServer) WatchUpdates(*WatchUpdatesRequest, grpc.ServerStreamingServer[WatchUpdatesResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchUpdates not implemented")
+}
+func (UnimplementedGridServiceServer) ListRevisions(context.Context, *ListRevisionsRequest) (*ListRevisionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListRevisions not implemented")
+}
+func (UnimplementedGridServiceServer) GetRevision(context.Context, *GetRevisionRequest) (*GetRevisionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetRevision not implemented")
+}
+func (UnimplementedGridServiceServer) RevertRevision(context.Context, *RevertRevisionRequest) (*RevertRevisionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RevertRevision not implemented")
+}
+func (UnimplementedGridServiceServer) Undo(context.Context, *UndoRequest) (*UndoResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Undo not implemented")
 }
 func (UnimplementedGridServiceServer) mustEmbedUnimplementedGridServiceServer() {}
 func (UnimplementedGridServiceServer) testEmbeddedByValue()                     {}
@@ -289,6 +369,78 @@ func _GridService_WatchUpdates_Handler(srv interface{}, stream grpc.ServerStream
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type GridService_WatchUpdatesServer = grpc.ServerStreamingServer[WatchUpdatesResponse]
 
+func _GridService_ListRevisions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListRevisionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GridServiceServer).ListRevisions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GridService_ListRevisions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GridServiceServer).ListRevisions(ctx, req.(*ListRevisionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _GridService_GetRevision_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetRevisionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GridServiceServer).GetRevision(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GridService_GetRevision_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GridServiceServer).GetRevision(ctx, req.(*GetRevisionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _GridService_RevertRevision_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevertRevisionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GridServiceServer).RevertRevision(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GridService_RevertRevision_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GridServiceServer).RevertRevision(ctx, req.(*RevertRevisionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _GridService_Undo_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UndoRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GridServiceServer).Undo(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GridService_Undo_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GridServiceServer).Undo(ctx, req.(*UndoRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // GridService_ServiceDesc is the grpc.ServiceDesc for GridService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -311,6 +463,22 @@ var GridService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "BatchUpdateCells",
 			Handler:    _GridService_BatchUpdateCells_Handler,
+		},
+		{
+			MethodName: "ListRevisions",
+			Handler:    _GridService_ListRevisions_Handler,
+		},
+		{
+			MethodName: "GetRevision",
+			Handler:    _GridService_GetRevision_Handler,
+		},
+		{
+			MethodName: "RevertRevision",
+			Handler:    _GridService_RevertRevision_Handler,
+		},
+		{
+			MethodName: "Undo",
+			Handler:    _GridService_Undo_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

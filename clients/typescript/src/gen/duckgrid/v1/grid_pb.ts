@@ -39,7 +39,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file duckgrid/v1/grid.proto.
  */
 export const file_duckgrid_v1_grid: GenFile = /*@__PURE__*/
-  fileDesc("ChZkdWNrZ3JpZC92MS9ncmlkLnByb3RvEgtkdWNrZ3JpZC52MSLfAQoFU2hlZXQSDAoEbmFtZRgBIAEoCRIUCgxkaXNwbGF5X25hbWUYAiABKAkSJgoKcm93X2xldmVscxgDIAMoCzISLmR1Y2tncmlkLnYxLkxldmVsEiQKB2NvbHVtbnMYBCADKAsyEy5kdWNrZ3JpZC52MS5Db2x1bW4SJgoIbWVhc3VyZXMYBSADKAsyFC5kdWNrZ3JpZC52MS5NZWFzdXJlEhEKCXJvd19jb3VudBgGIAEoAxIpCgdmaWx0ZXJzGAcgAygLMhguZHVja2dyaWQudjEuU2hlZXRGaWx0ZXIiMAoLU2hlZXRGaWx0ZXISEQoJZGltZW5zaW9uGAEgASgJEg4KBm1lbWJlchgCIAMoCSJUCgVMZXZlbBIMCgRuYW1lGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRIUCgxtZW1iZXJfY291bnQYAyABKAMSEQoJZGltZW5zaW9uGAQgASgJIosBCgZDb2x1bW4SCwoDa2V5GAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRINCgV0b3RhbBgDIAEoCBIUCgxwZXJpb2Rfc3RhcnQYBCABKAkSEgoKcGVyaW9kX2VuZBgFIAEoCRIlCgRraW5kGAYgASgOMhcuZHVja2dyaWQudjEuQ29sdW1uS2luZCJPCgdNZWFzdXJlEgwKBG5hbWUYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEg0KBXNjYWxlGAMgASgFEhEKCW1pbl92YWx1ZRgEIAEoCSI6ChFMaXN0U2hlZXRzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJRChJMaXN0U2hlZXRzUmVzcG9uc2USIgoGc2hlZXRzGAEgAygLMhIuZHVja2dyaWQudjEuU2hlZXQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIlQKD0dldFNoZWV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEhAKCHJvd19wYXRoGAIgAygJEg8KB2NvbHVtbnMYAyADKAkSEAoIbWVhc3VyZXMYBCADKAkiMwoQR2V0U2hlZXRSZXNwb25zZRIfCgRncmlkGAEgASgLMhEuZHVja2dyaWQudjEuR3JpZCJYCgRHcmlkEg0KBXNoZWV0GAEgASgJEhAKCHJldmlzaW9uGAIgASgDEg8KB2NvbHVtbnMYAyADKAkSHgoEcm93cxgEIAMoCzIQLmR1Y2tncmlkLnYxLlJvdyJgCgNSb3cSDAoEcGF0aBgBIAMoCRIMCgRsZWFmGAIgASgIEiwKCG1lYXN1cmVzGAMgAygLMhouZHVja2dyaWQudjEuTWVhc3VyZVZhbHVlcxIPCgdjYXB0aW9uGAQgASgJIjAKDU1lYXN1cmVWYWx1ZXMSDwoHbWVhc3VyZRgBIAEoCRIOCgZ2YWx1ZXMYAiADKAkiSwoHQ2VsbFJlZhINCgVzaGVldBgBIAEoCRIQCghyb3dfcGF0aBgCIAMoCRIOCgZjb2x1bW4YAyABKAkSDwoHbWVhc3VyZRgEIAEoCSLkAQoIQ2VsbEVkaXQSIgoEY2VsbBgBIAEoCzIULmR1Y2tncmlkLnYxLkNlbGxSZWYSDQoFdmFsdWUYAiABKAkSJQoEbW9kZRgDIAEoDjIXLmR1Y2tncmlkLnYxLlVwZGF0ZU1vZGUSKQoGc3ByZWFkGAQgASgOMhkuZHVja2dyaWQudjEuU3ByZWFkTWV0aG9kEiMKBWhvbGRzGAUgAygLMhQuZHVja2dyaWQudjEuQ2VsbFJlZhIbCg5leHBlY3RlZF92YWx1ZRgGIAEoCUgAiAEBQhEKD19leHBlY3RlZF92YWx1ZSJOCgpFZGl0UmVzdWx0EhYKDnByZXZpb3VzX3ZhbHVlGAEgASgJEhEKCW5ld192YWx1ZRgCIAEoCRIVCg1mYWN0c19jaGFuZ2VkGAMgASgDIkUKDFNoZWV0Q2hhbmdlcxINCgVzaGVldBgBIAEoCRImCgVjZWxscxgCIAMoCzIXLmR1Y2tncmlkLnYxLkNlbGxDaGFuZ2UiTgoKQ2VsbENoYW5nZRIQCghyb3dfcGF0aBgBIAMoCRIOCgZjb2x1bW4YAiABKAkSDwoHbWVhc3VyZRgDIAEoCRINCgV2YWx1ZRgEIAEoCSJMChFVcGRhdGVDZWxsUmVxdWVzdBIjCgRlZGl0GAEgASgLMhUuZHVja2dyaWQudjEuQ2VsbEVkaXQSEgoKcmVxdWVzdF9pZBgCIAEoCSJ7ChJVcGRhdGVDZWxsUmVzcG9uc2USEAoIcmV2aXNpb24YASABKAMSJwoGcmVzdWx0GAIgASgLMhcuZHVja2dyaWQudjEuRWRpdFJlc3VsdBIqCgdjaGFuZ2VzGAMgAygLMhkuZHVja2dyaWQudjEuU2hlZXRDaGFuZ2VzIlMKF0JhdGNoVXBkYXRlQ2VsbHNSZXF1ZXN0EiQKBWVkaXRzGAEgAygLMhUuZHVja2dyaWQudjEuQ2VsbEVkaXQSEgoKcmVxdWVzdF9pZBgCIAEoCSKCAQoYQmF0Y2hVcGRhdGVDZWxsc1Jlc3BvbnNlEhAKCHJldmlzaW9uGAEgASgDEigKB3Jlc3VsdHMYAiADKAsyFy5kdWNrZ3JpZC52MS5FZGl0UmVzdWx0EioKB2NoYW5nZXMYAyADKAsyGS5kdWNrZ3JpZC52MS5TaGVldENoYW5nZXMidwoTV2F0Y2hVcGRhdGVzUmVxdWVzdBINCgVzaGVldBgBIAEoCRIQCghyb3dfcGF0aBgCIAMoCRIQCghtZWFzdXJlcxgDIAMoCRIWCg5zdGFydF9yZXZpc2lvbhgEIAEoAxIVCg1zZW5kX3NuYXBzaG90GAUgASgIIpwBChRXYXRjaFVwZGF0ZXNSZXNwb25zZRIlCghzbmFwc2hvdBgBIAEoCzIRLmR1Y2tncmlkLnYxLkdyaWRIABIqCgZjaGFuZ2UYAiABKAsyGC5kdWNrZ3JpZC52MS5DaGFuZ2VFdmVudEgAEikKCHByb2dyZXNzGAMgASgLMhUuZHVja2dyaWQudjEuUHJvZ3Jlc3NIAEIGCgRraW5kIu8BCgtDaGFuZ2VFdmVudBIQCghyZXZpc2lvbhgBIAEoAxIvCgtjb21taXRfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFYWN0b3IYAyABKAkSEgoKcmVxdWVzdF9pZBgEIAEoCRIkCgVlZGl0cxgFIAMoCzIVLmR1Y2tncmlkLnYxLkNlbGxFZGl0EigKB3Jlc3VsdHMYBiADKAsyFy5kdWNrZ3JpZC52MS5FZGl0UmVzdWx0EioKB2NoYW5nZXMYByADKAsyGS5kdWNrZ3JpZC52MS5TaGVldENoYW5nZXMiIQoIUHJvZ3Jlc3MSFQoNaGVhZF9yZXZpc2lvbhgBIAEoAyqGAQoKQ29sdW1uS2luZBIbChdDT0xVTU5fS0lORF9VTlNQRUNJRklFRBAAEhUKEUNPTFVNTl9LSU5EX01PTlRIEAESFwoTQ09MVU1OX0tJTkRfUVVBUlRFUhACEhQKEENPTFVNTl9LSU5EX1lFQVIQAxIVChFDT0xVTU5fS0lORF9UT1RBTBAEKmwKClVwZGF0ZU1vZGUSGwoXVVBEQVRFX01PREVfVU5TUEVDSUZJRUQQABITCg9VUERBVEVfTU9ERV9TRVQQARITCg9VUERBVEVfTU9ERV9BREQQAhIXChNVUERBVEVfTU9ERV9QRVJDRU5UEAMqZgoMU3ByZWFkTWV0aG9kEh0KGVNQUkVBRF9NRVRIT0RfVU5TUEVDSUZJRUQQABIeChpTUFJFQURfTUVUSE9EX1BST1BPUlRJT05BTBABEhcKE1NQUkVBRF9NRVRIT0RfRVFVQUwQAjKsAwoLR3JpZFNlcnZpY2USTQoKTGlzdFNoZWV0cxIeLmR1Y2tncmlkLnYxLkxpc3RTaGVldHNSZXF1ZXN0Gh8uZHVja2dyaWQudjEuTGlzdFNoZWV0c1Jlc3BvbnNlEkcKCEdldFNoZWV0EhwuZHVja2dyaWQudjEuR2V0U2hlZXRSZXF1ZXN0Gh0uZHVja2dyaWQudjEuR2V0U2hlZXRSZXNwb25zZRJNCgpVcGRhdGVDZWxsEh4uZHVja2dyaWQudjEuVXBkYXRlQ2VsbFJlcXVlc3QaHy5kdWNrZ3JpZC52MS5VcGRhdGVDZWxsUmVzcG9uc2USXwoQQmF0Y2hVcGRhdGVDZWxscxIkLmR1Y2tncmlkLnYxLkJhdGNoVXBkYXRlQ2VsbHNSZXF1ZXN0GiUuZHVja2dyaWQudjEuQmF0Y2hVcGRhdGVDZWxsc1Jlc3BvbnNlElUKDFdhdGNoVXBkYXRlcxIgLmR1Y2tncmlkLnYxLldhdGNoVXBkYXRlc1JlcXVlc3QaIS5kdWNrZ3JpZC52MS5XYXRjaFVwZGF0ZXNSZXNwb25zZTABQj9aPWdpdGh1Yi5jb20vZHVja2dyaWQvZHVja2dyaWQvY2xpZW50cy9nby9kdWNrZ3JpZHYxO2R1Y2tncmlkdjFiBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("ChZkdWNrZ3JpZC92MS9ncmlkLnByb3RvEgtkdWNrZ3JpZC52MSLfAQoFU2hlZXQSDAoEbmFtZRgBIAEoCRIUCgxkaXNwbGF5X25hbWUYAiABKAkSJgoKcm93X2xldmVscxgDIAMoCzISLmR1Y2tncmlkLnYxLkxldmVsEiQKB2NvbHVtbnMYBCADKAsyEy5kdWNrZ3JpZC52MS5Db2x1bW4SJgoIbWVhc3VyZXMYBSADKAsyFC5kdWNrZ3JpZC52MS5NZWFzdXJlEhEKCXJvd19jb3VudBgGIAEoAxIpCgdmaWx0ZXJzGAcgAygLMhguZHVja2dyaWQudjEuU2hlZXRGaWx0ZXIiMAoLU2hlZXRGaWx0ZXISEQoJZGltZW5zaW9uGAEgASgJEg4KBm1lbWJlchgCIAMoCSJUCgVMZXZlbBIMCgRuYW1lGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRIUCgxtZW1iZXJfY291bnQYAyABKAMSEQoJZGltZW5zaW9uGAQgASgJIosBCgZDb2x1bW4SCwoDa2V5GAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRINCgV0b3RhbBgDIAEoCBIUCgxwZXJpb2Rfc3RhcnQYBCABKAkSEgoKcGVyaW9kX2VuZBgFIAEoCRIlCgRraW5kGAYgASgOMhcuZHVja2dyaWQudjEuQ29sdW1uS2luZCJPCgdNZWFzdXJlEgwKBG5hbWUYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEg0KBXNjYWxlGAMgASgFEhEKCW1pbl92YWx1ZRgEIAEoCSI6ChFMaXN0U2hlZXRzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJRChJMaXN0U2hlZXRzUmVzcG9uc2USIgoGc2hlZXRzGAEgAygLMhIuZHVja2dyaWQudjEuU2hlZXQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJImYKD0dldFNoZWV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEhAKCHJvd19wYXRoGAIgAygJEg8KB2NvbHVtbnMYAyADKAkSEAoIbWVhc3VyZXMYBCADKAkSEAoIcmV2aXNpb24YBSABKAMiMwoQR2V0U2hlZXRSZXNwb25zZRIfCgRncmlkGAEgASgLMhEuZHVja2dyaWQudjEuR3JpZCJYCgRHcmlkEg0KBXNoZWV0GAEgASgJEhAKCHJldmlzaW9uGAIgASgDEg8KB2NvbHVtbnMYAyADKAkSHgoEcm93cxgEIAMoCzIQLmR1Y2tncmlkLnYxLlJvdyJgCgNSb3cSDAoEcGF0aBgBIAMoCRIMCgRsZWFmGAIgASgIEiwKCG1lYXN1cmVzGAMgAygLMhouZHVja2dyaWQudjEuTWVhc3VyZVZhbHVlcxIPCgdjYXB0aW9uGAQgASgJIjAKDU1lYXN1cmVWYWx1ZXMSDwoHbWVhc3VyZRgBIAEoCRIOCgZ2YWx1ZXMYAiADKAkiSwoHQ2VsbFJlZhINCgVzaGVldBgBIAEoCRIQCghyb3dfcGF0aBgCIAMoCRIOCgZjb2x1bW4YAyABKAkSDwoHbWVhc3VyZRgEIAEoCSLkAQoIQ2VsbEVkaXQSIgoEY2VsbBgBIAEoCzIULmR1Y2tncmlkLnYxLkNlbGxSZWYSDQoFdmFsdWUYAiABKAkSJQoEbW9kZRgDIAEoDjIXLmR1Y2tncmlkLnYxLlVwZGF0ZU1vZGUSKQoGc3ByZWFkGAQgASgOMhkuZHVja2dyaWQudjEuU3ByZWFkTWV0aG9kEiMKBWhvbGRzGAUgAygLMhQuZHVja2dyaWQudjEuQ2VsbFJlZhIbCg5leHBlY3RlZF92YWx1ZRgGIAEoCUgAiAEBQhEKD19leHBlY3RlZF92YWx1ZSJOCgpFZGl0UmVzdWx0EhYKDnByZXZpb3VzX3ZhbHVlGAEgASgJEhEKCW5ld192YWx1ZRgCIAEoCRIVCg1mYWN0c19jaGFuZ2VkGAMgASgDIkUKDFNoZWV0Q2hhbmdlcxINCgVzaGVldBgBIAEoCRImCgVjZWxscxgCIAMoCzIXLmR1Y2tncmlkLnYxLkNlbGxDaGFuZ2UiZgoKQ2VsbENoYW5nZRIQCghyb3dfcGF0aBgBIAMoCRIOCgZjb2x1bW4YAiABKAkSDwoHbWVhc3VyZRgDIAEoCRINCgV2YWx1ZRgEIAEoCRIWCg5wcmV2aW91c192YWx1ZRgFIAEoCSJMChFVcGRhdGVDZWxsUmVxdWVzdBIjCgRlZGl0GAEgASgLMhUuZHVja2dyaWQudjEuQ2VsbEVkaXQSEgoKcmVxdWVzdF9pZBgCIAEoCSJ7ChJVcGRhdGVDZWxsUmVzcG9uc2USEAoIcmV2aXNpb24YASABKAMSJwoGcmVzdWx0GAIgASgLMhcuZHVja2dyaWQudjEuRWRpdFJlc3VsdBIqCgdjaGFuZ2VzGAMgAygLMhkuZHVja2dyaWQudjEuU2hlZXRDaGFuZ2VzIlMKF0JhdGNoVXBkYXRlQ2VsbHNSZXF1ZXN0EiQKBWVkaXRzGAEgAygLMhUuZHVja2dyaWQudjEuQ2VsbEVkaXQSEgoKcmVxdWVzdF9pZBgCIAEoCSKCAQoYQmF0Y2hVcGRhdGVDZWxsc1Jlc3BvbnNlEhAKCHJldmlzaW9uGAEgASgDEigKB3Jlc3VsdHMYAiADKAsyFy5kdWNrZ3JpZC52MS5FZGl0UmVzdWx0EioKB2NoYW5nZXMYAyADKAsyGS5kdWNrZ3JpZC52MS5TaGVldENoYW5nZXMidwoTV2F0Y2hVcGRhdGVzUmVxdWVzdBINCgVzaGVldBgBIAEoCRIQCghyb3dfcGF0aBgCIAMoCRIQCghtZWFzdXJlcxgDIAMoCRIWCg5zdGFydF9yZXZpc2lvbhgEIAEoAxIVCg1zZW5kX3NuYXBzaG90GAUgASgIIpwBChRXYXRjaFVwZGF0ZXNSZXNwb25zZRIlCghzbmFwc2hvdBgBIAEoCzIRLmR1Y2tncmlkLnYxLkdyaWRIABIqCgZjaGFuZ2UYAiABKAsyGC5kdWNrZ3JpZC52MS5DaGFuZ2VFdmVudEgAEikKCHByb2dyZXNzGAMgASgLMhUuZHVja2dyaWQudjEuUHJvZ3Jlc3NIAEIGCgRraW5kIp0CCgtDaGFuZ2VFdmVudBIQCghyZXZpc2lvbhgBIAEoAxIvCgtjb21taXRfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFYWN0b3IYAyABKAkSEgoKcmVxdWVzdF9pZBgEIAEoCRIkCgVlZGl0cxgFIAMoCzIVLmR1Y2tncmlkLnYxLkNlbGxFZGl0EigKB3Jlc3VsdHMYBiADKAsyFy5kdWNrZ3JpZC52MS5FZGl0UmVzdWx0EioKB2NoYW5nZXMYByADKAsyGS5kdWNrZ3JpZC52MS5TaGVldENoYW5nZXMSGAoQcmV2ZXJ0c19yZXZpc2lvbhgIIAEoAxISCgpzZXNzaW9uX2lkGAkgASgJIkkKCFJldmlzaW9uEigKBmNoYW5nZRgBIAEoCzIYLmR1Y2tncmlkLnYxLkNoYW5nZUV2ZW50EhMKC3JldmVydGVkX2J5GAIgASgDIr4CChRMaXN0UmV2aXNpb25zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIWCg5zdGFydF9yZXZpc2lvbhgDIAEoAxIUCgxvbGRlc3RfZmlyc3QYBCABKAgSDQoFc2hlZXQYBSABKAkSEAoIcm93X3BhdGgYBiADKAkSDgoGY29sdW1uGAcgASgJEg8KB21lYXN1cmUYCCABKAkSIgoEY2VsbBgJIAEoCzIULmR1Y2tncmlkLnYxLkNlbGxSZWYSDQoFYWN0b3IYCiABKAkSLgoKc3RhcnRfdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIloKFUxpc3RSZXZpc2lvbnNSZXNwb25zZRIoCglyZXZpc2lvbnMYASADKAsyFS5kdWNrZ3JpZC52MS5SZXZpc2lvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiJgoSR2V0UmV2aXNpb25SZXF1ZXN0EhAKCHJldmlzaW9uGAEgASgDIj4KE0dldFJldmlzaW9uUmVzcG9uc2USJwoIcmV2aXNpb24YASABKAsyFS5kdWNrZ3JpZC52MS5SZXZpc2lvbiJ+ChVSZXZlcnRSZXZpc2lvblJlcXVlc3QSEAoIcmV2aXNpb24YASABKAMSGgoNZXhwZWN0ZWRfaGVhZBgCIAEoA0gAiAEBEhEKCW92ZXJ3cml0ZRgDIAEoCBISCgpyZXF1ZXN0X2lkGAQgASgJQhAKDl9leHBlY3RlZF9oZWFkIkEKFlJldmVydFJldmlzaW9uUmVzcG9uc2USJwoIcmV2aXNpb24YASABKAsyFS5kdWNrZ3JpZC52MS5SZXZpc2lvbiJ2CgtVbmRvUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEhoKDWV4cGVjdGVkX2hlYWQYAiABKANIAIgBARIRCglvdmVyd3JpdGUYAyABKAgSEgoKcmVxdWVzdF9pZBgEIAEoCUIQCg5fZXhwZWN0ZWRfaGVhZCI3CgxVbmRvUmVzcG9uc2USJwoIcmV2aXNpb24YASABKAsyFS5kdWNrZ3JpZC52MS5SZXZpc2lvbiIhCghQcm9ncmVzcxIVCg1oZWFkX3JldmlzaW9uGAEgASgDKoYBCgpDb2x1bW5LaW5kEhsKF0NPTFVNTl9LSU5EX1VOU1BFQ0lGSUVEEAASFQoRQ09MVU1OX0tJTkRfTU9OVEgQARIXChNDT0xVTU5fS0lORF9RVUFSVEVSEAISFAoQQ09MVU1OX0tJTkRfWUVBUhADEhUKEUNPTFVNTl9LSU5EX1RPVEFMEAQqbAoKVXBkYXRlTW9kZRIbChdVUERBVEVfTU9ERV9VTlNQRUNJRklFRBAAEhMKD1VQREFURV9NT0RFX1NFVBABEhMKD1VQREFURV9NT0RFX0FERBACEhcKE1VQREFURV9NT0RFX1BFUkNFTlQQAypmCgxTcHJlYWRNZXRob2QSHQoZU1BSRUFEX01FVEhPRF9VTlNQRUNJRklFRBAAEh4KGlNQUkVBRF9NRVRIT0RfUFJPUE9SVElPTkFMEAESFwoTU1BSRUFEX01FVEhPRF9FUVVBTBACMu4FCgtHcmlkU2VydmljZRJNCgpMaXN0U2hlZXRzEh4uZHVja2dyaWQudjEuTGlzdFNoZWV0c1JlcXVlc3QaHy5kdWNrZ3JpZC52MS5MaXN0U2hlZXRzUmVzcG9uc2USRwoIR2V0U2hlZXQSHC5kdWNrZ3JpZC52MS5HZXRTaGVldFJlcXVlc3QaHS5kdWNrZ3JpZC52MS5HZXRTaGVldFJlc3BvbnNlEk0KClVwZGF0ZUNlbGwSHi5kdWNrZ3JpZC52MS5VcGRhdGVDZWxsUmVxdWVzdBofLmR1Y2tncmlkLnYxLlVwZGF0ZUNlbGxSZXNwb25zZRJfChBCYXRjaFVwZGF0ZUNlbGxzEiQuZHVja2dyaWQudjEuQmF0Y2hVcGRhdGVDZWxsc1JlcXVlc3QaJS5kdWNrZ3JpZC52MS5CYXRjaFVwZGF0ZUNlbGxzUmVzcG9uc2USVQoMV2F0Y2hVcGRhdGVzEiAuZHVja2dyaWQudjEuV2F0Y2hVcGRhdGVzUmVxdWVzdBohLmR1Y2tncmlkLnYxLldhdGNoVXBkYXRlc1Jlc3BvbnNlMAESVgoNTGlzdFJldmlzaW9ucxIhLmR1Y2tncmlkLnYxLkxpc3RSZXZpc2lvbnNSZXF1ZXN0GiIuZHVja2dyaWQudjEuTGlzdFJldmlzaW9uc1Jlc3BvbnNlElAKC0dldFJldmlzaW9uEh8uZHVja2dyaWQudjEuR2V0UmV2aXNpb25SZXF1ZXN0GiAuZHVja2dyaWQudjEuR2V0UmV2aXNpb25SZXNwb25zZRJZCg5SZXZlcnRSZXZpc2lvbhIiLmR1Y2tncmlkLnYxLlJldmVydFJldmlzaW9uUmVxdWVzdBojLmR1Y2tncmlkLnYxLlJldmVydFJldmlzaW9uUmVzcG9uc2USOwoEVW5kbxIYLmR1Y2tncmlkLnYxLlVuZG9SZXF1ZXN0GhkuZHVja2dyaWQudjEuVW5kb1Jlc3BvbnNlQj9aPWdpdGh1Yi5jb20vZHVja2dyaWQvZHVja2dyaWQvY2xpZW50cy9nby9kdWNrZ3JpZHYxO2R1Y2tncmlkdjFiBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * A sheet: a named pivot over the model.
@@ -367,6 +367,17 @@ export type GetSheetRequest = Message<"duckgrid.v1.GetSheetRequest"> & {
    * @generated from field: repeated string measures = 4;
    */
   measures: string[];
+
+  /**
+   * Read the grid as it was at this revision: exactly what a client held
+   * after receiving it. 0: the latest. A revision older than the fact
+   * history retains (`--history-retention`) or newer than the head fails
+   * with OUT_OF_RANGE, with `oldest_revision` and `head_revision` in the
+   * ErrorInfo.
+   *
+   * @generated from field: int64 revision = 5;
+   */
+  revision: bigint;
 };
 
 /**
@@ -708,6 +719,14 @@ export type CellChange = Message<"duckgrid.v1.CellChange"> & {
    * @generated from field: string value = 4;
    */
   value: string;
+
+  /**
+   * The value before the revision ("" when the cell was empty). Revisions
+   * recorded by servers older than this field carry "" here.
+   *
+   * @generated from field: string previous_value = 5;
+   */
+  previousValue: string;
 };
 
 /**
@@ -998,6 +1017,22 @@ export type ChangeEvent = Message<"duckgrid.v1.ChangeEvent"> & {
    * @generated from field: repeated duckgrid.v1.SheetChanges changes = 7;
    */
   changes: SheetChanges[];
+
+  /**
+   * For a revert (RevertRevision or Undo): the revision it took back, whose
+   * facts it restored; 0 for an edit. A revert has no `edits`.
+   *
+   * @generated from field: int64 reverts_revision = 8;
+   */
+  revertsRevision: bigint;
+
+  /**
+   * The client session the write came from (the `x-duckgrid-session`
+   * request metadata), which Undo can be scoped to; "" when none.
+   *
+   * @generated from field: string session_id = 9;
+   */
+  sessionId: string;
 };
 
 /**
@@ -1006,6 +1041,346 @@ export type ChangeEvent = Message<"duckgrid.v1.ChangeEvent"> & {
  */
 export const ChangeEventSchema: GenMessage<ChangeEvent> = /*@__PURE__*/
   messageDesc(file_duckgrid_v1_grid, 23);
+
+/**
+ * A committed revision as the history shows it.
+ *
+ * @generated from message duckgrid.v1.Revision
+ */
+export type Revision = Message<"duckgrid.v1.Revision"> & {
+  /**
+   * What the revision did (for ListRevisions with a row, column or measure
+   * filter, `changes` holds only the cells it selects; with none, no
+   * changes: GetRevision has them all). Cells and edits of sheets the
+   * caller may not read are left out.
+   *
+   * @generated from field: duckgrid.v1.ChangeEvent change = 1;
+   */
+  change?: ChangeEvent | undefined;
+
+  /**
+   * The revert that took this revision back, while that revert is itself
+   * in effect; 0 otherwise.
+   *
+   * @generated from field: int64 reverted_by = 2;
+   */
+  revertedBy: bigint;
+};
+
+/**
+ * Describes the message duckgrid.v1.Revision.
+ * Use `create(RevisionSchema)` to create a new message.
+ */
+export const RevisionSchema: GenMessage<Revision> = /*@__PURE__*/
+  messageDesc(file_duckgrid_v1_grid, 24);
+
+/**
+ * Request for ListRevisions.
+ *
+ * @generated from message duckgrid.v1.ListRevisionsRequest
+ */
+export type ListRevisionsRequest = Message<"duckgrid.v1.ListRevisionsRequest"> & {
+  /**
+   * Maximum number of revisions to return (default 50, at most 1000). A
+   * page may hold fewer, even none, when the scan of one call reaches its
+   * bound: continue while `next_page_token` is set.
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * Token from a previous response's `next_page_token` (with the same
+   * filters).
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+
+  /**
+   * The first revision to list: the newest listed (or the oldest, with
+   * `oldest_first`). 0: the head (or the oldest retained).
+   *
+   * @generated from field: int64 start_revision = 3;
+   */
+  startRevision: bigint;
+
+  /**
+   * List oldest first instead of newest first.
+   *
+   * @generated from field: bool oldest_first = 4;
+   */
+  oldestFirst: boolean;
+
+  /**
+   * Only revisions that changed a cell of this sheet (`sheets/{sheet_id}`).
+   *
+   * @generated from field: string sheet = 5;
+   */
+  sheet: string;
+
+  /**
+   * Only revisions that changed this row or a row beneath it. Needs `sheet`.
+   *
+   * @generated from field: repeated string row_path = 6;
+   */
+  rowPath: string[];
+
+  /**
+   * Only revisions that changed this column (a month, a subtotal, "total").
+   * Needs `sheet`.
+   *
+   * @generated from field: string column = 7;
+   */
+  column: string;
+
+  /**
+   * Only revisions that changed this measure. Needs `sheet`.
+   *
+   * @generated from field: string measure = 8;
+   */
+  measure: string;
+
+  /**
+   * Only revisions that changed exactly this cell ("who changed this
+   * number"); each entry's `changes` holds the cell with its value before
+   * and after. Excludes `sheet`, `row_path`, `column` and `measure`.
+   *
+   * @generated from field: duckgrid.v1.CellRef cell = 9;
+   */
+  cell?: CellRef | undefined;
+
+  /**
+   * Only revisions by this actor.
+   *
+   * @generated from field: string actor = 10;
+   */
+  actor: string;
+
+  /**
+   * Only revisions committed at or after this time.
+   *
+   * @generated from field: google.protobuf.Timestamp start_time = 11;
+   */
+  startTime?: Timestamp | undefined;
+
+  /**
+   * Only revisions committed before this time.
+   *
+   * @generated from field: google.protobuf.Timestamp end_time = 12;
+   */
+  endTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message duckgrid.v1.ListRevisionsRequest.
+ * Use `create(ListRevisionsRequestSchema)` to create a new message.
+ */
+export const ListRevisionsRequestSchema: GenMessage<ListRevisionsRequest> = /*@__PURE__*/
+  messageDesc(file_duckgrid_v1_grid, 25);
+
+/**
+ * Response for ListRevisions.
+ *
+ * @generated from message duckgrid.v1.ListRevisionsResponse
+ */
+export type ListRevisionsResponse = Message<"duckgrid.v1.ListRevisionsResponse"> & {
+  /**
+   * The revisions, in the order asked for.
+   *
+   * @generated from field: repeated duckgrid.v1.Revision revisions = 1;
+   */
+  revisions: Revision[];
+
+  /**
+   * Token for the next page; empty when there are no more revisions.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message duckgrid.v1.ListRevisionsResponse.
+ * Use `create(ListRevisionsResponseSchema)` to create a new message.
+ */
+export const ListRevisionsResponseSchema: GenMessage<ListRevisionsResponse> = /*@__PURE__*/
+  messageDesc(file_duckgrid_v1_grid, 26);
+
+/**
+ * Request for GetRevision.
+ *
+ * @generated from message duckgrid.v1.GetRevisionRequest
+ */
+export type GetRevisionRequest = Message<"duckgrid.v1.GetRevisionRequest"> & {
+  /**
+   * The revision.
+   *
+   * @generated from field: int64 revision = 1;
+   */
+  revision: bigint;
+};
+
+/**
+ * Describes the message duckgrid.v1.GetRevisionRequest.
+ * Use `create(GetRevisionRequestSchema)` to create a new message.
+ */
+export const GetRevisionRequestSchema: GenMessage<GetRevisionRequest> = /*@__PURE__*/
+  messageDesc(file_duckgrid_v1_grid, 27);
+
+/**
+ * Response for GetRevision.
+ *
+ * @generated from message duckgrid.v1.GetRevisionResponse
+ */
+export type GetRevisionResponse = Message<"duckgrid.v1.GetRevisionResponse"> & {
+  /**
+   * The revision, with every changed cell's value before and after.
+   *
+   * @generated from field: duckgrid.v1.Revision revision = 1;
+   */
+  revision?: Revision | undefined;
+};
+
+/**
+ * Describes the message duckgrid.v1.GetRevisionResponse.
+ * Use `create(GetRevisionResponseSchema)` to create a new message.
+ */
+export const GetRevisionResponseSchema: GenMessage<GetRevisionResponse> = /*@__PURE__*/
+  messageDesc(file_duckgrid_v1_grid, 28);
+
+/**
+ * Request for RevertRevision.
+ *
+ * @generated from message duckgrid.v1.RevertRevisionRequest
+ */
+export type RevertRevisionRequest = Message<"duckgrid.v1.RevertRevisionRequest"> & {
+  /**
+   * The revision to take back. Its fact history must still be retained
+   * (`--history-retention`), else OUT_OF_RANGE.
+   *
+   * @generated from field: int64 revision = 1;
+   */
+  revision: bigint;
+
+  /**
+   * Compare-and-set on the head: when present, the revert applies only if
+   * the head revision is this one; otherwise ABORTED (HEAD_MOVED).
+   *
+   * @generated from field: optional int64 expected_head = 2;
+   */
+  expectedHead?: bigint | undefined;
+
+  /**
+   * Restore the facts even when later revisions changed some of them
+   * (their changes to those facts are lost). Without it such a revert
+   * fails with ABORTED (REVISION_CONFLICT), listing the later revisions
+   * in `conflicting_revisions`.
+   *
+   * @generated from field: bool overwrite = 3;
+   */
+  overwrite: boolean;
+
+  /**
+   * Idempotency key; see UpdateCellRequest.request_id.
+   *
+   * @generated from field: string request_id = 4;
+   */
+  requestId: string;
+};
+
+/**
+ * Describes the message duckgrid.v1.RevertRevisionRequest.
+ * Use `create(RevertRevisionRequestSchema)` to create a new message.
+ */
+export const RevertRevisionRequestSchema: GenMessage<RevertRevisionRequest> = /*@__PURE__*/
+  messageDesc(file_duckgrid_v1_grid, 29);
+
+/**
+ * Response for RevertRevision.
+ *
+ * @generated from message duckgrid.v1.RevertRevisionResponse
+ */
+export type RevertRevisionResponse = Message<"duckgrid.v1.RevertRevisionResponse"> & {
+  /**
+   * The new revision that took the target back (`change.reverts_revision`).
+   *
+   * @generated from field: duckgrid.v1.Revision revision = 1;
+   */
+  revision?: Revision | undefined;
+};
+
+/**
+ * Describes the message duckgrid.v1.RevertRevisionResponse.
+ * Use `create(RevertRevisionResponseSchema)` to create a new message.
+ */
+export const RevertRevisionResponseSchema: GenMessage<RevertRevisionResponse> = /*@__PURE__*/
+  messageDesc(file_duckgrid_v1_grid, 30);
+
+/**
+ * Request for Undo.
+ *
+ * @generated from message duckgrid.v1.UndoRequest
+ */
+export type UndoRequest = Message<"duckgrid.v1.UndoRequest"> & {
+  /**
+   * Only the caller's revisions written in this client session (the
+   * `x-duckgrid-session` metadata of their writes). Empty: any of the
+   * caller's revisions.
+   *
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * See RevertRevisionRequest.expected_head.
+   *
+   * @generated from field: optional int64 expected_head = 2;
+   */
+  expectedHead?: bigint | undefined;
+
+  /**
+   * See RevertRevisionRequest.overwrite.
+   *
+   * @generated from field: bool overwrite = 3;
+   */
+  overwrite: boolean;
+
+  /**
+   * Idempotency key; see UpdateCellRequest.request_id.
+   *
+   * @generated from field: string request_id = 4;
+   */
+  requestId: string;
+};
+
+/**
+ * Describes the message duckgrid.v1.UndoRequest.
+ * Use `create(UndoRequestSchema)` to create a new message.
+ */
+export const UndoRequestSchema: GenMessage<UndoRequest> = /*@__PURE__*/
+  messageDesc(file_duckgrid_v1_grid, 31);
+
+/**
+ * Response for Undo.
+ *
+ * @generated from message duckgrid.v1.UndoResponse
+ */
+export type UndoResponse = Message<"duckgrid.v1.UndoResponse"> & {
+  /**
+   * The new revision that took the caller's latest one back.
+   *
+   * @generated from field: duckgrid.v1.Revision revision = 1;
+   */
+  revision?: Revision | undefined;
+};
+
+/**
+ * Describes the message duckgrid.v1.UndoResponse.
+ * Use `create(UndoResponseSchema)` to create a new message.
+ */
+export const UndoResponseSchema: GenMessage<UndoResponse> = /*@__PURE__*/
+  messageDesc(file_duckgrid_v1_grid, 32);
 
 /**
  * A heartbeat with the head revision.
@@ -1027,7 +1402,7 @@ export type Progress = Message<"duckgrid.v1.Progress"> & {
  * Use `create(ProgressSchema)` to create a new message.
  */
 export const ProgressSchema: GenMessage<Progress> = /*@__PURE__*/
-  messageDesc(file_duckgrid_v1_grid, 24);
+  messageDesc(file_duckgrid_v1_grid, 33);
 
 /**
  * What a column adds up.
@@ -1213,6 +1588,50 @@ export const GridService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchUpdatesRequestSchema;
     output: typeof WatchUpdatesResponseSchema;
+  },
+  /**
+   * Lists committed revisions, newest first (or oldest first), paged and
+   * filtered: who changed what, when. Reads the changelog.
+   *
+   * @generated from rpc duckgrid.v1.GridService.ListRevisions
+   */
+  listRevisions: {
+    methodKind: "unary";
+    input: typeof ListRevisionsRequestSchema;
+    output: typeof ListRevisionsResponseSchema;
+  },
+  /**
+   * One revision: its edits and every changed cell with its value before
+   * and after.
+   *
+   * @generated from rpc duckgrid.v1.GridService.GetRevision
+   */
+  getRevision: {
+    methodKind: "unary";
+    input: typeof GetRevisionRequestSchema;
+    output: typeof GetRevisionResponseSchema;
+  },
+  /**
+   * Takes a revision back: a new revision that restores every fact the
+   * target changed to its value before it and removes the facts it created.
+   *
+   * @generated from rpc duckgrid.v1.GridService.RevertRevision
+   */
+  revertRevision: {
+    methodKind: "unary";
+    input: typeof RevertRevisionRequestSchema;
+    output: typeof RevertRevisionResponseSchema;
+  },
+  /**
+   * Reverts the caller's own latest revision that is in effect (not a
+   * revert, not already reverted), optionally within one client session.
+   *
+   * @generated from rpc duckgrid.v1.GridService.Undo
+   */
+  undo: {
+    methodKind: "unary";
+    input: typeof UndoRequestSchema;
+    output: typeof UndoResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_duckgrid_v1_grid, 0);

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x64uckgrid/v1/grid.proto\x12\x0b\x64uckgrid.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa3\x02\n\x05Sheet\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12!\n\x0c\x64isplay_name\x18\x02 \x01(\tR\x0b\x64isplayName\x12\x31\n\nrow_levels\x18\x03 \x03(\x0b\x32\x12.duckgrid.v1.LevelR\trowLevels\x12-\n\x07\x63olumns\x18\x04 \x03(\x0b\x32\x13.duckgrid.v1.ColumnR\x07\x63olumns\x12\x30\n\x08measures\x18\x05 \x03(\x0b\x32\x14.duckgrid.v1.MeasureR\x08measures\x12\x1b\n\trow_count\x18\x06 \x01(\x03R\x08rowCount\x12\x32\n\x07\x66ilters\x18\x07 \x03(\x0b\x32\x18.duckgrid.v1.SheetFilterR\x07\x66ilters\"C\n\x0bSheetFilter\x12\x1c\n\tdimension\x18\x01 \x01(\tR\tdimension\x12\x16\n\x06member\x18\x02 \x03(\tR\x06member\"\x7f\n\x05Level\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12!\n\x0c\x64isplay_name\x18\x02 \x01(\tR\x0b\x64isplayName\x12!\n\x0cmember_count\x18\x03 \x01(\x03R\x0bmemberCount\x12\x1c\n\tdimension\x18\x04 \x01(\tR\tdimension\"\xc2\x01\n\x06\x43olumn\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12!\n\x0c\x64isplay_name\x18\x02 \x01(\tR\x0b\x64isplayName\x12\x14\n\x05total\x18\x03 \x01(\x08R\x05total\x12!\n\x0cperiod_start\x18\x04 \x01(\tR\x0bperiodStart\x12\x1d\n\nperiod_end\x18\x05 \x01(\tR\tperiodEnd\x12+\n\x04kind\x18\x06 \x01(\x0e\x32\x17.duckgrid.v1.ColumnKindR\x04kind\"s\n\x07Measure\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12!\n\x0c\x64isplay_name\x18\x02 \x01(\tR\x0b\x64isplayName\x12\x14\n\x05scale\x18\x03 \x01(\x05R\x05scale\x12\x1b\n\tmin_value\x18\x04 \x01(\tR\x08minValue\"O\n\x11ListSheetsRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\"h\n\x12ListSheetsResponse\x12*\n\x06sheets\x18\x01 \x03(\x0b\x32\x12.duckgrid.v1.SheetR\x06sheets\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"v\n\x0fGetSheetRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x19\n\x08row_path\x18\x02 \x03(\tR\x07rowPath\x12\x18\n\x07\x63olumns\x18\x03 \x03(\tR\x07\x63olumns\x12\x1a\n\x08measures\x18\x04 \x03(\tR\x08measures\"9\n\x10GetSheetResponse\x12%\n\x04grid\x18\x01 \x01(\x0b\x32\x11.duckgrid.v1.GridR\x04grid\"x\n\x04Grid\x12\x14\n\x05sheet\x18\x01 \x01(\tR\x05sheet\x12\x1a\n\x08revision\x18\x02 \x01(\x03R\x08revision\x12\x18\n\x07\x63olumns\x18\x03 \x03(\tR\x07\x63olumns\x12$\n\x04rows\x18\x04 \x03(\x0b\x32\x10.duckgrid.v1.RowR\x04rows\"\x7f\n\x03Row\x12\x12\n\x04path\x18\x01 \x03(\tR\x04path\x12\x12\n\x04leaf\x18\x02 \x01(\x08R\x04leaf\x12\x36\n\x08measures\x18\x03 \x03(\x0b\x32\x1a.duckgrid.v1.MeasureValuesR\x08measures\x12\x18\n\x07\x63\x61ption\x18\x04 \x01(\tR\x07\x63\x61ption\"A\n\rMeasureValues\x12\x18\n\x07measure\x18\x01 \x01(\tR\x07measure\x12\x16\n\x06values\x18\x02 \x03(\tR\x06values\"l\n\x07\x43\x65llRef\x12\x14\n\x05sheet\x18\x01 \x01(\tR\x05sheet\x12\x19\n\x08row_path\x18\x02 \x03(\tR\x07rowPath\x12\x16\n\x06\x63olumn\x18\x03 \x01(\tR\x06\x63olumn\x12\x18\n\x07measure\x18\x04 \x01(\tR\x07measure\"\x95\x02\n\x08\x43\x65llEdit\x12(\n\x04\x63\x65ll\x18\x01 \x01(\x0b\x32\x14.duckgrid.v1.CellRefR\x04\x63\x65ll\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value\x12+\n\x04mode\x18\x03 \x01(\x0e\x32\x17.duckgrid.v1.UpdateModeR\x04mode\x12\x31\n\x06spread\x18\x04 \x01(\x0e\x32\x19.duckgrid.v1.SpreadMethodR\x06spread\x12*\n\x05holds\x18\x05 \x03(\x0b\x32\x14.duckgrid.v1.CellRefR\x05holds\x12*\n\x0e\x65xpected_value\x18\x06 \x01(\tH\x00R\rexpectedValue\x88\x01\x01\x42\x11\n\x0f_expected_value\"u\n\nEditResult\x12%\n\x0eprevious_value\x18\x01 \x01(\tR\rpreviousValue\x12\x1b\n\tnew_value\x18\x02 \x01(\tR\x08newValue\x12#\n\rfacts_changed\x18\x03 \x01(\x03R\x0c\x66\x61\x63tsChanged\"S\n\x0cSheetChanges\x12\x14\n\x05sheet\x18\x01 \x01(\tR\x05sheet\x12-\n\x05\x63\x65lls\x18\x02 \x03(\x0b\x32\x17.duckgrid.v1.CellChangeR\x05\x63\x65lls\"o\n\nCellChange\x12\x19\n\x08row_path\x18\x01 \x03(\tR\x07rowPath\x12\x16\n\x06\x63olumn\x18\x02 \x01(\tR\x06\x63olumn\x12\x18\n\x07measure\x18\x03 \x01(\tR\x07measure\x12\x14\n\x05value\x18\x04 \x01(\tR\x05value\"]\n\x11UpdateCellRequest\x12)\n\x04\x65\x64it\x18\x01 \x01(\x0b\x32\x15.duckgrid.v1.CellEditR\x04\x65\x64it\x12\x1d\n\nrequest_id\x18\x02 \x01(\tR\trequestId\"\x96\x01\n\x12UpdateCellResponse\x12\x1a\n\x08revision\x18\x01 \x01(\x03R\x08revision\x12/\n\x06result\x18\x02 \x01(\x0b\x32\x17.duckgrid.v1.EditResultR\x06result\x12\x33\n\x07\x63hanges\x18\x03 \x03(\x0b\x32\x19.duckgrid.v1.SheetChangesR\x07\x63hanges\"e\n\x17\x42\x61tchUpdateCellsRequest\x12+\n\x05\x65\x64its\x18\x01 \x03(\x0b\x32\x15.duckgrid.v1.CellEditR\x05\x65\x64its\x12\x1d\n\nrequest_id\x18\x02 \x01(\tR\trequestId\"\x9e\x01\n\x18\x42\x61tchUpdateCellsResponse\x12\x1a\n\x08revision\x18\x01 \x01(\x03R\x08revision\x12\x31\n\x07results\x18\x02 \x03(\x0b\x32\x17.duckgrid.v1.EditResultR\x07results\x12\x33\n\x07\x63hanges\x18\x03 \x03(\x0b\x32\x19.duckgrid.v1.SheetChangesR\x07\x63hanges\"\xae\x01\n\x13WatchUpdatesRequest\x12\x14\n\x05sheet\x18\x01 \x01(\tR\x05sheet\x12\x19\n\x08row_path\x18\x02 \x03(\tR\x07rowPath\x12\x1a\n\x08measures\x18\x03 \x03(\tR\x08measures\x12%\n\x0estart_revision\x18\x04 \x01(\x03R\rstartRevision\x12#\n\rsend_snapshot\x18\x05 \x01(\x08R\x0csendSnapshot\"\xb8\x01\n\x14WatchUpdatesResponse\x12/\n\x08snapshot\x18\x01 \x01(\x0b\x32\x11.duckgrid.v1.GridH\x00R\x08snapshot\x12\x32\n\x06\x63hange\x18\x02 \x01(\x0b\x32\x18.duckgrid.v1.ChangeEventH\x00R\x06\x63hange\x12\x33\n\x08progress\x18\x03 \x01(\x0b\x32\x15.duckgrid.v1.ProgressH\x00R\x08progressB\x06\n\x04kind\"\xb0\x02\n\x0b\x43hangeEvent\x12\x1a\n\x08revision\x18\x01 \x01(\x03R\x08revision\x12;\n\x0b\x63ommit_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncommitTime\x12\x14\n\x05\x61\x63tor\x18\x03 \x01(\tR\x05\x61\x63tor\x12\x1d\n\nrequest_id\x18\x04 \x01(\tR\trequestId\x12+\n\x05\x65\x64its\x18\x05 \x03(\x0b\x32\x15.duckgrid.v1.CellEditR\x05\x65\x64its\x12\x31\n\x07results\x18\x06 \x03(\x0b\x32\x17.duckgrid.v1.EditResultR\x07results\x12\x33\n\x07\x63hanges\x18\x07 \x03(\x0b\x32\x19.duckgrid.v1.SheetChangesR\x07\x63hanges\"/\n\x08Progress\x12#\n\rhead_revision\x18\x01 \x01(\x03R\x0cheadRevision*\x86\x01\n\nColumnKind\x12\x1b\n\x17\x43OLUMN_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11\x43OLUMN_KIND_MONTH\x10\x01\x12\x17\n\x13\x43OLUMN_KIND_QUARTER\x10\x02\x12\x14\n\x10\x43OLUMN_KIND_YEAR\x10\x03\x12\x15\n\x11\x43OLUMN_KIND_TOTAL\x10\x04*l\n\nUpdateMode\x12\x1b\n\x17UPDATE_MODE_UNSPECIFIED\x10\x00\x12\x13\n\x0fUPDATE_MODE_SET\x10\x01\x12\x13\n\x0fUPDATE_MODE_ADD\x10\x02\x12\x17\n\x13UPDATE_MODE_PERCENT\x10\x03*f\n\x0cSpreadMethod\x12\x1d\n\x19SPREAD_METHOD_UNSPECIFIED\x10\x00\x12\x1e\n\x1aSPREAD_METHOD_PROPORTIONAL\x10\x01\x12\x17\n\x13SPREAD_METHOD_EQUAL\x10\x02\x32\xac\x03\n\x0bGridService\x12M\n\nListSheets\x12\x1e.duckgrid.v1.ListSheetsRequest\x1a\x1f.duckgrid.v1.ListSheetsResponse\x12G\n\x08GetSheet\x12\x1c.duckgrid.v1.GetSheetRequest\x1a\x1d.duckgrid.v1.GetSheetResponse\x12M\n\nUpdateCell\x12\x1e.duckgrid.v1.UpdateCellRequest\x1a\x1f.duckgrid.v1.UpdateCellResponse\x12_\n\x10\x42\x61tchUpdateCells\x12$.duckgrid.v1.BatchUpdateCellsRequest\x1a%.duckgrid.v1.BatchUpdateCellsResponse\x12U\n\x0cWatchUpdates\x12 .duckgrid.v1.WatchUpdatesRequest\x1a!.duckgrid.v1.WatchUpdatesResponse0\x01\x42?Z=github.com/duckgrid/duckgrid/clients/go/duckgridv1;duckgridv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x64uckgrid/v1/grid.proto\x12\x0b\x64uckgrid.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa3\x02\n\x05Sheet\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12!\n\x0c\x64isplay_name\x18\x02 \x01(\tR\x0b\x64isplayName\x12\x31\n\nrow_levels\x18\x03 \x03(\x0b\x32\x12.duckgrid.v1.LevelR\trowLevels\x12-\n\x07\x63olumns\x18\x04 \x03(\x0b\x32\x13.duckgrid.v1.ColumnR\x07\x63olumns\x12\x30\n\x08measures\x18\x05 \x03(\x0b\x32\x14.duckgrid.v1.MeasureR\x08measures\x12\x1b\n\trow_count\x18\x06 \x01(\x03R\x08rowCount\x12\x32\n\x07\x66ilters\x18\x07 \x03(\x0b\x32\x18.duckgrid.v1.SheetFilterR\x07\x66ilters\"C\n\x0bSheetFilter\x12\x1c\n\tdimension\x18\x01 \x01(\tR\tdimension\x12\x16\n\x06member\x18\x02 \x03(\tR\x06member\"\x7f\n\x05Level\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12!\n\x0c\x64isplay_name\x18\x02 \x01(\tR\x0b\x64isplayName\x12!\n\x0cmember_count\x18\x03 \x01(\x03R\x0bmemberCount\x12\x1c\n\tdimension\x18\x04 \x01(\tR\tdimension\"\xc2\x01\n\x06\x43olumn\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12!\n\x0c\x64isplay_name\x18\x02 \x01(\tR\x0b\x64isplayName\x12\x14\n\x05total\x18\x03 \x01(\x08R\x05total\x12!\n\x0cperiod_start\x18\x04 \x01(\tR\x0bperiodStart\x12\x1d\n\nperiod_end\x18\x05 \x01(\tR\tperiodEnd\x12+\n\x04kind\x18\x06 \x01(\x0e\x32\x17.duckgrid.v1.ColumnKindR\x04kind\"s\n\x07Measure\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12!\n\x0c\x64isplay_name\x18\x02 \x01(\tR\x0b\x64isplayName\x12\x14\n\x05scale\x18\x03 \x01(\x05R\x05scale\x12\x1b\n\tmin_value\x18\x04 \x01(\tR\x08minValue\"O\n\x11ListSheetsRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\"h\n\x12ListSheetsResponse\x12*\n\x06sheets\x18\x01 \x03(\x0b\x32\x12.duckgrid.v1.SheetR\x06sheets\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x92\x01\n\x0fGetSheetRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x19\n\x08row_path\x18\x02 \x03(\tR\x07rowPath\x12\x18\n\x07\x63olumns\x18\x03 \x03(\tR\x07\x63olumns\x12\x1a\n\x08measures\x18\x04 \x03(\tR\x08measures\x12\x1a\n\x08revision\x18\x05 \x01(\x03R\x08revision\"9\n\x10GetSheetResponse\x12%\n\x04grid\x18\x01 \x01(\x0b\x32\x11.duckgrid.v1.GridR\x04grid\"x\n\x04Grid\x12\x14\n\x05sheet\x18\x01 \x01(\tR\x05sheet\x12\x1a\n\x08revision\x18\x02 \x01(\x03R\x08revision\x12\x18\n\x07\x63olumns\x18\x03 \x03(\tR\x07\x63olumns\x12$\n\x04rows\x18\x04 \x03(\x0b\x32\x10.duckgrid.v1.RowR\x04rows\"\x7f\n\x03Row\x12\x12\n\x04path\x18\x01 \x03(\tR\x04path\x12\x12\n\x04leaf\x18\x02 \x01(\x08R\x04leaf\x12\x36\n\x08measures\x18\x03 \x03(\x0b\x32\x1a.duckgrid.v1.MeasureValuesR\x08measures\x12\x18\n\x07\x63\x61ption\x18\x04 \x01(\tR\x07\x63\x61ption\"A\n\rMeasureValues\x12\x18\n\x07measure\x18\x01 \x01(\tR\x07measure\x12\x16\n\x06values\x18\x02 \x03(\tR\x06values\"l\n\x07\x43\x65llRef\x12\x14\n\x05sheet\x18\x01 \x01(\tR\x05sheet\x12\x19\n\x08row_path\x18\x02 \x03(\tR\x07rowPath\x12\x16\n\x06\x63olumn\x18\x03 \x01(\tR\x06\x63olumn\x12\x18\n\x07measure\x18\x04 \x01(\tR\x07measure\"\x95\x02\n\x08\x43\x65llEdit\x12(\n\x04\x63\x65ll\x18\x01 \x01(\x0b\x32\x14.duckgrid.v1.CellRefR\x04\x63\x65ll\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value\x12+\n\x04mode\x18\x03 \x01(\x0e\x32\x17.duckgrid.v1.UpdateModeR\x04mode\x12\x31\n\x06spread\x18\x04 \x01(\x0e\x32\x19.duckgrid.v1.SpreadMethodR\x06spread\x12*\n\x05holds\x18\x05 \x03(\x0b\x32\x14.duckgrid.v1.CellRefR\x05holds\x12*\n\x0e\x65xpected_value\x18\x06 \x01(\tH\x00R\rexpectedValue\x88\x01\x01\x42\x11\n\x0f_expected_value\"u\n\nEditResult\x12%\n\x0eprevious_value\x18\x01 \x01(\tR\rpreviousValue\x12\x1b\n\tnew_value\x18\x02 \x01(\tR\x08newValue\x12#\n\rfacts_changed\x18\x03 \x01(\x03R\x0c\x66\x61\x63tsChanged\"S\n\x0cSheetChanges\x12\x14\n\x05sheet\x18\x01 \x01(\tR\x05sheet\x12-\n\x05\x63\x65lls\x18\x02 \x03(\x0b\x32\x17.duckgrid.v1.CellChangeR\x05\x63\x65lls\"\x96\x01\n\nCellChange\x12\x19\n\x08row_path\x18\x01 \x03(\tR\x07rowPath\x12\x16\n\x06\x63olumn\x18\x02 \x01(\tR\x06\x63olumn\x12\x18\n\x07measure\x18\x03 \x01(\tR\x07measure\x12\x14\n\x05value\x18\x04 \x01(\tR\x05value\x12%\n\x0eprevious_value\x18\x05 \x01(\tR\rpreviousValue\"]\n\x11UpdateCellRequest\x12)\n\x04\x65\x64it\x18\x01 \x01(\x0b\x32\x15.duckgrid.v1.CellEditR\x04\x65\x64it\x12\x1d\n\nrequest_id\x18\x02 \x01(\tR\trequestId\"\x96\x01\n\x12UpdateCellResponse\x12\x1a\n\x08revision\x18\x01 \x01(\x03R\x08revision\x12/\n\x06result\x18\x02 \x01(\x0b\x32\x17.duckgrid.v1.EditResultR\x06result\x12\x33\n\x07\x63hanges\x18\x03 \x03(\x0b\x32\x19.duckgrid.v1.SheetChangesR\x07\x63hanges\"e\n\x17\x42\x61tchUpdateCellsRequest\x12+\n\x05\x65\x64its\x18\x01 \x03(\x0b\x32\x15.duckgrid.v1.CellEditR\x05\x65\x64its\x12\x1d\n\nrequest_id\x18\x02 \x01(\tR\trequestId\"\x9e\x01\n\x18\x42\x61tchUpdateCellsResponse\x12\x1a\n\x08revision\x18\x01 \x01(\x03R\x08revision\x12\x31\n\x07results\x18\x02 \x03(\x0b\x32\x17.duckgrid.v1.EditResultR\x07results\x12\x33\n\x07\x63hanges\x18\x03 \x03(\x0b\x32\x19.duckgrid.v1.SheetChangesR\x07\x63hanges\"\xae\x01\n\x13WatchUpdatesRequest\x12\x14\n\x05sheet\x18\x01 \x01(\tR\x05sheet\x12\x19\n\x08row_path\x18\x02 \x03(\tR\x07rowPath\x12\x1a\n\x08measures\x18\x03 \x03(\tR\x08measures\x12%\n\x0estart_revision\x18\x04 \x01(\x03R\rstartRevision\x12#\n\rsend_snapshot\x18\x05 \x01(\x08R\x0csendSnapshot\"\xb8\x01\n\x14WatchUpdatesResponse\x12/\n\x08snapshot\x18\x01 \x01(\x0b\x32\x11.duckgrid.v1.GridH\x00R\x08snapshot\x12\x32\n\x06\x63hange\x18\x02 \x01(\x0b\x32\x18.duckgrid.v1.ChangeEventH\x00R\x06\x63hange\x12\x33\n\x08progress\x18\x03 \x01(\x0b\x32\x15.duckgrid.v1.ProgressH\x00R\x08progressB\x06\n\x04kind\"\xfa\x02\n\x0b\x43hangeEvent\x12\x1a\n\x08revision\x18\x01 \x01(\x03R\x08revision\x12;\n\x0b\x63ommit_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncommitTime\x12\x14\n\x05\x61\x63tor\x18\x03 \x01(\tR\x05\x61\x63tor\x12\x1d\n\nrequest_id\x18\x04 \x01(\tR\trequestId\x12+\n\x05\x65\x64its\x18\x05 \x03(\x0b\x32\x15.duckgrid.v1.CellEditR\x05\x65\x64its\x12\x31\n\x07results\x18\x06 \x03(\x0b\x32\x17.duckgrid.v1.EditResultR\x07results\x12\x33\n\x07\x63hanges\x18\x07 \x03(\x0b\x32\x19.duckgrid.v1.SheetChangesR\x07\x63hanges\x12)\n\x10reverts_revision\x18\x08 \x01(\x03R\x0frevertsRevision\x12\x1d\n\nsession_id\x18\t \x01(\tR\tsessionId\"]\n\x08Revision\x12\x30\n\x06\x63hange\x18\x01 \x01(\x0b\x32\x18.duckgrid.v1.ChangeEventR\x06\x63hange\x12\x1f\n\x0breverted_by\x18\x02 \x01(\x03R\nrevertedBy\"\xb1\x03\n\x14ListRevisionsRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\x12%\n\x0estart_revision\x18\x03 \x01(\x03R\rstartRevision\x12!\n\x0coldest_first\x18\x04 \x01(\x08R\x0boldestFirst\x12\x14\n\x05sheet\x18\x05 \x01(\tR\x05sheet\x12\x19\n\x08row_path\x18\x06 \x03(\tR\x07rowPath\x12\x16\n\x06\x63olumn\x18\x07 \x01(\tR\x06\x63olumn\x12\x18\n\x07measure\x18\x08 \x01(\tR\x07measure\x12(\n\x04\x63\x65ll\x18\t \x01(\x0b\x32\x14.duckgrid.v1.CellRefR\x04\x63\x65ll\x12\x14\n\x05\x61\x63tor\x18\n \x01(\tR\x05\x61\x63tor\x12\x39\n\nstart_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tstartTime\x12\x35\n\x08\x65nd_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x07\x65ndTime\"t\n\x15ListRevisionsResponse\x12\x33\n\trevisions\x18\x01 \x03(\x0b\x32\x15.duckgrid.v1.RevisionR\trevisions\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"0\n\x12GetRevisionRequest\x12\x1a\n\x08revision\x18\x01 \x01(\x03R\x08revision\"H\n\x13GetRevisionResponse\x12\x31\n\x08revision\x18\x01 \x01(\x0b\x32\x15.duckgrid.v1.RevisionR\x08revision\"\xac\x01\n\x15RevertRevisionRequest\x12\x1a\n\x08revision\x18\x01 \x01(\x03R\x08revision\x12(\n\rexpected_head\x18\x02 \x01(\x03H\x00R\x0c\x65xpectedHead\x88\x01\x01\x12\x1c\n\toverwrite\x18\x03 \x01(\x08R\toverwrite\x12\x1d\n\nrequest_id\x18\x04 \x01(\tR\trequestIdB\x10\n\x0e_expected_head\"K\n\x16RevertRevisionResponse\x12\x31\n\x08revision\x18\x01 \x01(\x0b\x32\x15.duckgrid.v1.RevisionR\x08revision\"\xa5\x01\n\x0bUndoRequest\x12\x1d\n\nsession_id\x18\x01 \x01(\tR\tsessionId\x12(\n\rexpected_head\x18\x02 \x01(\x03H\x00R\x0c\x65xpectedHead\x88\x01\x01\x12\x1c\n\toverwrite\x18\x03 \x01(\x08R\toverwrite\x12\x1d\n\nrequest_id\x18\x04 \x01(\tR\trequestIdB\x10\n\x0e_expected_head\"A\n\x0cUndoResponse\x12\x31\n\x08revision\x18\x01 \x01(\x0b\x32\x15.duckgrid.v1.RevisionR\x08revision\"/\n\x08Progress\x12#\n\rhead_revision\x18\x01 \x01(\x03R\x0cheadRevision*\x86\x01\n\nColumnKind\x12\x1b\n\x17\x43OLUMN_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11\x43OLUMN_KIND_MONTH\x10\x01\x12\x17\n\x13\x43OLUMN_KIND_QUARTER\x10\x02\x12\x14\n\x10\x43OLUMN_KIND_YEAR\x10\x03\x12\x15\n\x11\x43OLUMN_KIND_TOTAL\x10\x04*l\n\nUpdateMode\x12\x1b\n\x17UPDATE_MODE_UNSPECIFIED\x10\x00\x12\x13\n\x0fUPDATE_MODE_SET\x10\x01\x12\x13\n\x0fUPDATE_MODE_ADD\x10\x02\x12\x17\n\x13UPDATE_MODE_PERCENT\x10\x03*f\n\x0cSpreadMethod\x12\x1d\n\x19SPREAD_METHOD_UNSPECIFIED\x10\x00\x12\x1e\n\x1aSPREAD_METHOD_PROPORTIONAL\x10\x01\x12\x17\n\x13SPREAD_METHOD_EQUAL\x10\x02\x32\xee\x05\n\x0bGridService\x12M\n\nListSheets\x12\x1e.duckgrid.v1.ListSheetsRequest\x1a\x1f.duckgrid.v1.ListSheetsResponse\x12G\n\x08GetSheet\x12\x1c.duckgrid.v1.GetSheetRequest\x1a\x1d.duckgrid.v1.GetSheetResponse\x12M\n\nUpdateCell\x12\x1e.duckgrid.v1.UpdateCellRequest\x1a\x1f.duckgrid.v1.UpdateCellResponse\x12_\n\x10\x42\x61tchUpdateCells\x12$.duckgrid.v1.BatchUpdateCellsRequest\x1a%.duckgrid.v1.BatchUpdateCellsResponse\x12U\n\x0cWatchUpdates\x12 .duckgrid.v1.WatchUpdatesRequest\x1a!.duckgrid.v1.WatchUpdatesResponse0\x01\x12V\n\rListRevisions\x12!.duckgrid.v1.ListRevisionsRequest\x1a\".duckgrid.v1.ListRevisionsResponse\x12P\n\x0bGetRevision\x12\x1f.duckgrid.v1.GetRevisionRequest\x1a .duckgrid.v1.GetRevisionResponse\x12Y\n\x0eRevertRevision\x12\".duckgrid.v1.RevertRevisionRequest\x1a#.duckgrid.v1.RevertRevisionResponse\x12;\n\x04Undo\x12\x18.duckgrid.v1.UndoRequest\x1a\x19.duckgrid.v1.UndoResponseB?Z=github.com/duckgrid/duckgrid/clients/go/duckgridv1;duckgridv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,12 +33,12 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'duckgrid.v1.grid_pb2', _glo
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z=github.com/duckgrid/duckgrid/clients/go/duckgridv1;duckgridv1'
-  _globals['_COLUMNKIND']._serialized_start=3502
-  _globals['_COLUMNKIND']._serialized_end=3636
-  _globals['_UPDATEMODE']._serialized_start=3638
-  _globals['_UPDATEMODE']._serialized_end=3746
-  _globals['_SPREADMETHOD']._serialized_start=3748
-  _globals['_SPREADMETHOD']._serialized_end=3850
+  _globals['_COLUMNKIND']._serialized_start=4905
+  _globals['_COLUMNKIND']._serialized_end=5039
+  _globals['_UPDATEMODE']._serialized_start=5041
+  _globals['_UPDATEMODE']._serialized_end=5149
+  _globals['_SPREADMETHOD']._serialized_start=5151
+  _globals['_SPREADMETHOD']._serialized_end=5253
   _globals['_SHEET']._serialized_start=73
   _globals['_SHEET']._serialized_end=364
   _globals['_SHEETFILTER']._serialized_start=366
@@ -53,42 +53,60 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTSHEETSREQUEST']._serialized_end=957
   _globals['_LISTSHEETSRESPONSE']._serialized_start=959
   _globals['_LISTSHEETSRESPONSE']._serialized_end=1063
-  _globals['_GETSHEETREQUEST']._serialized_start=1065
-  _globals['_GETSHEETREQUEST']._serialized_end=1183
-  _globals['_GETSHEETRESPONSE']._serialized_start=1185
-  _globals['_GETSHEETRESPONSE']._serialized_end=1242
-  _globals['_GRID']._serialized_start=1244
-  _globals['_GRID']._serialized_end=1364
-  _globals['_ROW']._serialized_start=1366
-  _globals['_ROW']._serialized_end=1493
-  _globals['_MEASUREVALUES']._serialized_start=1495
-  _globals['_MEASUREVALUES']._serialized_end=1560
-  _globals['_CELLREF']._serialized_start=1562
-  _globals['_CELLREF']._serialized_end=1670
-  _globals['_CELLEDIT']._serialized_start=1673
-  _globals['_CELLEDIT']._serialized_end=1950
-  _globals['_EDITRESULT']._serialized_start=1952
-  _globals['_EDITRESULT']._serialized_end=2069
-  _globals['_SHEETCHANGES']._serialized_start=2071
-  _globals['_SHEETCHANGES']._serialized_end=2154
-  _globals['_CELLCHANGE']._serialized_start=2156
-  _globals['_CELLCHANGE']._serialized_end=2267
-  _globals['_UPDATECELLREQUEST']._serialized_start=2269
-  _globals['_UPDATECELLREQUEST']._serialized_end=2362
-  _globals['_UPDATECELLRESPONSE']._serialized_start=2365
-  _globals['_UPDATECELLRESPONSE']._serialized_end=2515
-  _globals['_BATCHUPDATECELLSREQUEST']._serialized_start=2517
-  _globals['_BATCHUPDATECELLSREQUEST']._serialized_end=2618
-  _globals['_BATCHUPDATECELLSRESPONSE']._serialized_start=2621
-  _globals['_BATCHUPDATECELLSRESPONSE']._serialized_end=2779
-  _globals['_WATCHUPDATESREQUEST']._serialized_start=2782
-  _globals['_WATCHUPDATESREQUEST']._serialized_end=2956
-  _globals['_WATCHUPDATESRESPONSE']._serialized_start=2959
-  _globals['_WATCHUPDATESRESPONSE']._serialized_end=3143
-  _globals['_CHANGEEVENT']._serialized_start=3146
-  _globals['_CHANGEEVENT']._serialized_end=3450
-  _globals['_PROGRESS']._serialized_start=3452
-  _globals['_PROGRESS']._serialized_end=3499
-  _globals['_GRIDSERVICE']._serialized_start=3853
-  _globals['_GRIDSERVICE']._serialized_end=4281
+  _globals['_GETSHEETREQUEST']._serialized_start=1066
+  _globals['_GETSHEETREQUEST']._serialized_end=1212
+  _globals['_GETSHEETRESPONSE']._serialized_start=1214
+  _globals['_GETSHEETRESPONSE']._serialized_end=1271
+  _globals['_GRID']._serialized_start=1273
+  _globals['_GRID']._serialized_end=1393
+  _globals['_ROW']._serialized_start=1395
+  _globals['_ROW']._serialized_end=1522
+  _globals['_MEASUREVALUES']._serialized_start=1524
+  _globals['_MEASUREVALUES']._serialized_end=1589
+  _globals['_CELLREF']._serialized_start=1591
+  _globals['_CELLREF']._serialized_end=1699
+  _globals['_CELLEDIT']._serialized_start=1702
+  _globals['_CELLEDIT']._serialized_end=1979
+  _globals['_EDITRESULT']._serialized_start=1981
+  _globals['_EDITRESULT']._serialized_end=2098
+  _globals['_SHEETCHANGES']._serialized_start=2100
+  _globals['_SHEETCHANGES']._serialized_end=2183
+  _globals['_CELLCHANGE']._serialized_start=2186
+  _globals['_CELLCHANGE']._serialized_end=2336
+  _globals['_UPDATECELLREQUEST']._serialized_start=2338
+  _globals['_UPDATECELLREQUEST']._serialized_end=2431
+  _globals['_UPDATECELLRESPONSE']._serialized_start=2434
+  _globals['_UPDATECELLRESPONSE']._serialized_end=2584
+  _globals['_BATCHUPDATECELLSREQUEST']._serialized_start=2586
+  _globals['_BATCHUPDATECELLSREQUEST']._serialized_end=2687
+  _globals['_BATCHUPDATECELLSRESPONSE']._serialized_start=2690
+  _globals['_BATCHUPDATECELLSRESPONSE']._serialized_end=2848
+  _globals['_WATCHUPDATESREQUEST']._serialized_start=2851
+  _globals['_WATCHUPDATESREQUEST']._serialized_end=3025
+  _globals['_WATCHUPDATESRESPONSE']._serialized_start=3028
+  _globals['_WATCHUPDATESRESPONSE']._serialized_end=3212
+  _globals['_CHANGEEVENT']._serialized_start=3215
+  _globals['_CHANGEEVENT']._serialized_end=3593
+  _globals['_REVISION']._serialized_start=3595
+  _globals['_REVISION']._serialized_end=3688
+  _globals['_LISTREVISIONSREQUEST']._serialized_start=3691
+  _globals['_LISTREVISIONSREQUEST']._serialized_end=4124
+  _globals['_LISTREVISIONSRESPONSE']._serialized_start=4126
+  _globals['_LISTREVISIONSRESPONSE']._serialized_end=4242
+  _globals['_GETREVISIONREQUEST']._serialized_start=4244
+  _globals['_GETREVISIONREQUEST']._serialized_end=4292
+  _globals['_GETREVISIONRESPONSE']._serialized_start=4294
+  _globals['_GETREVISIONRESPONSE']._serialized_end=4366
+  _globals['_REVERTREVISIONREQUEST']._serialized_start=4369
+  _globals['_REVERTREVISIONREQUEST']._serialized_end=4541
+  _globals['_REVERTREVISIONRESPONSE']._serialized_start=4543
+  _globals['_REVERTREVISIONRESPONSE']._serialized_end=4618
+  _globals['_UNDOREQUEST']._serialized_start=4621
+  _globals['_UNDOREQUEST']._serialized_end=4786
+  _globals['_UNDORESPONSE']._serialized_start=4788
+  _globals['_UNDORESPONSE']._serialized_end=4853
+  _globals['_PROGRESS']._serialized_start=4855
+  _globals['_PROGRESS']._serialized_end=4902
+  _globals['_GRIDSERVICE']._serialized_start=5256
+  _globals['_GRIDSERVICE']._serialized_end=6006
 # @@protoc_insertion_point(module_scope)

@@ -126,16 +126,18 @@ class ListSheetsResponse(_message.Message):
     def __init__(self, sheets: _Optional[_Iterable[_Union[Sheet, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class GetSheetRequest(_message.Message):
-    __slots__ = ("name", "row_path", "columns", "measures")
+    __slots__ = ("name", "row_path", "columns", "measures", "revision")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ROW_PATH_FIELD_NUMBER: _ClassVar[int]
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
     MEASURES_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
     name: str
     row_path: _containers.RepeatedScalarFieldContainer[str]
     columns: _containers.RepeatedScalarFieldContainer[str]
     measures: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., row_path: _Optional[_Iterable[str]] = ..., columns: _Optional[_Iterable[str]] = ..., measures: _Optional[_Iterable[str]] = ...) -> None: ...
+    revision: int
+    def __init__(self, name: _Optional[str] = ..., row_path: _Optional[_Iterable[str]] = ..., columns: _Optional[_Iterable[str]] = ..., measures: _Optional[_Iterable[str]] = ..., revision: _Optional[int] = ...) -> None: ...
 
 class GetSheetResponse(_message.Message):
     __slots__ = ("grid",)
@@ -222,16 +224,18 @@ class SheetChanges(_message.Message):
     def __init__(self, sheet: _Optional[str] = ..., cells: _Optional[_Iterable[_Union[CellChange, _Mapping]]] = ...) -> None: ...
 
 class CellChange(_message.Message):
-    __slots__ = ("row_path", "column", "measure", "value")
+    __slots__ = ("row_path", "column", "measure", "value", "previous_value")
     ROW_PATH_FIELD_NUMBER: _ClassVar[int]
     COLUMN_FIELD_NUMBER: _ClassVar[int]
     MEASURE_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_VALUE_FIELD_NUMBER: _ClassVar[int]
     row_path: _containers.RepeatedScalarFieldContainer[str]
     column: str
     measure: str
     value: str
-    def __init__(self, row_path: _Optional[_Iterable[str]] = ..., column: _Optional[str] = ..., measure: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    previous_value: str
+    def __init__(self, row_path: _Optional[_Iterable[str]] = ..., column: _Optional[str] = ..., measure: _Optional[str] = ..., value: _Optional[str] = ..., previous_value: _Optional[str] = ...) -> None: ...
 
 class UpdateCellRequest(_message.Message):
     __slots__ = ("edit", "request_id")
@@ -294,7 +298,7 @@ class WatchUpdatesResponse(_message.Message):
     def __init__(self, snapshot: _Optional[_Union[Grid, _Mapping]] = ..., change: _Optional[_Union[ChangeEvent, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ...) -> None: ...
 
 class ChangeEvent(_message.Message):
-    __slots__ = ("revision", "commit_time", "actor", "request_id", "edits", "results", "changes")
+    __slots__ = ("revision", "commit_time", "actor", "request_id", "edits", "results", "changes", "reverts_revision", "session_id")
     REVISION_FIELD_NUMBER: _ClassVar[int]
     COMMIT_TIME_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
@@ -302,6 +306,8 @@ class ChangeEvent(_message.Message):
     EDITS_FIELD_NUMBER: _ClassVar[int]
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     CHANGES_FIELD_NUMBER: _ClassVar[int]
+    REVERTS_REVISION_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     revision: int
     commit_time: _timestamp_pb2.Timestamp
     actor: str
@@ -309,7 +315,101 @@ class ChangeEvent(_message.Message):
     edits: _containers.RepeatedCompositeFieldContainer[CellEdit]
     results: _containers.RepeatedCompositeFieldContainer[EditResult]
     changes: _containers.RepeatedCompositeFieldContainer[SheetChanges]
-    def __init__(self, revision: _Optional[int] = ..., commit_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor: _Optional[str] = ..., request_id: _Optional[str] = ..., edits: _Optional[_Iterable[_Union[CellEdit, _Mapping]]] = ..., results: _Optional[_Iterable[_Union[EditResult, _Mapping]]] = ..., changes: _Optional[_Iterable[_Union[SheetChanges, _Mapping]]] = ...) -> None: ...
+    reverts_revision: int
+    session_id: str
+    def __init__(self, revision: _Optional[int] = ..., commit_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor: _Optional[str] = ..., request_id: _Optional[str] = ..., edits: _Optional[_Iterable[_Union[CellEdit, _Mapping]]] = ..., results: _Optional[_Iterable[_Union[EditResult, _Mapping]]] = ..., changes: _Optional[_Iterable[_Union[SheetChanges, _Mapping]]] = ..., reverts_revision: _Optional[int] = ..., session_id: _Optional[str] = ...) -> None: ...
+
+class Revision(_message.Message):
+    __slots__ = ("change", "reverted_by")
+    CHANGE_FIELD_NUMBER: _ClassVar[int]
+    REVERTED_BY_FIELD_NUMBER: _ClassVar[int]
+    change: ChangeEvent
+    reverted_by: int
+    def __init__(self, change: _Optional[_Union[ChangeEvent, _Mapping]] = ..., reverted_by: _Optional[int] = ...) -> None: ...
+
+class ListRevisionsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token", "start_revision", "oldest_first", "sheet", "row_path", "column", "measure", "cell", "actor", "start_time", "end_time")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    START_REVISION_FIELD_NUMBER: _ClassVar[int]
+    OLDEST_FIRST_FIELD_NUMBER: _ClassVar[int]
+    SHEET_FIELD_NUMBER: _ClassVar[int]
+    ROW_PATH_FIELD_NUMBER: _ClassVar[int]
+    COLUMN_FIELD_NUMBER: _ClassVar[int]
+    MEASURE_FIELD_NUMBER: _ClassVar[int]
+    CELL_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    start_revision: int
+    oldest_first: bool
+    sheet: str
+    row_path: _containers.RepeatedScalarFieldContainer[str]
+    column: str
+    measure: str
+    cell: CellRef
+    actor: str
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., start_revision: _Optional[int] = ..., oldest_first: _Optional[bool] = ..., sheet: _Optional[str] = ..., row_path: _Optional[_Iterable[str]] = ..., column: _Optional[str] = ..., measure: _Optional[str] = ..., cell: _Optional[_Union[CellRef, _Mapping]] = ..., actor: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListRevisionsResponse(_message.Message):
+    __slots__ = ("revisions", "next_page_token")
+    REVISIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    revisions: _containers.RepeatedCompositeFieldContainer[Revision]
+    next_page_token: str
+    def __init__(self, revisions: _Optional[_Iterable[_Union[Revision, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetRevisionRequest(_message.Message):
+    __slots__ = ("revision",)
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    revision: int
+    def __init__(self, revision: _Optional[int] = ...) -> None: ...
+
+class GetRevisionResponse(_message.Message):
+    __slots__ = ("revision",)
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    revision: Revision
+    def __init__(self, revision: _Optional[_Union[Revision, _Mapping]] = ...) -> None: ...
+
+class RevertRevisionRequest(_message.Message):
+    __slots__ = ("revision", "expected_head", "overwrite", "request_id")
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_HEAD_FIELD_NUMBER: _ClassVar[int]
+    OVERWRITE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    revision: int
+    expected_head: int
+    overwrite: bool
+    request_id: str
+    def __init__(self, revision: _Optional[int] = ..., expected_head: _Optional[int] = ..., overwrite: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class RevertRevisionResponse(_message.Message):
+    __slots__ = ("revision",)
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    revision: Revision
+    def __init__(self, revision: _Optional[_Union[Revision, _Mapping]] = ...) -> None: ...
+
+class UndoRequest(_message.Message):
+    __slots__ = ("session_id", "expected_head", "overwrite", "request_id")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_HEAD_FIELD_NUMBER: _ClassVar[int]
+    OVERWRITE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    expected_head: int
+    overwrite: bool
+    request_id: str
+    def __init__(self, session_id: _Optional[str] = ..., expected_head: _Optional[int] = ..., overwrite: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class UndoResponse(_message.Message):
+    __slots__ = ("revision",)
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    revision: Revision
+    def __init__(self, revision: _Optional[_Union[Revision, _Mapping]] = ...) -> None: ...
 
 class Progress(_message.Message):
     __slots__ = ("head_revision",)

@@ -60,6 +60,26 @@ class GridServiceStub:
                 request_serializer=duckgrid_dot_v1_dot_grid__pb2.WatchUpdatesRequest.SerializeToString,
                 response_deserializer=duckgrid_dot_v1_dot_grid__pb2.WatchUpdatesResponse.FromString,
                 _registered_method=True)
+        self.ListRevisions = channel.unary_unary(
+                '/duckgrid.v1.GridService/ListRevisions',
+                request_serializer=duckgrid_dot_v1_dot_grid__pb2.ListRevisionsRequest.SerializeToString,
+                response_deserializer=duckgrid_dot_v1_dot_grid__pb2.ListRevisionsResponse.FromString,
+                _registered_method=True)
+        self.GetRevision = channel.unary_unary(
+                '/duckgrid.v1.GridService/GetRevision',
+                request_serializer=duckgrid_dot_v1_dot_grid__pb2.GetRevisionRequest.SerializeToString,
+                response_deserializer=duckgrid_dot_v1_dot_grid__pb2.GetRevisionResponse.FromString,
+                _registered_method=True)
+        self.RevertRevision = channel.unary_unary(
+                '/duckgrid.v1.GridService/RevertRevision',
+                request_serializer=duckgrid_dot_v1_dot_grid__pb2.RevertRevisionRequest.SerializeToString,
+                response_deserializer=duckgrid_dot_v1_dot_grid__pb2.RevertRevisionResponse.FromString,
+                _registered_method=True)
+        self.Undo = channel.unary_unary(
+                '/duckgrid.v1.GridService/Undo',
+                request_serializer=duckgrid_dot_v1_dot_grid__pb2.UndoRequest.SerializeToString,
+                response_deserializer=duckgrid_dot_v1_dot_grid__pb2.UndoResponse.FromString,
+                _registered_method=True)
 
 
 class GridServiceServicer:
@@ -104,6 +124,38 @@ class GridServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListRevisions(self, request, context):
+        """Lists committed revisions, newest first (or oldest first), paged and
+        filtered: who changed what, when. Reads the changelog.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRevision(self, request, context):
+        """One revision: its edits and every changed cell with its value before
+        and after.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevertRevision(self, request, context):
+        """Takes a revision back: a new revision that restores every fact the
+        target changed to its value before it and removes the facts it created.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Undo(self, request, context):
+        """Reverts the caller's own latest revision that is in effect (not a
+        revert, not already reverted), optionally within one client session.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GridServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -131,6 +183,26 @@ def add_GridServiceServicer_to_server(servicer, server):
                     servicer.WatchUpdates,
                     request_deserializer=duckgrid_dot_v1_dot_grid__pb2.WatchUpdatesRequest.FromString,
                     response_serializer=duckgrid_dot_v1_dot_grid__pb2.WatchUpdatesResponse.SerializeToString,
+            ),
+            'ListRevisions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRevisions,
+                    request_deserializer=duckgrid_dot_v1_dot_grid__pb2.ListRevisionsRequest.FromString,
+                    response_serializer=duckgrid_dot_v1_dot_grid__pb2.ListRevisionsResponse.SerializeToString,
+            ),
+            'GetRevision': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRevision,
+                    request_deserializer=duckgrid_dot_v1_dot_grid__pb2.GetRevisionRequest.FromString,
+                    response_serializer=duckgrid_dot_v1_dot_grid__pb2.GetRevisionResponse.SerializeToString,
+            ),
+            'RevertRevision': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevertRevision,
+                    request_deserializer=duckgrid_dot_v1_dot_grid__pb2.RevertRevisionRequest.FromString,
+                    response_serializer=duckgrid_dot_v1_dot_grid__pb2.RevertRevisionResponse.SerializeToString,
+            ),
+            'Undo': grpc.unary_unary_rpc_method_handler(
+                    servicer.Undo,
+                    request_deserializer=duckgrid_dot_v1_dot_grid__pb2.UndoRequest.FromString,
+                    response_serializer=duckgrid_dot_v1_dot_grid__pb2.UndoResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -269,6 +341,114 @@ class GridService:
             '/duckgrid.v1.GridService/WatchUpdates',
             duckgrid_dot_v1_dot_grid__pb2.WatchUpdatesRequest.SerializeToString,
             duckgrid_dot_v1_dot_grid__pb2.WatchUpdatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRevisions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/duckgrid.v1.GridService/ListRevisions',
+            duckgrid_dot_v1_dot_grid__pb2.ListRevisionsRequest.SerializeToString,
+            duckgrid_dot_v1_dot_grid__pb2.ListRevisionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRevision(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/duckgrid.v1.GridService/GetRevision',
+            duckgrid_dot_v1_dot_grid__pb2.GetRevisionRequest.SerializeToString,
+            duckgrid_dot_v1_dot_grid__pb2.GetRevisionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevertRevision(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/duckgrid.v1.GridService/RevertRevision',
+            duckgrid_dot_v1_dot_grid__pb2.RevertRevisionRequest.SerializeToString,
+            duckgrid_dot_v1_dot_grid__pb2.RevertRevisionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Undo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/duckgrid.v1.GridService/Undo',
+            duckgrid_dot_v1_dot_grid__pb2.UndoRequest.SerializeToString,
+            duckgrid_dot_v1_dot_grid__pb2.UndoResponse.FromString,
             options,
             channel_credentials,
             insecure,

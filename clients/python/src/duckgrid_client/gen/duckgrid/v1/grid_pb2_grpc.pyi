@@ -75,6 +75,22 @@ class GridServiceStub:
     """Streams committed changes: in revision order, gap-free, each once.
     Resumable from a revision; optionally starts with a snapshot of the sheet.
     """
+    ListRevisions: _grpc.UnaryUnaryMultiCallable[_grid_pb2.ListRevisionsRequest, _grid_pb2.ListRevisionsResponse]
+    """Lists committed revisions, newest first (or oldest first), paged and
+    filtered: who changed what, when. Reads the changelog.
+    """
+    GetRevision: _grpc.UnaryUnaryMultiCallable[_grid_pb2.GetRevisionRequest, _grid_pb2.GetRevisionResponse]
+    """One revision: its edits and every changed cell with its value before
+    and after.
+    """
+    RevertRevision: _grpc.UnaryUnaryMultiCallable[_grid_pb2.RevertRevisionRequest, _grid_pb2.RevertRevisionResponse]
+    """Takes a revision back: a new revision that restores every fact the
+    target changed to its value before it and removes the facts it created.
+    """
+    Undo: _grpc.UnaryUnaryMultiCallable[_grid_pb2.UndoRequest, _grid_pb2.UndoResponse]
+    """Reverts the caller's own latest revision that is in effect (not a
+    revert, not already reverted), optionally within one client session.
+    """
 
 @_typing.type_check_only
 class GridServiceAsyncStub(GridServiceStub):
@@ -96,6 +112,22 @@ class GridServiceAsyncStub(GridServiceStub):
     WatchUpdates: _aio.UnaryStreamMultiCallable[_grid_pb2.WatchUpdatesRequest, _grid_pb2.WatchUpdatesResponse]  # type: ignore[assignment]
     """Streams committed changes: in revision order, gap-free, each once.
     Resumable from a revision; optionally starts with a snapshot of the sheet.
+    """
+    ListRevisions: _aio.UnaryUnaryMultiCallable[_grid_pb2.ListRevisionsRequest, _grid_pb2.ListRevisionsResponse]  # type: ignore[assignment]
+    """Lists committed revisions, newest first (or oldest first), paged and
+    filtered: who changed what, when. Reads the changelog.
+    """
+    GetRevision: _aio.UnaryUnaryMultiCallable[_grid_pb2.GetRevisionRequest, _grid_pb2.GetRevisionResponse]  # type: ignore[assignment]
+    """One revision: its edits and every changed cell with its value before
+    and after.
+    """
+    RevertRevision: _aio.UnaryUnaryMultiCallable[_grid_pb2.RevertRevisionRequest, _grid_pb2.RevertRevisionResponse]  # type: ignore[assignment]
+    """Takes a revision back: a new revision that restores every fact the
+    target changed to its value before it and removes the facts it created.
+    """
+    Undo: _aio.UnaryUnaryMultiCallable[_grid_pb2.UndoRequest, _grid_pb2.UndoResponse]  # type: ignore[assignment]
+    """Reverts the caller's own latest revision that is in effect (not a
+    revert, not already reverted), optionally within one client session.
     """
 
 class GridServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -145,6 +177,46 @@ class GridServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_grid_pb2.WatchUpdatesResponse], _abc.AsyncIterator[_grid_pb2.WatchUpdatesResponse]]:
         """Streams committed changes: in revision order, gap-free, each once.
         Resumable from a revision; optionally starts with a snapshot of the sheet.
+        """
+
+    @_abc_1.abstractmethod
+    def ListRevisions(
+        self,
+        request: _grid_pb2.ListRevisionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_grid_pb2.ListRevisionsResponse, _abc.Awaitable[_grid_pb2.ListRevisionsResponse]]:
+        """Lists committed revisions, newest first (or oldest first), paged and
+        filtered: who changed what, when. Reads the changelog.
+        """
+
+    @_abc_1.abstractmethod
+    def GetRevision(
+        self,
+        request: _grid_pb2.GetRevisionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_grid_pb2.GetRevisionResponse, _abc.Awaitable[_grid_pb2.GetRevisionResponse]]:
+        """One revision: its edits and every changed cell with its value before
+        and after.
+        """
+
+    @_abc_1.abstractmethod
+    def RevertRevision(
+        self,
+        request: _grid_pb2.RevertRevisionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_grid_pb2.RevertRevisionResponse, _abc.Awaitable[_grid_pb2.RevertRevisionResponse]]:
+        """Takes a revision back: a new revision that restores every fact the
+        target changed to its value before it and removes the facts it created.
+        """
+
+    @_abc_1.abstractmethod
+    def Undo(
+        self,
+        request: _grid_pb2.UndoRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_grid_pb2.UndoResponse, _abc.Awaitable[_grid_pb2.UndoResponse]]:
+        """Reverts the caller's own latest revision that is in effect (not a
+        revert, not already reverted), optionally within one client session.
         """
 
 def add_GridServiceServicer_to_server(servicer: GridServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,101 @@
+//! The fact deltas of a commit group: every fact value its revisions
+//! changed, before and after, and every fact they created or removed —
+//! appended to `fact_history` as one columnar batch just before the group
+//! commits, in the same transaction as the facts themselves.
+//!
+//! One row per changed (fact, measure): a leaf write adds one row, a
+//! spread over 100,000 facts 100,000, which DuckDB stores compressed
+//! (revision and measure are runs, fact ids nearly consecutive).
+
+use std::sync::Arc;
+
+use duckdb::Connection;
+use duckdb::arrow::array::{Int64Array, UInt8Array};
+use duckdb::arrow::datatypes::{DataType, Field, Schema};
+use duckdb::arrow::record_batch::RecordBatch;
+
+use crate::decimal::Units;
+use crate::store::schema::EXISTENCE;
+
+#[derive(Debug, Default)]
+pub struct Deltas {
+    /// False with `--history-retention off`: nothing is recorded.
+    enabled: bool,
+    revision: Vec<i64>,
+    fact: Vec<i64>,
+    measure: Vec<u8>,
+    before: Vec<i64>,
+    after: Vec<i64>,
+}
+
+impl Deltas {
+    pub fn new(enabled: bool) -> Self {
+        Deltas {
+            enabled,
+            ..Deltas::default()
+        }
+    }
+
+    /// Whether deltas are recorded at all.
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    fn push(&mut self, revision: i64, fact: i64, measure: u8, before: i64, after: i64) {
+        if self.enabled {
+            self.revision.push(revision);
+            self.fact.push(fact);
+            self.measure.push(measure);
+            self.before.push(before);
+            self.after.push(after);
+        }
+    }
+
+    /// Records a new value of one measure of a fact. (Values fit a BIGINT:
+    /// the writer refuses any fact beyond the column's range.)
+    pub fn changed(
+        &mut self,
+        revision: i64,
+        fact: i64,
+        measure: usize,
+        before: Units,
+        after: Units,
+    ) {
+        self.push(revision, fact, measure as u8, before as i64, after as i64);
+    }
+
+    /// Records a fact that appeared (created, or brought back by a revert)
+    /// or went (removed by a revert).
+    pub fn existence(&mut self, revision: i64, fact: i64, live: bool) {
+        self.push(revision, fact, EXISTENCE, i64::from(!live), i64::from(live));
+    }
+
+    /// Appends what was recorded to `fact_history` (on the group's open
+    /// transaction) and forgets it.
+    pub fn flush(&mut self, conn: &Connection) -> duckdb::Result<()> {
+        if self.fact.is_empty() {
+            return Ok(());
+        }
+        let schema = Schema::new(vec![
+            Field::new("revision", DataType::Int64, false),
+            Field::new("fact_id", DataType::Int64, false),
+            Field::new("measure", DataType::UInt8, false),
+            Field::new("before", DataType::Int64, false),
+            Field::new("after", DataType::Int64, false),
+        ]);
+        let batch = RecordBatch::try_new(
+            Arc::new(schema),
+            vec![
+                Arc::new(Int64Array::from(std::mem::take(&mut self.revision))),
+                Arc::new(Int64Array::from(std::mem::take(&mut self.fact))),
+                Arc::new(UInt8Array::from(std::mem::take(&mut self.measure))),
+                Arc::new(Int64Array::from(std::mem::take(&mut self.before))),
+                Arc::new(Int64Array::from(std::mem::take(&mut self.after))),
+            ],
+        )
+        .map_err(|e| duckdb::Error::ToSqlConversionFailure(Box::new(e)))?;
+        let mut app = conn.appender("fact_history")?;
+        app.append_record_batch(batch)?;
+        app.flush()
+    }
+}

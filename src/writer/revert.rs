@@ -1,0 +1,206 @@
+//! Reverting a revision inside the writer's open transaction: every fact
+//! value the target changed goes back to its value before it, the facts it
+//! created are removed and the ones it removed come back — unless a later
+//! revision changed any of them, which is a conflict (ABORTED, listing the
+//! later revisions) unless the request says to overwrite.
+//!
+//! A conflict is a later change still in effect: a fact that no longer
+//! holds what the target left in it. A later revision that was itself
+//! reverted (undo, then undo again) left the facts as they were, so it
+//! does not keep the earlier one from being taken back.
+//!
+//! A revert is an ordinary revision: its own deltas go to the history (so
+//! reverting a revert restores the original), its changes roll up into the
+//! summary and its event lists the changed cells.
+
+use duckdb::Connection;
+
+use super::apply::{Applier, ApplyError, clean};
+use super::changes::Changes;
+use crate::decimal::Units;
+use crate::error::Error;
+use crate::model::MAX_MEASURES;
+use crate::rollup::FactDelta;
+use crate::store::history::{self, Row};
+use crate::store::schema::EXISTENCE;
+
+/// What one fact becomes.
+struct Restore {
+    fact_id: i64,
+    live: bool,
+    values: [Units; MAX_MEASURES],
+}
+
+impl Applier<'_> {
+    /// Reverts `target` as revision `revision`; returns how many facts
+    /// changed.
+    pub fn revert(
+        &mut self,
+        conn: &Connection,
+        target: i64,
+        overwrite: bool,
+        revision: i64,
+        changes: &mut Changes,
+    ) -> Result<i64, ApplyError> {
+        let head = revision - 1;
+        if target > head {
+            return Err(clean(Error::not_found(format!(
+                "revision {target} does not exist (the head is {head})"
+            ))));
+        }
+        if !self.deltas.enabled() || target <= self.history_from {
+            return Err(clean(Error::OutOfRange {
+                message: format!(
+                    "revision {target} can no longer be reverted: the fact history keeps \
+                     revisions after {} (--history-retention)",
+                    self.history_from
+                ),
+                oldest: self.history_from + 1,
+                head,
+                database_id: None,
+            }));
+        }
+        // The group's earlier requests' deltas, so that the queries see them.
+        let storage = |e: duckdb::Error| clean(e.into());
+        self.deltas.flush(conn).map_err(storage)?;
+        let rows = history::rows_of(conn, target).map_err(storage)?;
+        if !overwrite {
+            let moved = self.moved(&rows);
+            if !moved.is_empty() {
+                let later = history::touching(conn, target, &moved).map_err(storage)?;
+                return Err(clean(conflict(target, &later)));
+            }
+        }
+        let plan = self.plan(&rows)?;
+        self.take_facts(plan.len() as i64)?;
+
+        let mut changed: [Vec<i64>; MAX_MEASURES] = Default::default();
+        let mut deltas = Vec::with_capacity(plan.len());
+        for r in &plan {
+            let now = self.mirror.fact(r.fact_id);
+            let was_live = self.mirror.is_live(r.fact_id);
+            if r.live && !was_live {
+                self.set_live(r.fact_id, true, revision);
+            }
+            let mut values = [0; MAX_MEASURES];
+            for m in 0..MAX_MEASURES {
+                if r.values[m] != now.values[m] {
+                    self.mirror.set(r.fact_id, m, r.values[m]);
+                    self.deltas
+                        .changed(revision, r.fact_id, m, now.values[m], r.values[m]);
+                    changed[m].push(r.fact_id);
+                    values[m] = r.values[m] - now.values[m];
+                }
+            }
+            if !r.live && was_live {
+                self.set_live(r.fact_id, false, revision);
+            }
+            deltas.push(FactDelta {
+                keys: now.keys,
+                month: now.month,
+                facts: i64::from(r.live) - i64::from(was_live),
+                values,
+            });
+        }
+        for (m, ids) in changed.into_iter().enumerate() {
+            self.writes.record_anywhere(m, ids);
+        }
+        self.roll_up(&deltas, changes);
+        Ok(plan.len() as i64)
+    }
+
+    /// The facts that no longer hold what the target left in them, at most
+    /// [`history::MAX_MOVED`].
+    fn moved(&self, rows: &[Row]) -> Vec<i64> {
+        let mut moved: Vec<i64> = rows
+            .iter()
+            .filter(|row| {
+                let now = if row.measure == EXISTENCE {
+                    i64::from(self.mirror.is_live(row.fact_id))
+                } else {
+                    self.mirror.value(row.fact_id, row.measure as usize) as i64
+                };
+                now != row.after
+            })
+            .map(|row| row.fact_id)
+            .collect();
+        moved.dedup();
+        moved.truncate(history::MAX_MOVED);
+        moved
+    }
+
+    /// What each fact the target changed becomes, checked against the
+    /// measures' bounds before anything changes.
+    fn plan(&self, rows: &[Row]) -> Result<Vec<Restore>, ApplyError> {
+        let model = self.model;
+        let mut plan: Vec<Restore> = Vec::new();
+        for row in rows {
+            if plan.last().is_none_or(|r| r.fact_id != row.fact_id) {
+                plan.push(Restore {
+                    fact_id: row.fact_id,
+                    live: self.mirror.is_live(row.fact_id),
+                    values: self.mirror.fact(row.fact_id).values,
+                });
+            }
+            let r = plan.last_mut().expect("pushed above");
+            if row.measure == EXISTENCE {
+                r.live = row.before == 1;
+            } else {
+                r.values[row.measure as usize] = Units::from(row.before);
+            }
+        }
+        for r in &mut plan {
+            if !r.live {
+                // A removed fact holds zeros (whatever later revisions
+                // wrote to it, when overwriting).
+                r.values = [0; MAX_MEASURES];
+            }
+            for (m, measure) in model.def.measures.iter().enumerate() {
+                if let Some(min) = measure.min
+                    && r.values[m] < min
+                    && r.values[m] != self.mirror.value(r.fact_id, m)
+                {
+                    return Err(clean(Error::precondition(
+                        "BOUND_VIOLATED",
+                        format!(
+                            "the revert would make a fact's {} {} (it is never below {})",
+                            measure.name,
+                            model.format(m, r.values[m]),
+                            model.format(m, min)
+                        ),
+                    )));
+                }
+            }
+        }
+        Ok(plan)
+    }
+
+    fn set_live(&mut self, fact_id: i64, live: bool, revision: i64) {
+        self.mirror.set_live(fact_id, live);
+        self.deltas.existence(revision, fact_id, live);
+        self.writes
+            .record_removed(fact_id, if live { 0 } else { revision });
+    }
+}
+
+/// The refusal of a revert that later revisions conflict with.
+fn conflict(target: i64, later: &[i64]) -> Error {
+    let listed: Vec<String> = later.iter().map(i64::to_string).collect();
+    let more = if later.len() >= history::MAX_CONFLICTS {
+        " (and maybe more)"
+    } else {
+        ""
+    };
+    Error::Aborted {
+        reason: "REVISION_CONFLICT",
+        message: format!(
+            "revision {target} cannot be reverted: later revisions changed the same facts ({}{more}); \
+             revert those first, or set overwrite to restore the facts anyway",
+            listed.join(", ")
+        ),
+        metadata: vec![
+            ("revision", target.to_string()),
+            ("conflicting_revisions", listed.join(",")),
+        ],
+    }
+}
