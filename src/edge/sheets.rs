@@ -87,7 +87,7 @@ impl RemoteSheets {
                 row_path,
                 columns: vec![TOTAL_COLUMN.to_owned()],
                 measures,
-                revision: 0,
+                revision: None,
             })
             .await
             .map_err(from_writer)?;

@@ -60,12 +60,14 @@ fn resident_size(change: &pb::ChangeEvent) -> usize {
                 + text(&c.column)
                 + text(&c.measure)
                 + text(&c.value)
+                + text(&c.previous_value)
         })
         .sum();
     // Edits and results are a few per event: a rough figure will do.
     size_of::<Event>()
         + text(&change.actor)
         + text(&change.request_id)
+        + text(&change.session_id)
         + cells
         + change
             .edits
@@ -156,6 +158,7 @@ mod tests {
                 column: "2024-01".into(),
                 measure: "net_amount".into(),
                 value: "12.50".into(),
+                previous_value: "10.00".into(),
             })
             .collect();
         let event = Event::new(

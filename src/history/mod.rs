@@ -31,21 +31,22 @@ use crate::rollup;
 use crate::store::{ReadPool, history, read};
 use crate::summary::Snapshot;
 
-/// The grid of `query` at `revision` (0: the head of `snapshot`).
+/// The grid of `query` at `revision` (`None`: the head of `snapshot`).
 pub async fn grid_at(
     pool: &Arc<ReadPool>,
     model: &Arc<Model>,
     snapshot: Arc<Snapshot>,
     query: GridQuery,
-    revision: i64,
+    revision: Option<i64>,
 ) -> Result<pb::Grid> {
     let head = snapshot.revision;
+    let revision = revision.unwrap_or(head);
     if revision < 0 {
         return Err(Error::invalid(format!(
             "revision cannot be negative (it is {revision})"
         )));
     }
-    if revision == 0 || revision == head {
+    if revision == head {
         return Ok(grid::read(&snapshot, model, &query));
     }
     let model = Arc::clone(model);

@@ -115,7 +115,7 @@ impl WatchRequest {
                 row_path: r.row_path.clone(),
                 columns: Vec::new(),
                 measures: measures.clone(),
-                revision: 0,
+                revision: None,
             }),
             selection: Selection {
                 sheet,

@@ -48,14 +48,19 @@ impl Applier<'_> {
                 "revision {target} does not exist (the head is {head})"
             ))));
         }
-        if !self.deltas.enabled() || target <= self.history_from {
+        // With the history off, nothing before the head can be rebuilt.
+        let from = if self.deltas.enabled() {
+            self.history_from
+        } else {
+            head
+        };
+        if target <= from {
             return Err(clean(Error::OutOfRange {
                 message: format!(
                     "revision {target} can no longer be reverted: the fact history keeps \
-                     revisions after {} (--history-retention)",
-                    self.history_from
+                     revisions after {from} (--history-retention)"
                 ),
-                oldest: self.history_from + 1,
+                oldest: from + 1,
                 head,
                 database_id: None,
             }));

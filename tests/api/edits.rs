@@ -184,7 +184,7 @@ async fn new_facts_the_database_refuses_fail_the_write_and_change_nothing() {
     app.db()
         .execute_batch(&format!(
             "CREATE UNIQUE INDEX facts_by_id ON facts (fact_id);
-             INSERT INTO facts SELECT {next_id}, month, d0, d1, 0, 0, -1 FROM facts LIMIT 1;"
+             INSERT INTO facts SELECT {next_id}, month, d0, d1, 0, 0, -1, 0 FROM facts LIMIT 1;"
         ))
         .unwrap();
     let before = app.state().await;

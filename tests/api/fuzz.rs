@@ -129,9 +129,10 @@ fn hostile(v: &Vocabulary) -> impl Strategy<Value = Hostile> + use<> {
         1 => (any::<i32>(), ".{0,6}").prop_map(|(page_size, page_token)| Hostile::List(
             pb::ListSheetsRequest { page_size, page_token })),
         2 => (pick(&v.sheets), names(&v.members, 6), prop_oneof![names(&v.columns, 4), names(&v.columns, 40)],
-              prop_oneof![names(&v.measures, 3), names(&v.measures, 9)])
-            .prop_map(|(name, row_path, columns, measures)| Hostile::Get(
-                pb::GetSheetRequest { name, row_path, columns, measures })),
+              prop_oneof![names(&v.measures, 3), names(&v.measures, 9)],
+              prop::option::weighted(0.3, prop_oneof![2 => -2..12i64, 1 => Just(i64::MAX), 1 => Just(i64::MIN)]))
+            .prop_map(|(name, row_path, columns, measures, revision)| Hostile::Get(
+                pb::GetSheetRequest { name, row_path, columns, measures, revision })),
         4 => (prop::option::weighted(0.95, edit(v)), request_id())
             .prop_map(|(edit, request_id)| Hostile::Update(pb::UpdateCellRequest { edit, request_id })),
         2 => (prop_oneof![

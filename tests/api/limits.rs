@@ -62,6 +62,7 @@ async fn selection_lists_longer_than_the_model_are_invalid() {
                     row_path: Vec::new(),
                     columns,
                     measures,
+                    ..Default::default()
                 })
                 .await
         }

@@ -10,6 +10,7 @@ mod edges;
 mod edits;
 mod fuzz;
 mod helpers;
+mod history;
 mod lifecycle;
 mod limits;
 mod metrics;

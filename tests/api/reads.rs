@@ -149,6 +149,7 @@ async fn get_sheet_narrows_to_a_subtree_columns_and_measures() {
             row_path: brand.clone(),
             columns: strings(&["2024-03", "total"]),
             measures: strings(&["net_amount"]),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -196,6 +197,7 @@ async fn unknown_names_are_not_found_and_malformed_ones_invalid() {
         row_path: strings(path),
         columns: strings(cols),
         measures: strings(measures),
+        ..Default::default()
     };
     let cases = [
         (get("sheets/nope", &[], &[], &[]), Code::NotFound),

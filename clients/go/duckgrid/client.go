@@ -1,8 +1,9 @@
 // Package duckgrid is the hand-written part of the Go client for duckgrid, the
 // real-time multi-user planning grid: dialing (plaintext or TLS, with a
 // bearer token or a client certificate), request metadata, reading the
-// structured error details, a local copy of a sheet (LocalGrid) and a watcher
-// that keeps it current across disconnects (Watcher).
+// structured error details, a local copy of a sheet (LocalGrid), a watcher
+// that keeps it current across disconnects (Watcher), and a cell's history
+// and undo (CellHistory, Undo, WithSession).
 //
 // The generated messages and the gRPC stubs live in package duckgridv1
 // (github.com/duckgrid/duckgrid/clients/go/duckgridv1).

@@ -29,7 +29,7 @@ func exampleBinaries(t *testing.T, ctx context.Context) string {
 		if examplesDir, examplesErr = os.MkdirTemp("", "duckgrid-go-examples-"); examplesErr != nil {
 			return
 		}
-		build := exec.CommandContext(ctx, "go", "build", "-o", examplesDir, "../examples/watch", "../examples/update")
+		build := exec.CommandContext(ctx, "go", "build", "-o", examplesDir, "../examples/watch", "../examples/update", "../examples/history")
 		if out, err := build.CombinedOutput(); err != nil {
 			examplesErr = &buildError{err: err, out: out}
 		}

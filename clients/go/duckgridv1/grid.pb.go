@@ -742,12 +742,12 @@ type GetSheetRequest struct {
 	Columns []string `protobuf:"bytes,3,rep,name=columns,proto3" json:"columns,omitempty"`
 	// Narrow the grid to these measures. Empty: all measures.
 	Measures []string `protobuf:"bytes,4,rep,name=measures,proto3" json:"measures,omitempty"`
-	// Read the grid as it was at this revision: exactly what a client held
-	// after receiving it. 0: the latest. A revision older than the fact
-	// history retains (`--history-retention`) or newer than the head fails
-	// with OUT_OF_RANGE, with `oldest_revision` and `head_revision` in the
-	// ErrorInfo.
-	Revision      int64 `protobuf:"varint,5,opt,name=revision,proto3" json:"revision,omitempty"`
+	// Read the grid as it was at this revision (0: as imported): exactly
+	// what a client held after receiving it. Unset: the latest. A revision
+	// older than the fact history retains (`--history-retention`) or newer
+	// than the head fails with OUT_OF_RANGE, with `oldest_revision` and
+	// `head_revision` in the ErrorInfo.
+	Revision      *int64 `protobuf:"varint,5,opt,name=revision,proto3,oneof" json:"revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -811,8 +811,8 @@ func (x *GetSheetRequest) GetMeasures() []string {
 }
 
 func (x *GetSheetRequest) GetRevision() int64 {
-	if x != nil {
-		return x.Revision
+	if x != nil && x.Revision != nil {
+		return *x.Revision
 	}
 	return 0
 }
@@ -2677,13 +2677,14 @@ const file_duckgrid_v1_grid_proto_rawDesc = "" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\"h\n" +
 	"\x12ListSheetsResponse\x12*\n" +
 	"\x06sheets\x18\x01 \x03(\v2\x12.duckgrid.v1.SheetR\x06sheets\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x92\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa4\x01\n" +
 	"\x0fGetSheetRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x19\n" +
 	"\brow_path\x18\x02 \x03(\tR\arowPath\x12\x18\n" +
 	"\acolumns\x18\x03 \x03(\tR\acolumns\x12\x1a\n" +
-	"\bmeasures\x18\x04 \x03(\tR\bmeasures\x12\x1a\n" +
-	"\brevision\x18\x05 \x01(\x03R\brevision\"9\n" +
+	"\bmeasures\x18\x04 \x03(\tR\bmeasures\x12\x1f\n" +
+	"\brevision\x18\x05 \x01(\x03H\x00R\brevision\x88\x01\x01B\v\n" +
+	"\t_revision\"9\n" +
 	"\x10GetSheetResponse\x12%\n" +
 	"\x04grid\x18\x01 \x01(\v2\x11.duckgrid.v1.GridR\x04grid\"x\n" +
 	"\x04Grid\x12\x14\n" +
@@ -2965,6 +2966,7 @@ func file_duckgrid_v1_grid_proto_init() {
 	if File_duckgrid_v1_grid_proto != nil {
 		return
 	}
+	file_duckgrid_v1_grid_proto_msgTypes[7].OneofWrappers = []any{}
 	file_duckgrid_v1_grid_proto_msgTypes[13].OneofWrappers = []any{}
 	file_duckgrid_v1_grid_proto_msgTypes[22].OneofWrappers = []any{
 		(*WatchUpdatesResponse_Snapshot)(nil),

@@ -1,4 +1,5 @@
 // Connecting, request metadata and structured errors.
+import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { SecureClientSessionOptions } from "node:http2";
 
@@ -26,6 +27,11 @@ export const ACTOR_HEADER = "x-duckgrid-actor";
 export const ERROR_DOMAIN = "duckgrid";
 /** ErrorInfo reason of a failed compare-and-set (ABORTED); metadata has current_value. */
 export const REASON_EXPECTED_VALUE_MISMATCH = "EXPECTED_VALUE_MISMATCH";
+/** Request metadata naming the client session of a write (comes back as ChangeEvent.session_id). */
+export const SESSION_HEADER = "x-duckgrid-session";
+/** The longest session id the server accepts. */
+export const MAX_SESSION_ID_LENGTH = 128;
+const SESSION_ID = new RegExp(`^[\\x20-\\x7e]{1,${MAX_SESSION_ID_LENGTH}}$`);
 /** The key of every sheet's total column. */
 export const TOTAL_COLUMN = "total";
 
@@ -184,6 +190,31 @@ const tlsFailureInterceptor: Interceptor = (next) => async (req) => {
 /** Call options naming `actor` as the writer: `client.updateCell(req, actorHeaders("me"))`. */
 export function actorHeaders(actor: string): { headers: Record<string, string> } {
   return { headers: { [ACTOR_HEADER]: actor } };
+}
+
+/**
+ * Call options naming the client session of a write (`x-duckgrid-session`,
+ * recorded as ChangeEvent.sessionId; Undo can be scoped to it), and the
+ * writer too when `actor` is given:
+ *
+ *     const session = newSessionId();
+ *     await client.updateCell(req, sessionHeaders(session, "alice"));
+ *     await undo(client, { sessionId: session, headers: actorHeaders("alice").headers });
+ *
+ * Throws unless `session` is 1 to 128 printable ASCII characters.
+ */
+export function sessionHeaders(session: string, actor?: string): { headers: Record<string, string> } {
+  if (!SESSION_ID.test(session)) {
+    throw new Error(`session id ${JSON.stringify(session)}: want 1 to ${MAX_SESSION_ID_LENGTH} printable ASCII characters`);
+  }
+  const headers: Record<string, string> = { [SESSION_HEADER]: session };
+  if (actor !== undefined) headers[ACTOR_HEADER] = actor;
+  return { headers };
+}
+
+/** A fresh random session id (a UUID) for sessionHeaders. */
+export function newSessionId(): string {
+  return randomUUID();
 }
 
 /** The google.rpc.ErrorInfo of a failed call, from grpc-status-details-bin. */

@@ -3,9 +3,10 @@
 // The generated messages and the GridService descriptor (protoc-gen-es v2)
 // are re-exported from "./gen/duckgrid/v1/grid_pb.js"; the helpers cover the
 // common cases: connecting (Connect-ES gRPC transport over HTTP/2), naming the
-// actor, reading structured errors, and keeping a local copy of a sheet
-// current with SheetWatcher.
+// actor and the client session, reading structured errors, a cell's history
+// and undo, and keeping a local copy of a sheet current with SheetWatcher.
 export * from "./client.js";
+export * from "./history.js";
 export * from "./localgrid.js";
 export * from "./watcher.js";
 export * from "./gen/duckgrid/v1/grid_pb.js";

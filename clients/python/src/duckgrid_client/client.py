@@ -18,6 +18,11 @@ from duckgrid_client.gen.duckgrid.v1 import grid_pb2_grpc as pb_grpc
 MAX_MESSAGE_SIZE = 64 * 1024 * 1024
 #: Request metadata naming who makes a write (comes back as ChangeEvent.actor).
 ACTOR_HEADER = "x-duckgrid-actor"
+#: Request metadata naming the client session a write comes from (comes back
+#: as ChangeEvent.session_id; what ``UndoRequest.session_id`` matches).
+SESSION_HEADER = "x-duckgrid-session"
+#: The longest session id the server accepts.
+MAX_SESSION_ID_LENGTH = 128
 #: The google.rpc.ErrorInfo domain of every duckgrid error.
 ERROR_DOMAIN = "duckgrid"
 #: ErrorInfo reason of a failed compare-and-set (ABORTED); metadata has current_value.
@@ -201,6 +206,27 @@ class _BearerToken(
 def actor_metadata(actor: str) -> tuple[tuple[str, str], ...]:
     """Call metadata naming ``actor`` as the writer: ``stub.UpdateCell(req, metadata=...)``."""
     return ((ACTOR_HEADER, actor),)
+
+
+def check_session_id(session_id: str) -> str:
+    """``session_id`` if the server accepts it (1 to 128 printable ASCII
+    characters), else ValueError."""
+    if not isinstance(session_id, str):
+        raise TypeError(f"session id: expected str, got {type(session_id).__name__}")
+    if not session_id:
+        raise ValueError("session id is empty")
+    if len(session_id) > MAX_SESSION_ID_LENGTH:
+        raise ValueError(f"session id is {len(session_id)} characters long (at most {MAX_SESSION_ID_LENGTH})")
+    if any(not (" " <= ch <= "~") for ch in session_id):
+        raise ValueError("session id must be printable ASCII")
+    return session_id
+
+
+def session_metadata(session_id: str) -> tuple[tuple[str, str], ...]:
+    """Call metadata naming the client session of a write, so that
+    :func:`~duckgrid_client.undo` can take back only this session's writes:
+    ``stub.UpdateCell(req, metadata=actor_metadata("ann") + session_metadata(sid))``."""
+    return ((SESSION_HEADER, check_session_id(session_id)),)
 
 
 def _status(err: grpc.RpcError) -> status_pb2.Status | None:
