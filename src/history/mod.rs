@@ -53,7 +53,7 @@ pub async fn grid_at(
     pool.run(move |conn| {
         let tx = conn.transaction()?;
         let oldest = history::history_from(&tx)?;
-        if revision > head || !oldest.is_some_and(|from| revision >= from) {
+        if revision > head || oldest.is_none_or(|from| revision < from) {
             let shown = oldest.unwrap_or(head);
             let why = if revision > head {
                 "is not committed yet"

@@ -11,6 +11,7 @@ mod edits;
 mod fuzz;
 mod helpers;
 mod history;
+mod history_faults;
 mod lifecycle;
 mod limits;
 mod metrics;
