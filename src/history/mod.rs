@@ -14,7 +14,7 @@
 mod list;
 mod retention;
 
-pub use list::{RevisionFilter, list};
+pub use list::list;
 pub use retention::Retention;
 
 use std::sync::Arc;

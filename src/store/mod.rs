@@ -285,7 +285,7 @@ fn differences(a: &ModelDef, b: &ModelDef) -> Vec<String> {
     out
 }
 
-pub fn meta(conn: &Connection, key: &str) -> anyhow::Result<String> {
+fn meta(conn: &Connection, key: &str) -> anyhow::Result<String> {
     conn.query_row(
         "SELECT value FROM duckgrid_meta WHERE key = ?",
         [key],

@@ -60,9 +60,9 @@ pub struct Applier<'a> {
     pub writes: &'a mut FactWrites,
     /// Their values before and after, for the fact history.
     pub deltas: &'a mut Deltas,
-    /// The oldest revision the fact history can rebuild: only later ones
-    /// can be reverted.
-    pub history_from: i64,
+    /// The oldest revision the fact history can rebuild (only later ones
+    /// can be reverted); `None` with the history off.
+    pub history_from: Option<i64>,
 }
 
 impl Applier<'_> {

@@ -36,11 +36,6 @@ impl Deltas {
         }
     }
 
-    /// Whether deltas are recorded at all.
-    pub fn enabled(&self) -> bool {
-        self.enabled
-    }
-
     fn push(&mut self, revision: i64, fact: i64, measure: u8, before: i64, after: i64) {
         if self.enabled {
             self.revision.push(revision);

@@ -202,7 +202,7 @@ impl Writer {
                 mirror: &mut self.mirror,
                 writes: &mut writes,
                 deltas: &mut deltas,
-                history_from: self.history_from.unwrap_or(i64::MAX),
+                history_from: self.history_from,
             };
             let faults = &self.config.faults;
             let outcome = catch_unwind(AssertUnwindSafe(|| {

@@ -49,11 +49,7 @@ impl Applier<'_> {
             ))));
         }
         // With the history off, nothing before the head can be rebuilt.
-        let from = if self.deltas.enabled() {
-            self.history_from
-        } else {
-            head
-        };
+        let from = self.history_from.unwrap_or(head);
         if target <= from {
             return Err(clean(Error::OutOfRange {
                 message: format!(
