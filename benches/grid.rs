@@ -22,7 +22,7 @@ use std::time::Instant;
 use duckgrid::proto::v1 as pb;
 
 mod common;
-use common::{Server, ms, report};
+use common::{Server, edit, grid, ms, report};
 
 const PRODUCT: &str = "sheets/sales_by_product_family";
 const REGION: &str = "sheets/sales_by_region";
@@ -54,41 +54,6 @@ fn settings() -> Settings {
             big_writes: 5,
             reads: 50,
         }
-    }
-}
-
-async fn grid(client: &mut common::Client, sheet: &str) -> pb::Grid {
-    client
-        .get_sheet(pb::GetSheetRequest {
-            name: sheet.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .grid
-        .unwrap()
-}
-
-fn edit(
-    sheet: &str,
-    path: &[String],
-    column: &str,
-    measure: &str,
-    value: String,
-) -> pb::UpdateCellRequest {
-    pb::UpdateCellRequest {
-        edit: Some(pb::CellEdit {
-            cell: Some(pb::CellRef {
-                sheet: sheet.into(),
-                row_path: path.to_vec(),
-                column: column.into(),
-                measure: measure.into(),
-            }),
-            value,
-            ..Default::default()
-        }),
-        request_id: String::new(),
     }
 }
 

@@ -38,9 +38,19 @@ pub enum RevertTarget {
     /// RevertRevision: this revision.
     Revision(i64),
     /// Undo: the actor's latest revision in effect (in this session, when
-    /// given).
-    LatestOf { session: Option<String> },
+    /// given), which must still be `authorized`: the one the caller was
+    /// found allowed to take back (`None`: there was none). Otherwise the
+    /// writer refuses it with [`UNDO_TARGET_MOVED`] and the service looks
+    /// again.
+    LatestOf {
+        session: Option<String>,
+        authorized: Option<i64>,
+    },
 }
+
+/// The writer's refusal of an Undo whose target changed after the caller
+/// was authorized for it (another write or undo came first).
+pub const UNDO_TARGET_MOVED: &str = "UNDO_TARGET_MOVED";
 
 /// A revert (RevertRevision or Undo).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,7 +74,7 @@ pub struct WriteRequest {
     pub scope: String,
     /// The client session (`x-duckgrid-session`), which Undo can be scoped to.
     pub session: Option<String>,
-    pub revert: Option<Revert>,
+    pub revert: Option<Box<Revert>>,
     /// Applies only if the head is this revision (reverts).
     pub expected_head: Option<i64>,
 }
@@ -136,6 +146,7 @@ impl WriteRequest {
         }
         if let RevertTarget::LatestOf {
             session: Some(session),
+            ..
         } = &revert.target
         {
             check_id_length("session_id", session)?;
@@ -147,7 +158,7 @@ impl WriteRequest {
             actor,
             scope: String::new(),
             session: None,
-            revert: Some(revert),
+            revert: Some(Box::new(revert)),
             expected_head,
         })
     }

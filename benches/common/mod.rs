@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::Duration;
 
+use duckgrid::proto::v1 as pb;
 use duckgrid::proto::v1::grid_service_client::GridServiceClient;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
@@ -323,5 +324,42 @@ impl CpuMeter {
             wall.as_secs_f64(),
             parts.join(", ")
         )
+    }
+}
+
+/// A whole sheet, every measure and column.
+pub async fn grid(client: &mut Client, sheet: &str) -> pb::Grid {
+    client
+        .get_sheet(pb::GetSheetRequest {
+            name: sheet.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .grid
+        .unwrap()
+}
+
+/// An UpdateCell of one cell (set, proportional, no holds).
+pub fn edit(
+    sheet: &str,
+    path: &[String],
+    column: &str,
+    measure: &str,
+    value: String,
+) -> pb::UpdateCellRequest {
+    pb::UpdateCellRequest {
+        edit: Some(pb::CellEdit {
+            cell: Some(pb::CellRef {
+                sheet: sheet.into(),
+                row_path: path.to_vec(),
+                column: column.into(),
+                measure: measure.into(),
+            }),
+            value,
+            ..Default::default()
+        }),
+        request_id: String::new(),
     }
 }

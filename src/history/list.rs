@@ -234,9 +234,11 @@ pub async fn list(
                 } else {
                     revision - 1
                 };
-                let mut change = decode(&row.get::<_, Vec<u8>>(2)?)?;
-                if filter.select(&mut change)
-                    && let Some(change) = visible(&caller, change)
+                // What the caller may see first: the filter then selects
+                // among the sheets it may read.
+                let change = decode(&row.get::<_, Vec<u8>>(2)?)?;
+                if let Some(mut change) = visible(&caller, change)
+                    && filter.select(&mut change)
                 {
                     out.push(pb::Revision {
                         change: Some(change),

@@ -28,7 +28,7 @@ use crate::grid::{self, GridQuery};
 use crate::model::Model;
 use crate::proto::v1 as pb;
 use crate::rollup;
-use crate::store::{ReadPool, history, read};
+use crate::store::{ReadPool, changelog, history, read};
 use crate::summary::Snapshot;
 
 /// The grid of `query` at `revision` (`None`: the head of `snapshot`).
@@ -85,6 +85,18 @@ pub async fn grid_at(
         Ok(grid::read(&past, &model, &query))
     })
     .await
+}
+
+/// What Undo would take back for `actor` now (see
+/// [`changelog::undo_target`]), read on the pool.
+pub async fn undo_target(
+    pool: &Arc<ReadPool>,
+    actor: &str,
+    session: Option<&str>,
+) -> Result<Option<i64>> {
+    let (actor, session) = (actor.to_owned(), session.map(str::to_owned));
+    pool.run(move |conn| Ok(changelog::undo_target(conn, &actor, session.as_deref())?))
+        .await
 }
 
 /// One revision as `caller` may see it (`None`: nothing of it).

@@ -15,9 +15,10 @@ pub struct Entry<'a> {
     pub reverts: Option<i64>,
 }
 
-/// Appends the row of a revision. A revert marks its target reverted by
-/// it, and brings back what its target had reverted (reverting a revert
-/// puts the original back in effect).
+/// Appends the row of a revision. A revert flips what is in effect down
+/// the chain of reverts below it: its target is reverted (by it); what the
+/// target reverted is in effect again; what that one reverted is reverted
+/// again (by it), and so on.
 pub fn insert(conn: &Connection, e: &Entry<'_>) -> duckdb::Result<()> {
     conn.prepare_cached("INSERT INTO changelog VALUES (?, ?, ?, ?, ?, ?, ?, NULL)")?
         .execute(params![
@@ -29,16 +30,44 @@ pub fn insert(conn: &Connection, e: &Entry<'_>) -> duckdb::Result<()> {
             e.session,
             e.reverts,
         ])?;
-    if let Some(target) = e.reverts {
-        conn.prepare_cached(
-            "UPDATE changelog SET reverted_by = NULL
-             WHERE revision = (SELECT reverts FROM changelog WHERE revision = ?)",
+    let Some(target) = e.reverts else {
+        return Ok(());
+    };
+    // Each level of the chain with the revision that reverted it.
+    let chain = conn
+        .prepare_cached(
+            "WITH RECURSIVE chain(revision, reverter, depth) AS (
+                 SELECT ?::BIGINT, ?::BIGINT, 1
+                 UNION ALL
+                 SELECT c.reverts, c.revision, chain.depth + 1
+                 FROM changelog c JOIN chain ON c.revision = chain.revision
+                 WHERE c.reverts IS NOT NULL
+             )
+             SELECT revision, reverter, depth FROM chain",
         )?
-        .execute([target])?;
-        conn.prepare_cached("UPDATE changelog SET reverted_by = ? WHERE revision = ?")?
-            .execute([e.revision, target])?;
+        .query_map([target, e.revision], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?
+        .collect::<duckdb::Result<Vec<_>>>()?;
+    let mut update =
+        conn.prepare_cached("UPDATE changelog SET reverted_by = ? WHERE revision = ?")?;
+    for (revision, reverter, depth) in chain {
+        update.execute(params![(depth % 2 == 1).then_some(reverter), revision])?;
     }
     Ok(())
+}
+
+/// The revision that reverted `revision`, when it is reverted.
+pub fn reverted_by(conn: &Connection, revision: i64) -> duckdb::Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached("SELECT reverted_by FROM changelog WHERE revision = ?")?
+        .query_row([revision], |r| r.get::<_, Option<i64>>(0))
+        .optional()?
+        .flatten())
 }
 
 /// What Undo takes back for `actor`: its latest revision (in `session`,

@@ -91,10 +91,16 @@ pub fn open(
                 return Err(e);
             }
         },
-        Some(v) if v == schema::VERSION => reopen(&conn, source)?,
+        Some(v) if v == schema::VERSION => {
+            let def = reopen(&conn, source)?;
+            // Made again if an upgrade stopped between its transactions.
+            conn.execute_batch(schema::REQUEST_ID_INDEX)?;
+            def
+        }
         Some(v) if v == "2" => {
             let def = reopen(&conn, source)?;
             migrate_2_to_3(&conn, &def).context("upgrading the database to schema version 3")?;
+            conn.execute_batch(schema::REQUEST_ID_INDEX)?;
             def
         }
         Some(v) => bail!(

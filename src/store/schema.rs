@@ -56,14 +56,22 @@ const HISTORY_DDL: &str = "CREATE TABLE fact_history (
 /// the new `cube` view): facts gain `removed_revision`, the changelog its
 /// session and revert columns, and the fact history starts at the head
 /// (no earlier revision recorded its deltas).
+///
+/// The changelog's index must go for its columns to be added, and comes
+/// back in a transaction of its own ([`REQUEST_ID_INDEX`], made at every
+/// start): DuckDB 1.5 aborts the process when one transaction drops an
+/// index, alters its table and creates the index again.
 pub const MIGRATE_2_TO_3: &str = "DROP VIEW cube;
          ALTER TABLE facts ADD COLUMN removed_revision BIGINT DEFAULT 0;
          DROP INDEX changelog_request_id;
          ALTER TABLE changelog ADD COLUMN session VARCHAR;
          ALTER TABLE changelog ADD COLUMN reverts BIGINT;
          ALTER TABLE changelog ADD COLUMN reverted_by BIGINT;
-         CREATE INDEX changelog_request_id ON changelog (request_id);
          UPDATE duckgrid_meta SET value = '3' WHERE key = 'schema_version';";
+
+/// The changelog's index of request ids (a retried write is found by it).
+pub const REQUEST_ID_INDEX: &str =
+    "CREATE INDEX IF NOT EXISTS changelog_request_id ON changelog (request_id);";
 
 /// The tables of a model's database (the dimension tables are created by
 /// the import).
@@ -97,7 +105,7 @@ pub fn ddl(def: &ModelDef) -> String {
              -- The revert in effect that took this revision back.
              reverted_by  BIGINT
          );
-         CREATE INDEX changelog_request_id ON changelog (request_id);
+         {REQUEST_ID_INDEX}
          {HISTORY_DDL}",
         facts.join(", ")
     )

@@ -42,12 +42,19 @@ impl Changes {
         }
     }
 
-    /// The changes as the contract shows them, grouped by sheet.
+    /// The changes as the contract shows them, grouped by sheet, each
+    /// sheet's in its own measure order.
     pub fn to_proto(&self, model: &Model) -> Vec<pb::SheetChanges> {
         let mut out: Vec<pb::SheetChanges> = Vec::new();
         for (&(sheet, row, col), (before, now)) in &self.cells {
-            let changed: Vec<usize> = (0..model.def.measures.len().min(MAX_MEASURES))
-                .filter(|&m| shown(before, m) != shown(now, m))
+            // Only the measures the sheet shows: a sheet of amounts lists
+            // no headcount, whatever its cells add up.
+            let changed: Vec<usize> = model.sheets[sheet]
+                .def
+                .measures
+                .iter()
+                .copied()
+                .filter(|&m| m < MAX_MEASURES && shown(before, m) != shown(now, m))
                 .collect();
             if changed.is_empty() {
                 continue;

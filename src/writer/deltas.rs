@@ -65,6 +65,45 @@ impl Deltas {
         self.push(revision, fact, EXISTENCE, i64::from(!live), i64::from(live));
     }
 
+    /// Makes the rows of `revision` one per (fact, measure): a batch whose
+    /// edits overlap (a leaf and its parent, one cell twice) changes a fact
+    /// more than once, and the history keeps the first value before and the
+    /// last after; a fact that came back to where it was did not change.
+    /// The revision's rows are the last ones recorded.
+    pub fn coalesce(&mut self, revision: i64) {
+        let start = self
+            .revision
+            .iter()
+            .rposition(|r| *r != revision)
+            .map_or(0, |i| i + 1);
+        if self.fact.len() - start < 2 {
+            return;
+        }
+        // A stable sort keeps each (fact, measure)'s changes in order.
+        let mut order: Vec<usize> = (start..self.fact.len()).collect();
+        order.sort_by_key(|&i| (self.fact[i], self.measure[i]));
+        let mut rows: Vec<(i64, u8, i64, i64)> = Vec::with_capacity(order.len());
+        for i in order {
+            let (fact, measure) = (self.fact[i], self.measure[i]);
+            match rows.last_mut() {
+                Some(last) if (last.0, last.1) == (fact, measure) => last.3 = self.after[i],
+                _ => rows.push((fact, measure, self.before[i], self.after[i])),
+            }
+        }
+        for v in [
+            &mut self.revision,
+            &mut self.fact,
+            &mut self.before,
+            &mut self.after,
+        ] {
+            v.truncate(start);
+        }
+        self.measure.truncate(start);
+        for (fact, measure, before, after) in rows.into_iter().filter(|r| r.2 != r.3) {
+            self.push(revision, fact, measure, before, after);
+        }
+    }
+
     /// Appends what was recorded to `fact_history` (on the group's open
     /// transaction) and forgets it.
     pub fn flush(&mut self, conn: &Connection) -> duckdb::Result<()> {
@@ -92,5 +131,48 @@ impl Deltas {
         let mut app = conn.appender("fact_history")?;
         app.append_record_batch(batch)?;
         app.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(d: &Deltas) -> Vec<(i64, i64, u8, i64, i64)> {
+        (0..d.fact.len())
+            .map(|i| {
+                (
+                    d.revision[i],
+                    d.fact[i],
+                    d.measure[i],
+                    d.before[i],
+                    d.after[i],
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_revision_that_changes_a_fact_twice_keeps_one_row_from_first_before_to_last_after() {
+        let mut d = Deltas::new(true);
+        d.changed(4, 9, 0, 1, 2);
+        d.changed(5, 7, 0, 10, 20);
+        d.existence(5, 3, true);
+        d.changed(5, 3, 1, 0, 6);
+        d.changed(5, 7, 0, 20, 30);
+        d.changed(5, 7, 1, 5, 8);
+        d.changed(5, 3, 1, 6, 9);
+        d.changed(5, 7, 1, 8, 5);
+        d.coalesce(5);
+        assert_eq!(
+            rows(&d),
+            [
+                (4, 9, 0, 1, 2),
+                (5, 3, 1, 0, 9),
+                (5, 3, EXISTENCE, 0, 1),
+                (5, 7, 0, 10, 30),
+            ],
+            "the earlier revision untouched, fact 7's measure 1 back where it was"
+        );
     }
 }

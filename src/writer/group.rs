@@ -311,10 +311,21 @@ fn apply_request(
     if let Some(revert) = &request.revert {
         let target = match &revert.target {
             RevertTarget::Revision(r) => *r,
-            RevertTarget::LatestOf { session } => {
-                changelog::undo_target(conn, &request.actor, session.as_deref())
-                    .map_err(|e| clean(e.into()))?
-                    .ok_or_else(|| clean(nothing_to_undo(&request.actor, session.as_deref())))?
+            RevertTarget::LatestOf {
+                session,
+                authorized,
+            } => {
+                let latest = changelog::undo_target(conn, &request.actor, session.as_deref())
+                    .map_err(|e| clean(e.into()))?;
+                if latest != *authorized {
+                    return Err(clean(Error::Aborted {
+                        reason: crate::edit::UNDO_TARGET_MOVED,
+                        message: "the latest revision to undo changed while undoing: try again"
+                            .to_owned(),
+                        metadata: Vec::new(),
+                    }));
+                }
+                latest.ok_or_else(|| clean(nothing_to_undo(&request.actor, session.as_deref())))?
             }
         };
         applier.revert(conn, target, revert.overwrite, revision, &mut changes)?;
@@ -340,6 +351,9 @@ fn apply_request(
         });
     }
 
+    if request.edits.len() > 1 {
+        applier.deltas.coalesce(revision);
+    }
     let now = Utc::now();
     let change = pb::ChangeEvent {
         revision,

@@ -184,10 +184,14 @@ fn start_history(
         (true, None) => Some(head),
     };
     if from != stored {
+        // Together: a crash between them would leave a history start with
+        // no history behind it.
+        let tx = conn.unchecked_transaction()?;
         if from.is_none() {
             conn.execute_batch("DELETE FROM fact_history")?;
         }
         history::set_history_from(conn, from)?;
+        tx.commit()?;
     }
     Ok(from)
 }
@@ -364,13 +368,18 @@ impl Writer {
         }
     }
 
-    /// Drops the fact deltas `history_retention` no longer keeps.
+    /// Drops the fact deltas `history_retention` no longer keeps. The
+    /// history never reaches back further than the changelog: its age is
+    /// read there, and a revision the changelog no longer has can be
+    /// neither listed nor reverted.
     fn prune_history(&mut self) -> duckdb::Result<()> {
         let Some(from) = self.history_from else {
             return Ok(());
         };
+        let keep = self.config.changelog_retention as i64;
+        let changelog_floor = if keep > 0 { self.head - keep } else { 0 };
         let upto = match self.config.history_retention {
-            Retention::All | Retention::Off => return Ok(()),
+            Retention::All | Retention::Off => changelog_floor,
             Retention::Revisions(n) => self.head.saturating_sub(n as i64),
             Retention::Age(age) => {
                 let age = chrono::TimeDelta::from_std(age).expect("at most 100 years");
@@ -386,7 +395,8 @@ impl Writer {
                     )?
                     .unwrap_or(from)
             }
-        };
+        }
+        .max(changelog_floor);
         if upto > from {
             let rows = history::prune(&self.conn, upto)?;
             self.history_from = Some(upto);

@@ -21,6 +21,7 @@ use crate::decimal::Units;
 use crate::error::Error;
 use crate::model::MAX_MEASURES;
 use crate::rollup::FactDelta;
+use crate::store::changelog;
 use crate::store::history::{self, Row};
 use crate::store::schema::EXISTENCE;
 
@@ -62,8 +63,23 @@ impl Applier<'_> {
             }));
         }
         // The group's earlier requests' deltas, so that the queries see them.
-        let storage = |e: duckdb::Error| clean(e.into());
+        // A storage error here may have aborted the group's transaction, or
+        // lost the earlier requests' deltas: the group is re-applied.
+        let storage = |e: duckdb::Error| ApplyError {
+            error: e.into(),
+            dirty: true,
+        };
         self.deltas.flush(conn).map_err(storage)?;
+        // Taken back twice, the bookkeeping of what is in effect would have
+        // two reverts of one revision (and the second would change nothing).
+        if let Some(by) = changelog::reverted_by(conn, target).map_err(storage)? {
+            return Err(clean(Error::precondition(
+                "ALREADY_REVERTED",
+                format!(
+                    "revision {target} is already reverted by revision {by}: revert {by} to restore it"
+                ),
+            )));
+        }
         let rows = history::rows_of(conn, target).map_err(storage)?;
         if !overwrite {
             let moved = self.moved(&rows);
@@ -111,22 +127,38 @@ impl Applier<'_> {
     }
 
     /// The facts that no longer hold what the target left in them, at most
-    /// [`history::MAX_MOVED`].
+    /// [`history::MAX_MOVED`]. A fact the target created goes with the
+    /// revert, and every value in it: a later value in a measure the target
+    /// did not write is a later change too.
     fn moved(&self, rows: &[Row]) -> Vec<i64> {
-        let mut moved: Vec<i64> = rows
-            .iter()
-            .filter(|row| {
+        let measures = self.model.def.measures.len();
+        let mut moved = Vec::new();
+        // The rows are in fact order, each fact's existence last.
+        for fact in rows.chunk_by(|a, b| a.fact_id == b.fact_id) {
+            let id = fact[0].fact_id;
+            let holds = |row: &Row| {
                 let now = if row.measure == EXISTENCE {
-                    i64::from(self.mirror.is_live(row.fact_id))
+                    i64::from(self.mirror.is_live(id))
                 } else {
-                    self.mirror.value(row.fact_id, row.measure as usize) as i64
+                    self.mirror.value(id, row.measure as usize) as i64
                 };
-                now != row.after
-            })
-            .map(|row| row.fact_id)
-            .collect();
-        moved.dedup();
-        moved.truncate(history::MAX_MOVED);
+                now == row.after
+            };
+            let created = fact
+                .iter()
+                .any(|r| r.measure == EXISTENCE && r.before == 0 && r.after == 1);
+            let written_later = || {
+                (0..measures).any(|m| {
+                    !fact.iter().any(|r| r.measure as usize == m) && self.mirror.value(id, m) != 0
+                })
+            };
+            if !fact.iter().all(holds) || (created && written_later()) {
+                moved.push(id);
+                if moved.len() == history::MAX_MOVED {
+                    break;
+                }
+            }
+        }
         moved
     }
 

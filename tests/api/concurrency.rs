@@ -4,7 +4,7 @@
 use duckgrid::proto::v1 as pb;
 
 use crate::helpers::*;
-use crate::watching::{next_change, watch};
+use crate::watching::{next_change, watch_from};
 
 const CLIENTS: usize = 8;
 const WRITES_EACH: usize = 12;
@@ -17,14 +17,7 @@ async fn concurrent_writers_are_serialised_and_replayable() {
     let families: Vec<Vec<String>> = rows_at(&grid, 3).iter().map(|r| r.path.clone()).collect();
     let brands: Vec<Vec<String>> = rows_at(&grid, 2).iter().map(|r| r.path.clone()).collect();
     let cities: Vec<Vec<String>> = rows_at(&region, 2).iter().map(|r| r.path.clone()).collect();
-    let mut watcher = watch(
-        &app,
-        pb::WatchUpdatesRequest {
-            start_revision: 1,
-            ..Default::default()
-        },
-    )
-    .await;
+    let mut watcher = watch_from(&app, 1).await;
 
     let mut tasks = Vec::new();
     for c in 0..CLIENTS {

@@ -1,10 +1,8 @@
 //! Restart durability: revisions, data and the changelog survive a restart
 //! of the server on the same database file.
 
-use duckgrid::proto::v1 as pb;
-
 use crate::helpers::*;
-use crate::watching::{next_change, watch};
+use crate::watching::{next_change, watch_from};
 
 /// A database file in `dir`, for a server to start on twice.
 fn db_path(dir: &tempfile::TempDir) -> String {
@@ -55,14 +53,7 @@ async fn revisions_and_data_continue_after_a_restart() {
         .unwrap();
     assert_eq!(r.revision, 4, "revisions continue");
     // The history survived too.
-    let mut stream = watch(
-        &app,
-        pb::WatchUpdatesRequest {
-            start_revision: 1,
-            ..Default::default()
-        },
-    )
-    .await;
+    let mut stream = watch_from(&app, 1).await;
     let mut seen = Vec::new();
     for expected in 1..=4 {
         let e = next_change(&mut stream).await;

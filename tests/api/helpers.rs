@@ -137,9 +137,17 @@ impl TestApp {
         get_grid(&mut self.client.clone(), sheet).await
     }
 
-    /// The head revision (the revision a full read reflects).
+    /// The head revision (the revision a full read reflects), of any model.
     pub async fn head(&self) -> i64 {
-        self.grid(PRODUCT).await.revision
+        let sheets = self
+            .client
+            .clone()
+            .list_sheets(pb::ListSheetsRequest::default())
+            .await
+            .expect("ListSheets")
+            .into_inner()
+            .sheets;
+        self.grid(&sheets[0].name).await.revision
     }
 
     pub async fn update(&self, edit: pb::CellEdit) -> Result<pb::UpdateCellResponse, Status> {

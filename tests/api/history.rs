@@ -1,14 +1,14 @@
 //! History and undo: who changed a cell (ListRevisions, GetRevision), the
 //! grid as it was (GetSheet with a revision), reverts with conflicts,
 //! removed facts and reverts of reverts, Undo per actor and session,
-//! retention, and the fact history across a restart and an upgrade.
+//! retention (a restart: history_faults.rs; an upgrade: upgrade.rs).
 
 use duckgrid::history::Retention;
 use duckgrid::proto::v1 as pb;
 use tonic::{Code, Request};
 
 use crate::helpers::*;
-use crate::watching::{next_change, watch};
+use crate::watching::{next_change, watch_from};
 
 /// A request with an actor and, optionally, a session.
 pub fn as_actor<T>(message: T, actor: &str, session: Option<&str>) -> Request<T> {
@@ -335,214 +335,6 @@ async fn who_changed_a_cell_is_listed_with_before_and_after_and_every_filter_nar
 }
 
 #[tokio::test]
-async fn a_revert_restores_the_facts_and_removes_the_created_ones_and_its_revert_restores_them() {
-    let app = spawn_app().await;
-    let grid = app.grid(PRODUCT).await;
-    let empty = first_empty_leaf(&grid, "2024-03").path.clone();
-    let target = cell(PRODUCT, &empty, "2024-03", "net_amount");
-    let facts_before = app.query::<i64>("SELECT count(*) FROM cube")[0][0];
-    let before = [app.grid(PRODUCT).await, app.grid(REGION).await];
-    let mut stream = watch(
-        &app,
-        pb::WatchUpdatesRequest {
-            start_revision: 1,
-            ..Default::default()
-        },
-    )
-    .await;
-
-    let created = app
-        .update(set(target.clone(), "90.00"))
-        .await
-        .unwrap()
-        .revision;
-    assert!(app.query::<i64>("SELECT count(*) FROM cube")[0][0] > facts_before);
-    let reverted = revert(&app, created, false).await.unwrap();
-    assert_eq!(reverted.reverts_revision, created);
-    assert!(reverted.edits.is_empty());
-    // The facts are gone: the cell is empty again, every sheet as before.
-    assert_eq!(
-        app.query::<i64>("SELECT count(*) FROM cube")[0][0],
-        facts_before
-    );
-    let after = [app.grid(PRODUCT).await, app.grid(REGION).await];
-    for (a, b) in after.iter().zip(&before) {
-        assert_eq!(Cells::of(a), Cells::of(b));
-    }
-    crate::consistency::assert_sheets_match_facts(&app, &after);
-
-    // Watchers got the revert as an ordinary event naming what it took back.
-    assert_eq!(next_change(&mut stream).await.revision, created);
-    let event = next_change(&mut stream).await;
-    assert_eq!(
-        (event.revision, event.reverts_revision),
-        (reverted.revision, created)
-    );
-    let shown = &event.changes[0].cells;
-    assert!(shown.iter().any(|c| c.row_path == empty
-        && c.column == "2024-03"
-        && c.value.is_empty()
-        && c.previous_value == "90.00"));
-
-    // The revision is marked reverted; reverting the revert restores it.
-    let get = |revision| {
-        let mut client = app.client.clone();
-        async move {
-            client
-                .get_revision(pb::GetRevisionRequest { revision })
-                .await
-                .unwrap()
-                .into_inner()
-                .revision
-                .unwrap()
-        }
-    };
-    assert_eq!(get(created).await.reverted_by, reverted.revision);
-    let again = revert(&app, reverted.revision, false).await.unwrap();
-    assert_eq!(
-        Cells::of(&app.grid(PRODUCT).await).get(&empty, "2024-03", "net_amount"),
-        "90.00"
-    );
-    assert_eq!(get(created).await.reverted_by, 0, "back in effect");
-    assert_eq!(get(reverted.revision).await.reverted_by, again.revision);
-    crate::consistency::assert_sheets_match_facts(
-        &app,
-        &[app.grid(PRODUCT).await, app.grid(REGION).await],
-    );
-    // Every revision reads as it was.
-    for (revision, value) in [
-        (0, ""),
-        (created, "90.00"),
-        (reverted.revision, ""),
-        (again.revision, "90.00"),
-    ] {
-        let grid = grid_at(&app, PRODUCT, revision).await.unwrap();
-        assert_eq!(grid.revision, revision);
-        assert_eq!(
-            Cells::of(&grid).get(&empty, "2024-03", "net_amount"),
-            value,
-            "at {revision}"
-        );
-    }
-    assert_eq!(
-        Cells::of(&grid_at(&app, REGION, created - 1).await.unwrap()),
-        Cells::of(&before[1])
-    );
-    assert_eq!(
-        Cells::of(&grid_at(&app, PRODUCT, 0).await.unwrap()),
-        Cells::of(&before[0])
-    );
-}
-
-#[tokio::test]
-async fn a_conflicting_revert_is_aborted_unless_it_overwrites_and_heads_and_ids_hold() {
-    let app = spawn_app().await;
-    let grid = app.grid(PRODUCT).await;
-    let leaf = first_leaf_with_value(&grid, "2024-03", "net_amount")
-        .path
-        .clone();
-    let target = cell(PRODUCT, &leaf, "2024-03", "net_amount");
-    let original = Cells::of(&grid)
-        .get(&leaf, "2024-03", "net_amount")
-        .to_owned();
-    let r1 = app
-        .update(set(target.clone(), "10.00"))
-        .await
-        .unwrap()
-        .revision;
-    // The brand above it grows by half: its facts, the leaf's among them,
-    // move.
-    let brand = cell(PRODUCT, &leaf[..2], "2024-03", "net_amount");
-    let r2 = app
-        .update(pb::CellEdit {
-            mode: pb::UpdateMode::Percent as i32,
-            ..set(brand, "50")
-        })
-        .await
-        .unwrap()
-        .revision;
-
-    let before = app.state().await;
-    let status = app
-        .assert_rejected(&before, revert(&app, r1, false).await, Code::Aborted)
-        .await;
-    let info = error_info(&status);
-    assert_eq!(info.reason, "REVISION_CONFLICT");
-    assert_eq!(info.metadata["conflicting_revisions"], r2.to_string());
-    assert_eq!(info.metadata["revision"], r1.to_string());
-
-    // The head must be the expected one.
-    let mut client = app.client.clone();
-    let moved = client
-        .revert_revision(pb::RevertRevisionRequest {
-            revision: r2,
-            expected_head: Some(r1),
-            ..Default::default()
-        })
-        .await;
-    let status = app.assert_rejected(&before, moved, Code::Aborted).await;
-    assert_eq!(
-        error_info(&status).metadata["head_revision"],
-        r2.to_string()
-    );
-    // Out of range and unknown revisions.
-    let status = app
-        .assert_rejected(&before, revert(&app, r2 + 5, false).await, Code::NotFound)
-        .await;
-    assert!(status.message().contains("does not exist"));
-    let status = app
-        .assert_rejected(&before, revert(&app, 0, false).await, Code::InvalidArgument)
-        .await;
-    assert!(status.message().contains("positive"));
-
-    // Overwrite restores r1's before values; a retry with its id replays.
-    let request = pb::RevertRevisionRequest {
-        revision: r1,
-        overwrite: true,
-        expected_head: Some(r2),
-        request_id: "take-back".into(),
-    };
-    let done = client
-        .revert_revision(request.clone())
-        .await
-        .unwrap()
-        .into_inner()
-        .revision
-        .unwrap()
-        .change
-        .unwrap();
-    assert_eq!(
-        Cells::of(&app.grid(PRODUCT).await).get(&leaf, "2024-03", "net_amount"),
-        original
-    );
-    let replay = client
-        .revert_revision(pb::RevertRevisionRequest {
-            expected_head: None,
-            ..request.clone()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(
-        replay.revision.unwrap().change.unwrap().revision,
-        done.revision
-    );
-    let reused = client
-        .revert_revision(pb::RevertRevisionRequest {
-            revision: r2,
-            ..request
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(reused.code(), Code::InvalidArgument);
-    assert_eq!(app.head().await, done.revision);
-    crate::consistency::assert_sheets_match_facts(
-        &app,
-        &[app.grid(PRODUCT).await, app.grid(REGION).await],
-    );
-}
-
-#[tokio::test]
 async fn undo_takes_back_the_callers_own_latest_revisions_in_its_session() {
     let app = spawn_app().await;
     let grid = app.grid(PRODUCT).await;
@@ -653,14 +445,7 @@ async fn retention_bounds_the_fact_history_but_not_who_changed_what() {
     .await
     .unwrap();
     assert_eq!(revisions(&page), [1]);
-    let mut stream = watch(
-        &app,
-        pb::WatchUpdatesRequest {
-            start_revision: 1,
-            ..Default::default()
-        },
-    )
-    .await;
+    let mut stream = watch_from(&app, 1).await;
     assert_eq!(next_change(&mut stream).await.revision, 1);
 
     // Off: nothing is recorded, nothing before the head can be read.

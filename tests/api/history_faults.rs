@@ -8,7 +8,7 @@ use crate::helpers::*;
 use crate::history::{as_actor, grid_at, list, revert, undo, write_as};
 use crate::redis_feed::{next_change_within, spawn_edge, spawn_writer};
 use crate::redis_server::RedisServer;
-use crate::watching::watch;
+use crate::watching::watch_from;
 
 fn db_path(dir: &tempfile::TempDir) -> String {
     dir.path()
@@ -102,14 +102,7 @@ async fn reverts_undo_and_the_past_work_through_an_edge() {
     let original = Cells::of(&grid)
         .get(&leaf, "2024-06", "net_amount")
         .to_owned();
-    let mut stream = watch(
-        &edge,
-        pb::WatchUpdatesRequest {
-            start_revision: 1,
-            ..Default::default()
-        },
-    )
-    .await;
+    let mut stream = watch_from(&edge, 1).await;
 
     // The session header travels with the forwarded write: undo finds it.
     let r1 = write_as(&edge, set(target.clone(), "77.00"), "carol", Some("tab-1")).await;

@@ -10,18 +10,18 @@ use tonic::Code;
 
 use crate::helpers::*;
 
-fn example(name: &str) -> PathBuf {
+pub fn example(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("examples")
         .join(name)
         .join("model.toml")
 }
 
-async fn spawn_model(model: PathBuf) -> TestApp {
+pub async fn spawn_model(model: PathBuf) -> TestApp {
     spawn_with(test_config_with(|c| c.model = Some(model))).await
 }
 
-async fn sheets(app: &TestApp) -> Vec<pb::Sheet> {
+pub async fn sheets(app: &TestApp) -> Vec<pb::Sheet> {
     app.client
         .clone()
         .list_sheets(pb::ListSheetsRequest::default())

@@ -12,7 +12,7 @@ use tonic::{Code, Streaming};
 
 use crate::helpers::*;
 use crate::redis_server::RedisServer;
-use crate::watching::watch;
+use crate::watching::{watch, watch_from};
 
 pub async fn spawn_writer(
     redis: &RedisServer,
@@ -291,14 +291,7 @@ async fn resumes_come_from_the_stream_then_the_changelog_then_out_of_range() {
     let head = n as i64;
 
     // Wait for the relay to publish everything, then look at the stream.
-    let mut probe = watch(
-        &edge,
-        pb::WatchUpdatesRequest {
-            start_revision: head,
-            ..Default::default()
-        },
-    )
-    .await;
+    let mut probe = watch_from(&edge, head).await;
     assert_eq!(next_change_within(&mut probe, 20).await.revision, head);
     let first_line = redis.cli(&["XRANGE", "duckgrid:grid:changes", "-", "+", "COUNT", "1"]);
     let first_in_stream: i64 = first_line
@@ -316,36 +309,15 @@ async fn resumes_come_from_the_stream_then_the_changelog_then_out_of_range() {
 
     // Retained by the stream: exactly the missing revisions.
     let from = first_in_stream + 1;
-    let mut resumed = watch(
-        &edge,
-        pb::WatchUpdatesRequest {
-            start_revision: from,
-            ..Default::default()
-        },
-    )
-    .await;
+    let mut resumed = watch_from(&edge, from).await;
     expect_revisions(&mut resumed, from, head, 20).await;
     // Older than the stream: served from the writer's changelog, seamlessly.
     let from = oldest_in_changelog + 5;
-    let mut resumed = watch(
-        &edge,
-        pb::WatchUpdatesRequest {
-            start_revision: from,
-            ..Default::default()
-        },
-    )
-    .await;
+    let mut resumed = watch_from(&edge, from).await;
     expect_revisions(&mut resumed, from, head, 20).await;
     // Older than anything kept: OUT_OF_RANGE with the oldest and head.
     for app in [&writer, &edge] {
-        let mut stream = watch(
-            app,
-            pb::WatchUpdatesRequest {
-                start_revision: 2,
-                ..Default::default()
-            },
-        )
-        .await;
+        let mut stream = watch_from(app, 2).await;
         let status = loop {
             match tokio::time::timeout(Duration::from_secs(20), stream.message())
                 .await
@@ -421,6 +393,14 @@ async fn stream_entries_are_readable_without_grpc() {
         <pb::ChangeEvent as prost::Message>::decode(fields["event"].as_bytes().unwrap()).unwrap();
     assert_eq!(event.revision, 1);
     assert_eq!(event.results[0].new_value, "123456.78");
+    // The JSON carries what the event does (a write's values before).
+    let first = &event.changes[0].cells[0];
+    assert_eq!(json["changes"][0]["cells"][0]["value"], first.value);
+    assert_eq!(
+        json["changes"][0]["cells"][0]["previousValue"],
+        first.previous_value
+    );
+    assert_eq!(json["revertsRevision"], "0");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -448,14 +428,7 @@ async fn a_stalled_edge_subscriber_delays_nobody() {
         .await
         .unwrap()
         .into_inner();
-    let mut fast = watch(
-        &edge,
-        pb::WatchUpdatesRequest {
-            start_revision: 1,
-            ..Default::default()
-        },
-    )
-    .await;
+    let mut fast = watch_from(&edge, 1).await;
     // Large events (grand-total writes) fill the stalled client's buffers.
     let n = 80;
     for i in 0..n {

@@ -9,7 +9,7 @@ use crate::redis_feed::{
     next_change_within, spawn_edge, spawn_writer, stream_ids_through, write_leaves,
 };
 use crate::redis_server::RedisServer;
-use crate::watching::watch;
+use crate::watching::{watch, watch_from};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_flushed_redis_is_refilled_from_what_the_changelog_still_has() {
@@ -44,14 +44,7 @@ async fn a_stream_of_another_database_is_never_mixed_in_even_when_found_late() {
     // see the stream; Redis comes back with A's entries.
     redis.kill();
     let b = spawn_writer(&redis, |c| c.seed = 11).await;
-    let mut on_b = watch(
-        &b,
-        pb::WatchUpdatesRequest {
-            start_revision: 1,
-            ..Default::default()
-        },
-    )
-    .await;
+    let mut on_b = watch_from(&b, 1).await;
     redis.restart();
     let mut client = b.new_client().await;
     let mut metadata_client = client.clone();
@@ -80,14 +73,7 @@ async fn a_stream_of_another_database_is_never_mixed_in_even_when_found_late() {
     // An edge of B skips A's entries too, and serves B's revisions (from
     // B itself: the stream has none of them).
     let edge = spawn_edge(&b, &redis).await;
-    let mut on_edge = watch(
-        &edge,
-        pb::WatchUpdatesRequest {
-            start_revision: 1,
-            ..Default::default()
-        },
-    )
-    .await;
+    let mut on_edge = watch_from(&edge, 1).await;
     let change = next_change_within(&mut on_edge, 20).await;
     assert_eq!((change.revision, change.actor.as_str()), (1, "bob"));
     for r in 2..=5 {

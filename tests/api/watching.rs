@@ -44,6 +44,18 @@ pub async fn watch(
         .into_inner()
 }
 
+/// A watch of everything from `start_revision`.
+pub async fn watch_from(app: &TestApp, start_revision: i64) -> Streaming<pb::WatchUpdatesResponse> {
+    watch(
+        app,
+        pb::WatchUpdatesRequest {
+            start_revision,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
 /// Writes `n` different leaf edits (each one revision).
 async fn write_n(app: &TestApp, n: usize) -> Vec<i64> {
     let grid = app.grid(PRODUCT).await;
@@ -83,14 +95,7 @@ async fn a_watch_resumes_from_any_revision_with_exactly_the_missing_ones() {
     assert_eq!(write_n(&app, 6).await, (1..=6).collect::<Vec<_>>());
     for start in [1, 4, 6] {
         let head = app.head().await;
-        let mut stream = watch(
-            &app,
-            pb::WatchUpdatesRequest {
-                start_revision: start,
-                ..Default::default()
-            },
-        )
-        .await;
+        let mut stream = watch_from(&app, start).await;
         for expected in start..=head {
             assert_eq!(next_change(&mut stream).await.revision, expected);
         }
@@ -100,14 +105,7 @@ async fn a_watch_resumes_from_any_revision_with_exactly_the_missing_ones() {
     }
     // head + 1 is "the next one"; beyond is out of range.
     let head = app.head().await;
-    watch(
-        &app,
-        pb::WatchUpdatesRequest {
-            start_revision: head + 1,
-            ..Default::default()
-        },
-    )
-    .await;
+    watch_from(&app, head + 1).await;
     let status = app
         .client
         .clone()
@@ -145,14 +143,7 @@ async fn a_client_that_drops_the_stream_resumes_without_loss_or_duplicates() {
     assert_eq!(last, 2);
     drop(stream);
     write_n(&app, 3).await; // revisions 4..=6 while disconnected
-    let mut stream = watch(
-        &app,
-        pb::WatchUpdatesRequest {
-            start_revision: last + 1,
-            ..Default::default()
-        },
-    )
-    .await;
+    let mut stream = watch_from(&app, last + 1).await;
     let got: Vec<i64> = futures_collect(&mut stream, 4).await;
     assert_eq!(got, vec![3, 4, 5, 6]);
 }
@@ -230,14 +221,7 @@ async fn snapshot_then_changes_has_no_gap_while_writes_continue() {
 async fn idle_streams_get_progress_with_the_head_revision() {
     let app = spawn_app().await;
     write_n(&app, 2).await;
-    let mut stream = watch(
-        &app,
-        pb::WatchUpdatesRequest {
-            start_revision: 1,
-            ..Default::default()
-        },
-    )
-    .await;
+    let mut stream = watch_from(&app, 1).await;
     next_change(&mut stream).await;
     next_change(&mut stream).await;
     match next_message(&mut stream).await {
@@ -309,14 +293,7 @@ async fn a_stalled_watcher_delays_nobody_and_is_ended_resumably() {
         .await
         .unwrap()
         .into_inner();
-    let mut fast = watch(
-        &app,
-        pb::WatchUpdatesRequest {
-            start_revision: 1,
-            ..Default::default()
-        },
-    )
-    .await;
+    let mut fast = watch_from(&app, 1).await;
 
     let n = 100;
     let started = std::time::Instant::now();
@@ -369,14 +346,7 @@ async fn a_stalled_watcher_delays_nobody_and_is_ended_resumably() {
         "the stalled watcher was cut off before the end"
     );
     // Resuming gets exactly the rest.
-    let mut resumed = watch(
-        &app,
-        pb::WatchUpdatesRequest {
-            start_revision: resume,
-            ..Default::default()
-        },
-    )
-    .await;
+    let mut resumed = watch_from(&app, resume).await;
     for expected in resume..=n as i64 {
         assert_eq!(next_change(&mut resumed).await.revision, expected);
     }
@@ -441,14 +411,7 @@ async fn a_start_past_the_head_names_the_oldest_revision_still_kept() {
 async fn shutdown_ends_watches_with_a_resumable_unavailable() {
     let app = spawn_app().await;
     write_n(&app, 2).await;
-    let mut stream = watch(
-        &app,
-        pb::WatchUpdatesRequest {
-            start_revision: 1,
-            ..Default::default()
-        },
-    )
-    .await;
+    let mut stream = watch_from(&app, 1).await;
     next_change(&mut stream).await;
     next_change(&mut stream).await;
     let shutdown = tokio::spawn(app.shutdown());

@@ -84,6 +84,8 @@ type GridServiceClient interface {
 	GetRevision(ctx context.Context, in *GetRevisionRequest, opts ...grpc.CallOption) (*GetRevisionResponse, error)
 	// Takes a revision back: a new revision that restores every fact the
 	// target changed to its value before it and removes the facts it created.
+	// A revision already reverted is FAILED_PRECONDITION (ALREADY_REVERTED):
+	// revert its revert to restore it.
 	RevertRevision(ctx context.Context, in *RevertRevisionRequest, opts ...grpc.CallOption) (*RevertRevisionResponse, error)
 	// Reverts the caller's own latest revision that is in effect (not a
 	// revert, not already reverted), optionally within one client session.
@@ -224,6 +226,8 @@ type GridServiceServer interface {
 	GetRevision(context.Context, *GetRevisionRequest) (*GetRevisionResponse, error)
 	// Takes a revision back: a new revision that restores every fact the
 	// target changed to its value before it and removes the facts it created.
+	// A revision already reverted is FAILED_PRECONDITION (ALREADY_REVERTED):
+	// revert its revert to restore it.
 	RevertRevision(context.Context, *RevertRevisionRequest) (*RevertRevisionResponse, error)
 	// Reverts the caller's own latest revision that is in effect (not a
 	// revert, not already reverted), optionally within one client session.

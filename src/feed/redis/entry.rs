@@ -57,6 +57,8 @@ pub fn event_json(c: &pb::ChangeEvent, time: &str) -> serde_json::Value {
         "commitTime": time,
         "actor": c.actor,
         "requestId": c.request_id,
+        "revertsRevision": c.reverts_revision.to_string(),
+        "sessionId": c.session_id,
         "edits": c.edits.iter().map(|e| json!({
             "cell": e.cell.as_ref().map(cell),
             "value": e.value,
@@ -74,6 +76,7 @@ pub fn event_json(c: &pb::ChangeEvent, time: &str) -> serde_json::Value {
             "sheet": s.sheet,
             "cells": s.cells.iter().map(|x| json!({
                 "rowPath": x.row_path, "column": x.column, "measure": x.measure, "value": x.value,
+                "previousValue": x.previous_value,
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     })

@@ -1614,6 +1614,8 @@ export const GridService: GenService<{
   /**
    * Takes a revision back: a new revision that restores every fact the
    * target changed to its value before it and removes the facts it created.
+   * A revision already reverted is FAILED_PRECONDITION (ALREADY_REVERTED):
+   * revert its revert to restore it.
    *
    * @generated from rpc duckgrid.v1.GridService.RevertRevision
    */

@@ -143,6 +143,8 @@ class GridServiceServicer:
     def RevertRevision(self, request, context):
         """Takes a revision back: a new revision that restores every fact the
         target changed to its value before it and removes the facts it created.
+        A revision already reverted is FAILED_PRECONDITION (ALREADY_REVERTED):
+        revert its revert to restore it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

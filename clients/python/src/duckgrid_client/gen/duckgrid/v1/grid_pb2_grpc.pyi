@@ -86,6 +86,8 @@ class GridServiceStub:
     RevertRevision: _grpc.UnaryUnaryMultiCallable[_grid_pb2.RevertRevisionRequest, _grid_pb2.RevertRevisionResponse]
     """Takes a revision back: a new revision that restores every fact the
     target changed to its value before it and removes the facts it created.
+    A revision already reverted is FAILED_PRECONDITION (ALREADY_REVERTED):
+    revert its revert to restore it.
     """
     Undo: _grpc.UnaryUnaryMultiCallable[_grid_pb2.UndoRequest, _grid_pb2.UndoResponse]
     """Reverts the caller's own latest revision that is in effect (not a
@@ -124,6 +126,8 @@ class GridServiceAsyncStub(GridServiceStub):
     RevertRevision: _aio.UnaryUnaryMultiCallable[_grid_pb2.RevertRevisionRequest, _grid_pb2.RevertRevisionResponse]  # type: ignore[assignment]
     """Takes a revision back: a new revision that restores every fact the
     target changed to its value before it and removes the facts it created.
+    A revision already reverted is FAILED_PRECONDITION (ALREADY_REVERTED):
+    revert its revert to restore it.
     """
     Undo: _aio.UnaryUnaryMultiCallable[_grid_pb2.UndoRequest, _grid_pb2.UndoResponse]  # type: ignore[assignment]
     """Reverts the caller's own latest revision that is in effect (not a
@@ -207,6 +211,8 @@ class GridServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_grid_pb2.RevertRevisionResponse, _abc.Awaitable[_grid_pb2.RevertRevisionResponse]]:
         """Takes a revision back: a new revision that restores every fact the
         target changed to its value before it and removes the facts it created.
+        A revision already reverted is FAILED_PRECONDITION (ALREADY_REVERTED):
+        revert its revert to restore it.
         """
 
     @_abc_1.abstractmethod

@@ -1,0 +1,129 @@
+//! A database made by the duckgrid before the fact history (schema version
+//! 2) is upgraded in place: its revisions, values and changelog are kept,
+//! and its history starts at its head.
+//!
+//! The fixture `tests/fixtures/schema-v2` is such a database, exported by
+//! DuckDB (`EXPORT DATABASE`: its schema and one CSV per table). It was made
+//! by the binary of commit 0483e60 (`duckgrid serve --seed 7 --facts 600`,
+//! three writes by alice and bob, one of them a spread, one creating
+//! adjustment facts); `IMPORT DATABASE` turns it back into a database file.
+
+use std::path::Path;
+
+use duckgrid::proto::v1 as pb;
+use tonic::Code;
+
+use crate::helpers::*;
+use crate::history::{grid_at, list, revert};
+
+/// A fresh file holding the fixture; returns its head revision and the sum
+/// of each measure over the facts, read before any duckgrid opens it.
+fn version_2_database(path: &Path) -> (i64, [i64; 2]) {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/schema-v2");
+    let conn = duckdb::Connection::open(path).unwrap();
+    conn.execute_batch(&format!("IMPORT DATABASE '{}'", fixture.display()))
+        .unwrap();
+    let version: String = conn
+        .query_row(
+            "SELECT value FROM duckgrid_meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(version, "2");
+    conn.query_row(
+        "SELECT (SELECT max(revision) FROM changelog), sum(m0)::BIGINT, sum(m1)::BIGINT FROM facts",
+        [],
+        |r| Ok((r.get(0)?, [r.get(1)?, r.get(2)?])),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_version_2_database_keeps_its_revisions_and_values_and_its_history_starts_at_its_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v2.duckdb");
+    let (head, sums) = version_2_database(&path);
+    assert_eq!(head, 3, "the fixture's three writes");
+    let config = test_config_with(|c| {
+        c.db = path.to_str().unwrap().into();
+        c.facts = 600;
+    });
+    let app = spawn_with(config.clone()).await;
+    assert_eq!(
+        app.query::<String>("SELECT value FROM duckgrid_meta WHERE key = 'schema_version'"),
+        [["3"]]
+    );
+    assert_eq!(app.head().await, head);
+
+    // The values: the grand total is the sum of the facts as version 2
+    // left them.
+    let grid = app.grid(PRODUCT).await;
+    let cells = Cells::of(&grid);
+    assert_eq!(
+        units(cells.get(&[], "total", "quantity"), 0),
+        sums[0] as i128
+    );
+    assert_eq!(
+        units(cells.get(&[], "total", "net_amount"), 2),
+        sums[1] as i128
+    );
+
+    // Who changed what is all there, with version 2's events.
+    let page = list(
+        &app,
+        pb::ListRevisionsRequest {
+            oldest_first: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let listed: Vec<(i64, String)> = page
+        .revisions
+        .iter()
+        .map(|r| {
+            let c = r.change.as_ref().unwrap();
+            assert_eq!(c.edits.len(), 1, "revision {} keeps its edit", c.revision);
+            (c.revision, c.actor.clone())
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [(1, "alice".into()), (2, "bob".into()), (3, "alice".into())]
+    );
+
+    // The history starts at the head: the grid at the head reads, earlier
+    // ones are out of range, and a version 2 revision cannot be reverted.
+    assert_eq!(grid_at(&app, PRODUCT, head).await.unwrap().rows, grid.rows);
+    let status = grid_at(&app, PRODUCT, head - 1).await.unwrap_err();
+    assert_status(&status, Code::OutOfRange, "REVISION_OUT_OF_RANGE");
+    assert_eq!(
+        error_info(&status).metadata["oldest_revision"],
+        head.to_string()
+    );
+    let status = revert(&app, head, false).await.unwrap_err();
+    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+
+    // From here on it is recorded: a write and its revert, across a restart.
+    let leaf = first_leaf_with_value(&grid, "2024-03", "net_amount")
+        .path
+        .clone();
+    let written = app
+        .update(set(cell(PRODUCT, &leaf, "2024-03", "net_amount"), "12.34"))
+        .await
+        .unwrap()
+        .revision;
+    app.shutdown().await;
+    let app = spawn_with(config).await;
+    revert(&app, written, false).await.unwrap();
+    assert_eq!(app.grid(PRODUCT).await.rows, grid.rows);
+    assert_eq!(
+        grid_at(&app, PRODUCT, written).await.unwrap().revision,
+        written
+    );
+    assert_eq!(
+        app.query::<i64>("SELECT count(*) FROM facts WHERE removed_revision IS DISTINCT FROM 0"),
+        [[0]]
+    );
+}
