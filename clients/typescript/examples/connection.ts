@@ -36,6 +36,16 @@ export function authenticated(args: ConnectionArgs): boolean {
   return tokenOf(args) !== undefined || args.cert !== undefined;
 }
 
+/**
+ * Who a writing example says it is: --actor, else "ts-example" without
+ * credentials (the server then records the x-duckgrid-actor header). With a
+ * token or a client certificate the server knows who it is, so undefined:
+ * nothing is sent unless --actor is given.
+ */
+export function actorOf(args: ConnectionArgs & { actor?: string | undefined }): string | undefined {
+  return args.actor ?? (authenticated(args) ? undefined : "ts-example");
+}
+
 /** A client for the flags (the token from --token, else $DUCKGRID_TOKEN). */
 export function connectWith(args: ConnectionArgs): GridClient {
   const options: ConnectOptions = {};

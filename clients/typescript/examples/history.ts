@@ -22,24 +22,17 @@ import {
   cellHistory,
   conflictingRevisions,
   errorInfo,
-  findSheet,
-  firstLeaf,
-  firstMonthColumn,
   formatPath,
   isNothingToUndo,
-  listSheets,
-  parsePath,
   undo,
 } from "../src/index.js";
-import { authenticated, connectWith, connectionFlags, connectionUsage } from "./connection.js";
+import { cellFlags, findCell } from "./cell.js";
+import { actorOf, connectWith, connectionFlags, connectionUsage } from "./connection.js";
 
 const { values: args } = parseArgs({
   options: {
     ...connectionFlags,
-    sheet: { type: "string" }, // "sheets/..." (default: the first sheet)
-    row: { type: "string" }, // members joined by "/" ("" is the grand total; default: the first leaf row)
-    column: { type: "string" }, // "2024-03", "2024-Q1", "2024" or "total" (default: the first month)
-    measure: { type: "string" }, // default: the sheet's first measure
+    ...cellFlags,
     limit: { type: "string", default: "20" }, // print at most this many revisions (0: all)
     undo: { type: "boolean", default: false }, // first undo the latest revision of --actor
     actor: { type: "string" }, // default "ts-example" without credentials; with them, the server's name for you
@@ -55,7 +48,7 @@ if (!Number.isInteger(limit) || limit < 0) {
 }
 
 const client = connectWith(args);
-const actor = args.actor ?? (authenticated(args) ? undefined : "ts-example");
+const actor = actorOf(args);
 const headers = actor === undefined ? {} : actorHeaders(actor).headers;
 
 function fail(err: unknown): never {
@@ -90,28 +83,7 @@ if (args.undo) {
   }
 }
 
-const { sheet, column, measure, path } = await resolve().catch(fail);
-
-/** The flags, with the first sheet, measure, month and leaf row for those not given. */
-async function resolve(): Promise<{ sheet: string; column: string; measure: string; path: string[] }> {
-  let { sheet, column, measure } = args;
-  if (sheet === undefined || column === undefined || measure === undefined) {
-    const sheets = await listSheets(client);
-    const s = sheet === undefined ? sheets[0] : findSheet(sheets, sheet);
-    if (s === undefined) throw new Error("the server has no sheets");
-    sheet = s.name;
-    if (measure === undefined) {
-      measure = s.measures[0]?.name;
-      if (measure === undefined) throw new Error(`sheet ${s.name} has no measures`);
-    }
-    column ??= firstMonthColumn(s);
-  }
-  const rowPath =
-    args.row !== undefined
-      ? parsePath(args.row)
-      : [...firstLeaf((await client.getSheet({ name: sheet, columns: [column], measures: [measure] })).grid!).path];
-  return { sheet, column, measure, path: rowPath };
-}
+const { sheet, column, measure, path } = await findCell(client, args).catch(fail);
 
 function describe(e: HistoryEntry): string {
   const when = e.commitTime?.toISOString() ?? "(no time)";

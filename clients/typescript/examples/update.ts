@@ -19,22 +19,15 @@ import {
   actorHeaders,
   cell,
   currentValue,
-  findSheet,
-  firstLeaf,
-  firstMonthColumn,
   formatPath,
-  listSheets,
-  parsePath,
 } from "../src/index.js";
-import { authenticated, connectWith, connectionFlags, connectionUsage } from "./connection.js";
+import { cellFlags, findCell } from "./cell.js";
+import { actorOf, connectWith, connectionFlags, connectionUsage } from "./connection.js";
 
 const { values: args } = parseArgs({
   options: {
     ...connectionFlags,
-    sheet: { type: "string" }, // "sheets/..." (default: the first sheet)
-    row: { type: "string" }, // members joined by "/" ("" is the grand total; default: the first leaf row)
-    column: { type: "string" }, // "2024-03", "2024-Q1", "2024" or "total" (default: the first month)
-    measure: { type: "string" }, // default: the sheet's first measure
+    ...cellFlags,
     value: { type: "string" },
     mode: { type: "string", default: "set" }, // set | add | percent
     spread: { type: "string", default: "proportional" }, // proportional | equal
@@ -52,40 +45,12 @@ if (args.value === undefined || mode === undefined || spread === undefined) {
   process.exit(2);
 }
 
-interface Target {
-  sheet: string;
-  column: string;
-  measure: string;
-  path: string[];
-}
-
 const client = connectWith(args);
-const actor = args.actor ?? (authenticated(args) ? undefined : "ts-example");
-const { sheet, column, measure, path } = await resolve().catch((err: unknown): never => {
+const actor = actorOf(args);
+const { sheet, column, measure, path } = await findCell(client, args).catch((err: unknown): never => {
   console.error("update:", err instanceof Error ? err.message : err);
   process.exit(1);
 });
-
-/** The flags, with the first sheet, measure, month and leaf row for those not given. */
-async function resolve(): Promise<Target> {
-  let { sheet, column, measure } = args;
-  if (sheet === undefined || column === undefined || measure === undefined) {
-    const sheets = await listSheets(client);
-    const s = sheet === undefined ? sheets[0] : findSheet(sheets, sheet);
-    if (s === undefined) throw new Error("the server has no sheets");
-    sheet = s.name;
-    if (measure === undefined) {
-      measure = s.measures[0]?.name;
-      if (measure === undefined) throw new Error(`sheet ${s.name} has no measures`);
-    }
-    column ??= firstMonthColumn(s);
-  }
-  const rowPath =
-    args.row !== undefined
-      ? parsePath(args.row)
-      : [...firstLeaf((await client.getSheet({ name: sheet, columns: [column], measures: [measure] })).grid!).path];
-  return { sheet, column, measure, path: rowPath };
-}
 
 try {
   const resp = await client.updateCell(

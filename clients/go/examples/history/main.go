@@ -20,68 +20,44 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"strings"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/duckgrid/duckgrid/clients/go/duckgrid"
 	"github.com/duckgrid/duckgrid/clients/go/duckgridv1"
+	"github.com/duckgrid/duckgrid/clients/go/examples/internal/cli"
 )
 
 func main() {
-	addr := flag.String("addr", "127.0.0.1:50051", "server address host:port")
-	sheet := flag.String("sheet", "", "sheet resource name (default: the first sheet)")
-	row := flag.String("row", "", `row path, members joined by "/" ("" with --total for the grand total; default: the first leaf row)`)
-	total := flag.Bool("total", false, "the grand total row")
-	column := flag.String("column", "", `column key ("2024-03", "2024-Q1", "2024" or "total"; default: the first month)`)
-	measure := flag.String("measure", "", "measure name (default: the sheet's first measure)")
+	target := cli.CellFlags("the grand total row")
 	limit := flag.Int("limit", 20, "print at most this many revisions (0: all retained)")
 	undo := flag.Bool("undo", false, "first undo the latest revision of --actor that is in effect")
 	session := flag.String("session", "", "with --undo: only among the writes of this client session (x-duckgrid-session)")
 	actor := flag.String("actor", "", `whose revision --undo takes back (x-duckgrid-actor; default "go-example" without --token or --cert: with credentials it is their subject)`)
-	token := flag.String("token", os.Getenv("DUCKGRID_TOKEN"), "API key sent as a bearer token (default $DUCKGRID_TOKEN)")
-	ca := flag.String("ca", "", "connect over TLS, trusting this PEM CA certificate (ca.pem)")
-	cert := flag.String("cert", "", "client certificate PEM for mutual TLS (needs --key)")
-	key := flag.String("key", "", "client private key PEM for mutual TLS")
-	serverName := flag.String("server-name", "", "connect over TLS, verifying the server certificate against this name")
+	connection := cli.ConnectionFlags()
 	flag.Parse()
 
-	var opts []grpc.DialOption
-	if *ca != "" || *cert != "" || *key != "" || *serverName != "" {
-		opts = append(opts, duckgrid.WithTLS(duckgrid.TLSConfig{CAFile: *ca, CertFile: *cert, KeyFile: *key, ServerName: *serverName}))
-	}
-	if *token != "" {
-		opts = append(opts, duckgrid.WithToken(*token))
-	}
-	if *actor == "" && *token == "" && *cert == "" {
-		*actor = "go-example"
-	}
-	conn, err := duckgrid.Dial(*addr, opts...)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
+	*actor = connection.Actor(*actor)
+	conn := connection.Dial()
 	defer conn.Close()
 	client := duckgridv1.NewGridServiceClient(conn)
-	ctx := context.Background()
-	if *actor != "" {
-		ctx = duckgrid.WithActor(ctx, *actor)
-	}
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	ctx, cancel := cli.ActorContext(*actor)
 	defer cancel()
 
 	if *undo {
 		undoLatest(ctx, client, *actor, *session)
 	}
 
-	cell := findCell(ctx, client, *sheet, *row, *total, *column, *measure)
+	cell, err := target.Find(ctx, client)
+	if err != nil {
+		fail(err)
+	}
 	fmt.Printf("history of [%s] %s %s in %s:\n", duckgrid.FormatPath(cell.GetRowPath()), cell.GetColumn(), cell.GetMeasure(), cell.GetSheet())
 	n := 0
 	for e, err := range duckgrid.CellHistorySeq(ctx, client, cell, duckgrid.HistoryOptions{Limit: *limit}) {
@@ -124,52 +100,6 @@ func undoLatest(ctx context.Context, client duckgridv1.GridServiceClient, actor,
 		cells += len(sc.GetCells())
 	}
 	fmt.Printf("undid revision %d by %q: revision %d (%d cells changed)\n", ev.GetRevertsRevision(), ev.GetActor(), ev.GetRevision(), cells)
-}
-
-// findCell resolves the defaults: the first sheet, its first measure, its
-// first month and the first leaf row.
-func findCell(ctx context.Context, client duckgridv1.GridServiceClient, sheet, row string, total bool, column, measure string) *duckgridv1.CellRef {
-	if sheet == "" || measure == "" || column == "" {
-		sheets, err := duckgrid.ListSheets(ctx, client)
-		if err != nil {
-			fail(err)
-		}
-		if len(sheets) == 0 {
-			fail(errors.New("the server has no sheets"))
-		}
-		s := sheets[0]
-		if sheet != "" {
-			if s, err = duckgrid.FindSheet(sheets, sheet); err != nil {
-				fail(err)
-			}
-		}
-		sheet = s.GetName()
-		if measure == "" {
-			if len(s.GetMeasures()) == 0 {
-				fail(fmt.Errorf("sheet %s has no measures", s.GetName()))
-			}
-			measure = s.GetMeasures()[0].GetName()
-		}
-		if column == "" {
-			var err error
-			if column, err = duckgrid.FirstMonthColumn(s); err != nil {
-				fail(err)
-			}
-		}
-	}
-	path := duckgrid.ParsePath(row)
-	if row == "" && !total {
-		resp, err := client.GetSheet(ctx, &duckgridv1.GetSheetRequest{Name: sheet, Columns: []string{column}, Measures: []string{measure}})
-		if err != nil {
-			fail(err)
-		}
-		leaf, err := duckgrid.FirstLeaf(resp.GetGrid())
-		if err != nil {
-			fail(err)
-		}
-		path = leaf.GetPath()
-	}
-	return duckgrid.Cell(sheet, path, column, measure)
 }
 
 // describe prints one entry: "revision 12 at 2024-05-01T10:00:00Z by "alice"

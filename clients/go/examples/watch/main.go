@@ -21,37 +21,20 @@ import (
 	"os/signal"
 	"syscall"
 
-	"google.golang.org/grpc"
-
 	"github.com/duckgrid/duckgrid/clients/go/duckgrid"
 	"github.com/duckgrid/duckgrid/clients/go/duckgridv1"
+	"github.com/duckgrid/duckgrid/clients/go/examples/internal/cli"
 )
 
 var errDone = errors.New("done")
 
 func main() {
-	addr := flag.String("addr", "127.0.0.1:50051", "server address host:port")
 	sheet := flag.String("sheet", "", "sheet resource name (default: the first sheet)")
 	changes := flag.Int("changes", 0, "exit after this many changes (0: run until interrupted)")
-	token := flag.String("token", os.Getenv("DUCKGRID_TOKEN"), "API key sent as a bearer token (default $DUCKGRID_TOKEN)")
-	ca := flag.String("ca", "", "connect over TLS, trusting this PEM CA certificate (ca.pem)")
-	cert := flag.String("cert", "", "client certificate PEM for mutual TLS (needs --key)")
-	key := flag.String("key", "", "client private key PEM for mutual TLS")
-	serverName := flag.String("server-name", "", "connect over TLS, verifying the server certificate against this name")
+	connection := cli.ConnectionFlags()
 	flag.Parse()
 
-	var opts []grpc.DialOption
-	if *ca != "" || *cert != "" || *key != "" || *serverName != "" {
-		opts = append(opts, duckgrid.WithTLS(duckgrid.TLSConfig{CAFile: *ca, CertFile: *cert, KeyFile: *key, ServerName: *serverName}))
-	}
-	if *token != "" {
-		opts = append(opts, duckgrid.WithToken(*token))
-	}
-	conn, err := duckgrid.Dial(*addr, opts...)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
+	conn := connection.Dial()
 	defer conn.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -72,7 +55,7 @@ func main() {
 
 	w := &duckgrid.Watcher{Client: client, Sheet: *sheet}
 	seen := 0
-	err = w.Run(ctx, func(u duckgrid.Update) error {
+	err := w.Run(ctx, func(u duckgrid.Update) error {
 		switch u.Kind {
 		case duckgrid.UpdateSnapshot:
 			fmt.Printf("snapshot %s at revision %d: %d rows, %d cells\n", u.Grid.Sheet, u.Revision, len(u.Grid.Rows()), u.Grid.Len())

@@ -1,1 +1,1 @@
-"""Command-line examples: ``python -m duckgrid_client.examples.watch`` and ``.update``."""
+"""Command-line examples: ``python -m duckgrid_client.examples.watch``, ``.update`` and ``.history``."""

@@ -1,4 +1,5 @@
-"""The connection flags the examples share: the address, a bearer token and TLS."""
+"""The connection flags the examples share (the address, a bearer token and
+TLS), the actor the writing examples name, and how they print a failed call."""
 
 from __future__ import annotations
 
@@ -29,6 +30,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def has_credentials(args: argparse.Namespace) -> bool:
     """Whether the server identifies this client by a token or a client certificate."""
     return bool(args.token) or args.cert is not None
+
+
+def actor(args: argparse.Namespace) -> str | None:
+    """Who the example says it is: --actor, else "python-example" without
+    credentials (the server then records the x-duckgrid-actor header). With a
+    token or a client certificate the server knows who it is, so None: nothing
+    is sent unless --actor is given."""
+    name: str | None = args.actor
+    if name is None and not has_credentials(args):
+        name = "python-example"
+    return name
+
+
+def rpc_error(err: grpc.RpcError) -> str:
+    """A failed call as "<status code>: <details>"."""
+    return (f"{err.code() if isinstance(err, grpc.Call) else err}: "
+            f"{err.details() if isinstance(err, grpc.Call) else ''}")
 
 
 def connect(parser: argparse.ArgumentParser, args: argparse.Namespace) -> grpc.Channel:

@@ -22,20 +22,12 @@ import sys
 import grpc
 
 import duckgrid_client as dg
-from duckgrid_client.examples import _connection
-
-
-def _rpc_error(err: grpc.RpcError) -> str:
-    return (f"{err.code() if isinstance(err, grpc.Call) else err}: "
-            f"{err.details() if isinstance(err, grpc.Call) else ''}")
+from duckgrid_client.examples import _cell, _connection
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m duckgrid_client.examples.history")
-    parser.add_argument("--sheet", help='sheet resource name ("sheets/..."; default: the first sheet)')
-    parser.add_argument("--row", help='row path, members joined by "/" ("" is the grand total; default: the first leaf row)')
-    parser.add_argument("--column", help='column key ("2024-03", "2024-Q1", "2024" or "total"; default: the first month)')
-    parser.add_argument("--measure", help="measure name (default: the sheet's first measure)")
+    _cell.add_arguments(parser)
     parser.add_argument("--limit", type=int, default=20, help="print at most this many revisions (0: all)")
     parser.add_argument("--undo", action="store_true", help="first undo the latest revision of --actor still in effect")
     parser.add_argument("--session", help="with --undo: only among the writes of this session (x-duckgrid-session)")
@@ -51,41 +43,15 @@ def main(argv: list[str] | None = None) -> int:
             dg.check_session_id(args.session)
         except ValueError as err:
             parser.error(f"--session: {err}")
-    actor = args.actor
-    if actor is None and not _connection.has_credentials(args):
-        actor = "python-example"
+    actor = _connection.actor(args)
     metadata = dg.actor_metadata(actor) if actor is not None else ()
 
     with _connection.connect(parser, args) as channel:
         stub = dg.pb_grpc.GridServiceStub(channel)
-        try:
-            if args.sheet is None or args.measure is None or args.column is None:
-                sheets = dg.list_sheets(stub)
-                if not sheets:
-                    print("history: the server has no sheets", file=sys.stderr)
-                    return 1
-                sheet = sheets[0] if args.sheet is None else dg.find_sheet(sheets, args.sheet)
-                args.sheet = sheet.name
-                if args.measure is None:
-                    if not sheet.measures:
-                        print(f"history: sheet {sheet.name} has no measures", file=sys.stderr)
-                        return 1
-                    args.measure = sheet.measures[0].name
-                if args.column is None:
-                    args.column = dg.first_month_column(sheet)
-            if args.row is None:
-                grid = stub.GetSheet(dg.pb.GetSheetRequest(name=args.sheet, columns=[args.column], measures=[args.measure])).grid
-                path = list(dg.first_leaf(grid).path)
-            else:
-                path = dg.parse_path(args.row)
-        except (KeyError, ValueError) as err:
-            print(f"history: {err.args[0] if err.args else err}", file=sys.stderr)
+        target = _cell.find(stub, args, "history")
+        if target is None:
             return 1
-        except grpc.RpcError as err:
-            print(f"history: {_rpc_error(err)}", file=sys.stderr)
-            return 1
-        target = dg.cell(args.sheet, path, args.column, args.measure)
-        label = f"[{dg.format_path(path)}] {args.column} {args.measure}"
+        label = _cell.label(target)
 
         if args.undo:
             try:
@@ -101,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"conflict: revision {info.metadata.get('revision', '?') if info else '?'} was changed "
                           f"since by revision(s) {', '.join(map(str, later))} (--overwrite to undo anyway)")
                     return 3
-                print(f"history: undo: {_rpc_error(err)}", file=sys.stderr)
+                print(f"history: undo: {_connection.rpc_error(err)}", file=sys.stderr)
                 return 1
             c = rev.change
             cells = sum(len(sc.cells) for sc in c.changes)
@@ -110,12 +76,12 @@ def main(argv: list[str] | None = None) -> int:
         try:
             entries = list(dg.history(stub, target, limit=args.limit or None))
         except grpc.RpcError as err:
-            print(f"history: {_rpc_error(err)}", file=sys.stderr)
+            print(f"history: {_connection.rpc_error(err)}", file=sys.stderr)
             return 1
     if not entries:
-        print(f"nobody changed {label} of {args.sheet}")
+        print(f"nobody changed {label} of {target.sheet}")
         return 0
-    print(f"who changed {label} of {args.sheet} (newest first):")
+    print(f"who changed {label} of {target.sheet} (newest first):")
     for e in entries:
         when = e.commit_time.isoformat(timespec="seconds").replace("+00:00", "Z")
         extra = [f"session {e.session_id}"] if e.session_id else []

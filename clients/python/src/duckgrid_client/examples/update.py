@@ -20,7 +20,7 @@ import sys
 import grpc
 
 import duckgrid_client as dg
-from duckgrid_client.examples import _connection
+from duckgrid_client.examples import _cell, _connection
 
 MODES = {"set": dg.pb.UPDATE_MODE_SET, "add": dg.pb.UPDATE_MODE_ADD, "percent": dg.pb.UPDATE_MODE_PERCENT}
 SPREADS = {"proportional": dg.pb.SPREAD_METHOD_PROPORTIONAL, "equal": dg.pb.SPREAD_METHOD_EQUAL}
@@ -28,10 +28,7 @@ SPREADS = {"proportional": dg.pb.SPREAD_METHOD_PROPORTIONAL, "equal": dg.pb.SPRE
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m duckgrid_client.examples.update")
-    parser.add_argument("--sheet", help='sheet resource name ("sheets/..."; default: the first sheet)')
-    parser.add_argument("--row", help='row path, members joined by "/" ("" is the grand total; default: the first leaf row)')
-    parser.add_argument("--column", help='column key ("2024-03", "2024-Q1", "2024" or "total"; default: the first month)')
-    parser.add_argument("--measure", help="measure name (default: the sheet's first measure)")
+    _cell.add_arguments(parser)
     parser.add_argument("--value", required=True, help="a decimal string")
     parser.add_argument("--mode", choices=MODES, default="set")
     parser.add_argument("--spread", choices=SPREADS, default="proportional")
@@ -40,42 +37,17 @@ def main(argv: list[str] | None = None) -> int:
                         "without a token or client certificate, none with one)")
     _connection.add_arguments(parser)
     args = parser.parse_args(argv)
-    actor = args.actor
-    if actor is None and not _connection.has_credentials(args):
-        actor = "python-example"
+    actor = _connection.actor(args)
     metadata = dg.actor_metadata(actor) if actor is not None else ()
 
     with _connection.connect(parser, args) as channel:
         stub = dg.pb_grpc.GridServiceStub(channel)
-        try:
-            if args.sheet is None or args.measure is None or args.column is None:
-                sheets = dg.list_sheets(stub)
-                if not sheets:
-                    print("update: the server has no sheets", file=sys.stderr)
-                    return 1
-                sheet = sheets[0] if args.sheet is None else dg.find_sheet(sheets, args.sheet)
-                args.sheet = sheet.name
-                if args.measure is None:
-                    if not sheet.measures:
-                        print(f"update: sheet {sheet.name} has no measures", file=sys.stderr)
-                        return 1
-                    args.measure = sheet.measures[0].name
-                if args.column is None:
-                    args.column = dg.first_month_column(sheet)
-            if args.row is None:
-                grid = stub.GetSheet(dg.pb.GetSheetRequest(name=args.sheet, columns=[args.column], measures=[args.measure])).grid
-                path = list(dg.first_leaf(grid).path)
-            else:
-                path = dg.parse_path(args.row)
-        except (KeyError, ValueError) as err:
-            print(f"update: {err.args[0] if err.args else err}", file=sys.stderr)
+        target = _cell.find(stub, args, "update")
+        if target is None:
             return 1
-        except grpc.RpcError as err:
-            print(f"update: {err.code() if isinstance(err, grpc.Call) else err}: "
-                  f"{err.details() if isinstance(err, grpc.Call) else ''}", file=sys.stderr)
-            return 1
+        label = _cell.label(target)
         edit = dg.pb.CellEdit(
-            cell=dg.cell(args.sheet, path, args.column, args.measure),
+            cell=target,
             value=args.value,
             mode=MODES[args.mode],
             spread=SPREADS[args.spread],
@@ -87,13 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         except grpc.RpcError as err:
             current = dg.current_value(err)
             if current is not None:
-                print(f"conflict: [{dg.format_path(path)}] {args.column} {args.measure} is {current}, not {args.expected}")
+                print(f"conflict: {label} is {current}, not {args.expected}")
                 return 3
-            print(f"update: {err.code() if isinstance(err, grpc.Call) else err}: "
-                  f"{err.details() if isinstance(err, grpc.Call) else ''}", file=sys.stderr)
+            print(f"update: {_connection.rpc_error(err)}", file=sys.stderr)
             return 1
     r = resp.result
-    print(f'revision {resp.revision}: [{dg.format_path(path)}] {args.column} {args.measure}: '
+    print(f'revision {resp.revision}: {label}: '
           f'"{r.previous_value}" -> "{r.new_value}" ({r.facts_changed} facts changed)')
     for sc in resp.changes:
         print(f"  {sc.sheet}: {len(sc.cells)} cells changed")

@@ -34,8 +34,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 sheets = dg.list_sheets(stub)
             except grpc.RpcError as err:
-                print(f"watch: {err.code() if isinstance(err, grpc.Call) else err}: "
-                      f"{err.details() if isinstance(err, grpc.Call) else ''}", file=sys.stderr)
+                print(f"watch: {_connection.rpc_error(err)}", file=sys.stderr)
                 return 1
             if not sheets:
                 print("watch: the server has no sheets", file=sys.stderr)
@@ -66,8 +65,7 @@ def main(argv: list[str] | None = None) -> int:
                     if args.changes and seen >= args.changes:
                         watcher.stop()
         except grpc.RpcError as err:  # what retrying cannot fix: UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, ...
-            print(f"watch: {err.code() if isinstance(err, grpc.Call) else err}: "
-                  f"{err.details() if isinstance(err, grpc.Call) else ''}", file=sys.stderr)
+            print(f"watch: {_connection.rpc_error(err)}", file=sys.stderr)
             return 1
     return 0
 
