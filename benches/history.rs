@@ -13,8 +13,9 @@
 //! - `GetSheet(revision = head − 1000)` over 1,000,000 facts
 //!   (`DUCKGRID_BENCH_BIG_FACTS`), next to `GetSheet` at the head;
 //! - `ListRevisions` for one cell over 100,000 revisions
-//!   (`DUCKGRID_BENCH_REVISIONS`), the cell written every 1,000th: the
-//!   whole listing page by page, and its first page.
+//!   (`DUCKGRID_BENCH_REVISIONS`, on a server of `DUCKGRID_BENCH_FACTS`
+//!   facts), the cell written every 1,000th: the whole listing page by
+//!   page, and its first page.
 //!
 //! `DUCKGRID_BENCH_QUICK=1` runs a small smoke version.
 
@@ -93,7 +94,11 @@ fn leaf_edit(x: &mut u64, leaves: &[Vec<String>], value: String) -> pb::UpdateCe
 /// A write to the grand total's `total`: every fact of the measure.
 fn spread_edit(i: usize) -> pb::UpdateCellRequest {
     // Far apart, so that every fact changes after rounding.
-    let value = if i.is_multiple_of(2) { 90_000_000 } else { 60_000_000 };
+    let value = if i.is_multiple_of(2) {
+        90_000_000
+    } else {
+        60_000_000
+    };
     edit(PRODUCT, &[], "total", "net_amount", format!("{value}.00"))
 }
 
@@ -135,6 +140,7 @@ async fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     write_cost(&s, dir.path()).await?;
     reads_over_history(&s, dir.path()).await?;
+    cell_listing(&s, dir.path()).await?;
     Ok(())
 }
 
@@ -232,12 +238,9 @@ async fn reads_over_history(s: &Settings, dir: &Path) -> anyhow::Result<()> {
     .await?;
     let mut client = server.client().await?;
     let leaves = leaves(&mut client).await;
-    println!("-- {} facts, {} revisions", s.big_facts, s.revisions);
-    // The cell whose history is listed, written every `every`-th revision.
-    let every = (s.revisions / 100).max(1);
-    let target = edit(PRODUCT, &leaves[0], "2024-01", "quantity", String::new());
-    let written = Instant::now();
-    write_revisions(&server, &leaves, &target, 1_001.min(s.revisions), every).await?;
+    println!("-- {} facts, 1001 revisions", s.big_facts);
+    let (target, every) = (leaf_edit(&mut 7, &leaves, "1.00".into()), i64::MAX);
+    write_revisions(&server, &leaves, &target, 1_001, every).await?;
 
     let head = grid(&mut client, PRODUCT).await.revision;
     for (label, revision) in [
@@ -259,7 +262,31 @@ async fn reads_over_history(s: &Settings, dir: &Path) -> anyhow::Result<()> {
         report(&format!("GetSheet full grid, {label}"), samples, None);
     }
 
-    write_revisions(&server, &leaves, &target, s.revisions - head, every).await?;
+    server.stop()?;
+    let (rows, bytes) = history_bytes(&db, dir)?;
+    print_bytes("leaf writes", rows, bytes);
+    Ok(())
+}
+
+/// A cell's listing over a long history (at `DUCKGRID_BENCH_FACTS`: the
+/// number of facts does not change what a listing reads).
+async fn cell_listing(s: &Settings, dir: &Path) -> anyhow::Result<()> {
+    let facts = s.facts.to_string();
+    let db = dir.join("long.duckdb");
+    let server = Server::start(
+        dir,
+        "long",
+        &["--db", db.to_str().unwrap(), "--facts", &facts],
+    )
+    .await?;
+    let mut client = server.client().await?;
+    let leaves = leaves(&mut client).await;
+    println!("-- {} facts, {} revisions", s.facts, s.revisions);
+    // The cell whose history is listed, written every `every`-th revision.
+    let every = (s.revisions / 100).max(1);
+    let target = edit(PRODUCT, &leaves[0], "2024-01", "quantity", String::new());
+    let written = Instant::now();
+    write_revisions(&server, &leaves, &target, s.revisions, every).await?;
     println!(
         "{:<52} {:>10}",
         format!("writing {} revisions (32 clients)", s.revisions),
@@ -300,8 +327,6 @@ async fn reads_over_history(s: &Settings, dir: &Path) -> anyhow::Result<()> {
         None,
     );
     server.stop()?;
-    let (rows, bytes) = history_bytes(&db, dir)?;
-    print_bytes("leaf writes", rows, bytes);
     Ok(())
 }
 
@@ -328,7 +353,7 @@ async fn write_revisions(
                 }
                 let request = if n % every == 0 {
                     let mut t = target.clone();
-                    t.edit.as_mut().unwrap().value = (n % 1_000).to_string();
+                    t.edit.as_mut().unwrap().value = (1 + n / every).to_string();
                     t
                 } else {
                     leaf_edit(&mut x, &leaves, format!("{}.{:02}", n % 5_000, n % 100))

@@ -1,9 +1,9 @@
 //! `ListRevisions`: the changelog newest first (or oldest first), filtered
 //! by actor and time in SQL and by what changed from the events.
 //!
-//! A call scans at most [`MAX_SCAN`] changelog rows, so a filter that
-//! matches rarely costs each call a bounded amount: the page may then hold
-//! fewer entries than asked (even none) with a token to go on from.
+//! A call scans at most [`MAX_SCAN`] revisions, so a filter that matches
+//! rarely costs each call a bounded amount: the page may then hold fewer
+//! entries than asked (even none) with a token to go on from.
 
 use std::sync::Arc;
 
@@ -22,9 +22,9 @@ use crate::store::ReadPool;
 const DEFAULT_PAGE: usize = 50;
 /// The most entries per page.
 const MAX_PAGE: usize = 1_000;
-/// The most changelog rows one call reads.
+/// The most revisions one call scans.
 const MAX_SCAN: usize = 10_000;
-/// Rows read per query while scanning.
+/// Revisions read per query while scanning.
 const CHUNK: usize = 500;
 
 /// What the changed cells must match (names as events spell them).
@@ -145,21 +145,29 @@ impl RevisionFilter {
 }
 
 /// Where a page starts: the revision to scan from, from the token or the
-/// request.
+/// request. A token is `<revision>.<listing>`: the listing it continues
+/// (filters and direction) is part of it, so a token handed back with other
+/// filters is refused rather than silently meaning something else
+/// (AIP-158).
 fn start(r: &pb::ListRevisionsRequest) -> Result<Option<i64>> {
     if !r.page_token.is_empty() {
-        return r
-            .page_token
+        let refused = || {
+            Error::invalid(format!(
+                "page_token {} is not one this server issued for this listing (same filters \
+                 and order as the request that returned it)",
+                quoted(&r.page_token)
+            ))
+        };
+        let (at, listing) = r.page_token.split_once('.').ok_or_else(refused)?;
+        if listing != self::listing(r) {
+            return Err(refused());
+        }
+        return at
             .parse::<i64>()
             .ok()
             .filter(|v| *v > 0)
             .map(Some)
-            .ok_or_else(|| {
-                Error::invalid(format!(
-                    "page_token {} is not one this server issued",
-                    quoted(&r.page_token)
-                ))
-            });
+            .ok_or_else(refused);
     }
     match r.start_revision {
         0 => Ok(None),
@@ -168,6 +176,21 @@ fn start(r: &pb::ListRevisionsRequest) -> Result<Option<i64>> {
             "start_revision cannot be negative (it is {v})"
         ))),
     }
+}
+
+/// What a listing is, apart from where a page starts and its size: a
+/// digest of the request's filters and order (prost encodes a message's
+/// fields in a fixed order).
+fn listing(r: &pb::ListRevisionsRequest) -> String {
+    use sha2::{Digest, Sha256};
+    let filters = pb::ListRevisionsRequest {
+        page_size: 0,
+        page_token: String::new(),
+        start_revision: 0,
+        ..r.clone()
+    };
+    let digest = Sha256::digest(prost::Message::encode_to_vec(&filters));
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `ListRevisions`.
@@ -196,6 +219,7 @@ pub async fn list(
     let filter = RevisionFilter::resolve(model, &r)?;
     let from = start(&r)?;
     let ascending = r.oldest_first;
+    let listing = listing(&r);
     pool.run(move |conn| {
         let mut sql = "SELECT revision, reverted_by, event FROM changelog WHERE true".to_owned();
         let mut args: Vec<Value> = Vec::new();
@@ -209,31 +233,52 @@ pub async fn list(
                 args.push(Value::Timestamp(TimeUnit::Microsecond, t));
             }
         }
-        let (cmp, order) = if ascending {
-            (">=", "ASC")
-        } else {
-            ("<=", "DESC")
-        };
+        // Revisions are dense: each query reads one range of them, so it
+        // touches only the row groups of that range (an open-ended ORDER BY
+        // ... LIMIT would read the whole changelog every time).
+        let order = if ascending { "ASC" } else { "DESC" };
         sql.push_str(&format!(
-            " AND revision {cmp} ? ORDER BY revision {order} LIMIT {CHUNK}"
+            " AND revision BETWEEN ? AND ? ORDER BY revision {order}"
         ));
-        let mut at = from.unwrap_or(if ascending { 0 } else { i64::MAX });
+        let (oldest, newest): (i64, i64) = conn.query_row(
+            "SELECT coalesce(min(revision), 1), coalesce(max(revision), 0) FROM changelog",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let mut at = match from {
+            Some(r) if ascending => r.max(oldest),
+            Some(r) => r.min(newest),
+            None if ascending => oldest,
+            None => newest,
+        };
         let (mut out, mut scanned) = (Vec::new(), 0);
         let mut stmt = conn.prepare(&sql)?;
         loop {
+            if at < oldest || at > newest {
+                return Ok(pb::ListRevisionsResponse {
+                    revisions: out,
+                    next_page_token: String::new(),
+                });
+            }
+            if out.len() == size || scanned >= MAX_SCAN {
+                return Ok(pb::ListRevisionsResponse {
+                    revisions: out,
+                    next_page_token: format!("{at}.{listing}"),
+                });
+            }
+            let span = CHUNK.min(MAX_SCAN - scanned) as i64;
+            let (lo, hi) = if ascending {
+                (at, at + span - 1)
+            } else {
+                (at - span + 1, at)
+            };
             let mut page_args = args.clone();
-            page_args.push(Value::BigInt(at));
+            page_args.extend([Value::BigInt(lo), Value::BigInt(hi)]);
             let mut rows = stmt.query(params_from_iter(page_args))?;
-            let mut read = 0;
+            // Where the next query starts, unless the page fills first.
+            let mut next = if ascending { hi + 1 } else { lo - 1 };
             while let Some(row) = rows.next()? {
-                read += 1;
-                scanned += 1;
                 let revision: i64 = row.get(0)?;
-                at = if ascending {
-                    revision + 1
-                } else {
-                    revision - 1
-                };
                 // What the caller may see first: the filter then selects
                 // among the sheets it may read.
                 let change = decode(&row.get::<_, Vec<u8>>(2)?)?;
@@ -244,24 +289,18 @@ pub async fn list(
                         change: Some(change),
                         reverted_by: row.get::<_, Option<i64>>(1)?.unwrap_or(0),
                     });
+                    if out.len() == size {
+                        next = if ascending {
+                            revision + 1
+                        } else {
+                            revision - 1
+                        };
+                        break;
+                    }
                 }
-                if out.len() == size || scanned == MAX_SCAN {
-                    break;
-                }
             }
-            let exhausted = read < CHUNK && out.len() < size && scanned < MAX_SCAN;
-            if exhausted || at <= 0 {
-                return Ok(pb::ListRevisionsResponse {
-                    revisions: out,
-                    next_page_token: String::new(),
-                });
-            }
-            if out.len() == size || scanned == MAX_SCAN {
-                return Ok(pb::ListRevisionsResponse {
-                    revisions: out,
-                    next_page_token: at.to_string(),
-                });
-            }
+            scanned += (next - at).unsigned_abs() as usize;
+            at = next;
         }
     })
     .await

@@ -183,6 +183,23 @@ async fn who_changed_a_cell_is_listed_with_before_and_after_and_every_filter_nar
         if page.next_page_token.is_empty() {
             break;
         }
+        // A token continues its own listing only: not another order, not
+        // other filters.
+        for other in [
+            pb::ListRevisionsRequest::default(),
+            pb::ListRevisionsRequest {
+                oldest_first: true,
+                actor: "bob".into(),
+                ..Default::default()
+            },
+        ] {
+            let reused = pb::ListRevisionsRequest {
+                page_token: page.next_page_token.clone(),
+                ..other
+            };
+            let status = list(&app, reused).await.unwrap_err();
+            assert_status(&status, Code::InvalidArgument, "INVALID_ARGUMENT");
+        }
         token = page.next_page_token;
     }
     assert_eq!(seen, [1, 2, 3]);

@@ -2052,8 +2052,8 @@ type ListRevisionsRequest struct {
 	// page may hold fewer, even none, when the scan of one call reaches its
 	// bound: continue while `next_page_token` is set.
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	// Token from a previous response's `next_page_token` (with the same
-	// filters).
+	// Token from a previous response's `next_page_token`, with the same
+	// filters and order (others are INVALID_ARGUMENT); `page_size` may change.
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// The first revision to list: the newest listed (or the oldest, with
 	// `oldest_first`). 0: the head (or the oldest retained).

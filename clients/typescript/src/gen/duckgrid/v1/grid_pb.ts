@@ -1090,8 +1090,8 @@ export type ListRevisionsRequest = Message<"duckgrid.v1.ListRevisionsRequest"> &
   pageSize: number;
 
   /**
-   * Token from a previous response's `next_page_token` (with the same
-   * filters).
+   * Token from a previous response's `next_page_token`, with the same
+   * filters and order (others are INVALID_ARGUMENT); `page_size` may change.
    *
    * @generated from field: string page_token = 2;
    */
