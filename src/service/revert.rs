@@ -110,5 +110,4 @@ impl GridApi {
             reverted_by: 0,
         })
     }
-
 }

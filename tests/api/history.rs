@@ -1,14 +1,13 @@
 //! History and undo: who changed a cell (ListRevisions, GetRevision), the
-//! grid as it was (GetSheet with a revision), reverts with conflicts,
-//! removed facts and reverts of reverts, Undo per actor and session,
-//! retention (a restart: history_faults.rs; an upgrade: upgrade.rs).
+//! grid as it was (GetSheet with a revision) and Undo per actor and
+//! session, with the helpers the other history tests share (reverts:
+//! history_reverts.rs; retention: history_retention.rs; a restart and an
+//! edge: history_faults.rs; an upgrade: upgrade.rs).
 
-use duckgrid::history::Retention;
 use duckgrid::proto::v1 as pb;
 use tonic::{Code, Request};
 
 use crate::helpers::*;
-use crate::watching::{next_change, watch_from};
 
 /// A request with an actor and, optionally, a session.
 pub fn as_actor<T>(message: T, actor: &str, session: Option<&str>) -> Request<T> {
@@ -107,7 +106,7 @@ fn before_after(r: &pb::Revision) -> (String, String) {
     (cells[0].previous_value.clone(), cells[0].value.clone())
 }
 
-fn revisions(page: &pb::ListRevisionsResponse) -> Vec<i64> {
+pub fn revisions(page: &pb::ListRevisionsResponse) -> Vec<i64> {
     page.revisions
         .iter()
         .map(|r| r.change.as_ref().unwrap().revision)
@@ -413,78 +412,4 @@ async fn undo_takes_back_the_callers_own_latest_revisions_in_its_session() {
         .map(|r| (r.change.as_ref().unwrap().revision, r.reverted_by))
         .collect();
     assert_eq!(&reverted[3..], [(a4, 7), (a2, 5), (a1, 6)]);
-}
-
-#[tokio::test]
-async fn retention_bounds_the_fact_history_but_not_who_changed_what() {
-    let app = spawn_with(test_config_with(|c| {
-        c.history_retention = Retention::Revisions(10)
-    }))
-    .await;
-    let grid = app.grid(PRODUCT).await;
-    let leaves: Vec<Vec<String>> = rows_at(&grid, 3).iter().map(|r| r.path.clone()).collect();
-    for i in 0..70 {
-        app.update(set(
-            cell(PRODUCT, &leaves[i % leaves.len()], "2024-02", "quantity"),
-            &i.to_string(),
-        ))
-        .await
-        .unwrap();
-    }
-    // Pruned after revision 64 to the last 10: 54 is the oldest readable.
-    assert_eq!(grid_at(&app, PRODUCT, 54).await.unwrap().revision, 54);
-    let status = grid_at(&app, PRODUCT, 53).await.unwrap_err();
-    assert_status(&status, Code::OutOfRange, "REVISION_OUT_OF_RANGE");
-    let info = error_info(&status);
-    assert_eq!(
-        (
-            info.metadata["oldest_revision"].as_str(),
-            info.metadata["head_revision"].as_str()
-        ),
-        ("54", "70")
-    );
-    let status = revert(&app, 54, false).await.unwrap_err();
-    assert_status(&status, Code::OutOfRange, "REVISION_OUT_OF_RANGE");
-    assert!(revert(&app, 55, true).await.is_ok());
-    assert_eq!(
-        app.query::<i64>("SELECT min(revision) FROM fact_history")[0][0],
-        55
-    );
-    // Who changed what is still there, and watches replay from 1.
-    let page = list(
-        &app,
-        pb::ListRevisionsRequest {
-            oldest_first: true,
-            page_size: 1,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    assert_eq!(revisions(&page), [1]);
-    let mut stream = watch_from(&app, 1).await;
-    assert_eq!(next_change(&mut stream).await.revision, 1);
-
-    // Off: nothing is recorded, nothing before the head can be read.
-    let app = spawn_with(test_config_with(|c| c.history_retention = Retention::Off)).await;
-    let r = app
-        .update(set(cell(PRODUCT, &leaves[0], "2024-02", "quantity"), "3"))
-        .await
-        .unwrap()
-        .revision;
-    assert_eq!(
-        app.query::<i64>("SELECT count(*) FROM fact_history")[0][0],
-        0
-    );
-    assert_status(
-        &grid_at(&app, PRODUCT, r - 1).await.unwrap_err(),
-        Code::OutOfRange,
-        "REVISION_OUT_OF_RANGE",
-    );
-    assert_status(
-        &revert(&app, r, false).await.unwrap_err(),
-        Code::OutOfRange,
-        "REVISION_OUT_OF_RANGE",
-    );
-    assert_eq!(grid_at(&app, PRODUCT, r).await.unwrap().revision, r);
 }

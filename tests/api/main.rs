@@ -14,6 +14,7 @@ mod history;
 mod history_auth;
 mod history_faults;
 mod history_props;
+mod history_retention;
 mod history_reverts;
 mod lifecycle;
 mod limits;
