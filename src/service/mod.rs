@@ -141,6 +141,33 @@ impl GridApi {
         Ok(outcome)
     }
 
+    /// UpdateCell and BatchUpdateCells: the edits (and request id) of the
+    /// request, authorized (grants, the right to spread), written.
+    async fn write_edits<T>(
+        &self,
+        rpc: &'static str,
+        request: Request<T>,
+        edits_of: impl FnOnce(T) -> Result<(Vec<pb::CellEdit>, String)>,
+    ) -> Result<WriteOutcome> {
+        let (caller, actor) = caller_and_actor(&request)?;
+        let session = header(&request, SESSION_HEADER)?;
+        let peer = caller.peer(request.remote_addr());
+        let (edits, request_id) = edits_of(request.into_inner())?;
+        record_request_id(&request_id);
+        self.authorize(&caller, &edits)?;
+        let request = WriteRequest::new(&self.model, edits, request_id, actor)?
+            .scoped(caller.scope())
+            .in_session(session);
+        self.authorize_spreads(&caller, &request.edits)?;
+        let who = Who {
+            caller: &caller,
+            peer,
+        };
+        let outcome = self.write(rpc, who, request).await?;
+        tracing::Span::current().record("revision", outcome.event.revision);
+        Ok(outcome)
+    }
+
     /// The contract's description of a sheet, from the model.
     fn describe_sheet(&self, index: usize) -> pb::Sheet {
         let model = &self.model;
@@ -279,30 +306,13 @@ impl GridService for GridApi {
         &self,
         request: Request<pb::UpdateCellRequest>,
     ) -> Result<Response<pb::UpdateCellResponse>, Status> {
-        let (caller, actor) = caller_and_actor(&request)?;
-        let session = header(&request, SESSION_HEADER)?;
-        let peer = caller.peer(request.remote_addr());
-        let r = request.into_inner();
-        let edit = r.edit.ok_or_else(|| Error::invalid("edit is required"))?;
-        record_request_id(&r.request_id);
-        let edits = vec![edit];
-        self.authorize(&caller, &edits)?;
-        let request =
-            WriteRequest::new(&self.model, edits, r.request_id, actor)?.scoped(caller.scope());
-        let request = request.in_session(session);
-        self.authorize_spreads(&caller, &request.edits)?;
         let outcome = self
-            .write(
-                "UpdateCell",
-                Who {
-                    caller: &caller,
-                    peer,
-                },
-                request,
-            )
+            .write_edits("UpdateCell", request, |r| {
+                let edit = r.edit.ok_or_else(|| Error::invalid("edit is required"))?;
+                Ok((vec![edit], r.request_id))
+            })
             .await?;
         let change = &outcome.event.change;
-        tracing::Span::current().record("revision", change.revision);
         Ok(Response::new(pb::UpdateCellResponse {
             revision: change.revision,
             result: change.results.first().cloned(),
@@ -314,28 +324,10 @@ impl GridService for GridApi {
         &self,
         request: Request<pb::BatchUpdateCellsRequest>,
     ) -> Result<Response<pb::BatchUpdateCellsResponse>, Status> {
-        let (caller, actor) = caller_and_actor(&request)?;
-        let session = header(&request, SESSION_HEADER)?;
-        let peer = caller.peer(request.remote_addr());
-        let r = request.into_inner();
-        record_request_id(&r.request_id);
-        self.authorize(&caller, &r.edits)?;
-        let request =
-            WriteRequest::new(&self.model, r.edits, r.request_id, actor)?.scoped(caller.scope());
-        let request = request.in_session(session);
-        self.authorize_spreads(&caller, &request.edits)?;
         let outcome = self
-            .write(
-                "BatchUpdateCells",
-                Who {
-                    caller: &caller,
-                    peer,
-                },
-                request,
-            )
+            .write_edits("BatchUpdateCells", request, |r| Ok((r.edits, r.request_id)))
             .await?;
         let change = &outcome.event.change;
-        tracing::Span::current().record("revision", change.revision);
         Ok(Response::new(pb::BatchUpdateCellsResponse {
             revision: change.revision,
             results: change.results.clone(),

@@ -11,12 +11,8 @@ use crate::helpers::*;
 use crate::history::{grid_at, list, revert, revisions};
 use crate::watching::{next_change, watch_from};
 
-#[tokio::test]
-async fn retention_bounds_the_fact_history_but_not_who_changed_what() {
-    let app = spawn_with(test_config_with(|c| {
-        c.history_retention = Retention::Revisions(10)
-    }))
-    .await;
+/// 70 leaf writes (pruning runs after revision 64).
+async fn write_70(app: &TestApp) {
     let grid = app.grid(PRODUCT).await;
     let leaves: Vec<Vec<String>> = rows_at(&grid, 3).iter().map(|r| r.path.clone()).collect();
     for i in 0..70 {
@@ -27,6 +23,15 @@ async fn retention_bounds_the_fact_history_but_not_who_changed_what() {
         .await
         .unwrap();
     }
+}
+
+#[tokio::test]
+async fn retention_bounds_the_fact_history_but_not_who_changed_what() {
+    let app = spawn_with(test_config_with(|c| {
+        c.history_retention = Retention::Revisions(10)
+    }))
+    .await;
+    write_70(&app).await;
     // Pruned after revision 64 to the last 10: 54 is the oldest readable.
     assert_eq!(grid_at(&app, PRODUCT, 54).await.unwrap().revision, 54);
     let status = grid_at(&app, PRODUCT, 53).await.unwrap_err();
@@ -63,8 +68,9 @@ async fn retention_bounds_the_fact_history_but_not_who_changed_what() {
 
     // Off: nothing is recorded, nothing before the head can be read.
     let app = spawn_with(test_config_with(|c| c.history_retention = Retention::Off)).await;
+    let leaf = rows_at(&app.grid(PRODUCT).await, 3)[0].path.clone();
     let r = app
-        .update(set(cell(PRODUCT, &leaves[0], "2024-02", "quantity"), "3"))
+        .update(set(cell(PRODUCT, &leaf, "2024-02", "quantity"), "3"))
         .await
         .unwrap()
         .revision;
@@ -88,16 +94,7 @@ async fn retention_bounds_the_fact_history_but_not_who_changed_what() {
 #[tokio::test]
 async fn the_changelog_retention_bounds_the_fact_history_too() {
     let app = spawn_with(test_config_with(|c| c.changelog_retention = 10)).await;
-    let grid = app.grid(PRODUCT).await;
-    let leaves: Vec<Vec<String>> = rows_at(&grid, 3).iter().map(|r| r.path.clone()).collect();
-    for i in 0..70 {
-        app.update(set(
-            cell(PRODUCT, &leaves[i % leaves.len()], "2024-02", "quantity"),
-            &i.to_string(),
-        ))
-        .await
-        .unwrap();
-    }
+    write_70(&app).await;
     // Pruned after revision 64: the changelog keeps 55 to 64 and on, the
     // history can rebuild 54 and later (it reaches back as far, no further).
     assert_eq!(grid_at(&app, PRODUCT, 54).await.unwrap().revision, 54);
