@@ -7,7 +7,9 @@
 //!
 //! - seeding a new database (generate + load) and starting the server on
 //!   it (computing the summary, loading the writer's copy of the facts);
-//! - UpdateCell latency p50/p99 for leaf cells (family x month);
+//! - UpdateCell latency p50/p99 for leaf cells (family x month), next to
+//!   the floor measured first in the same run: a single-row DuckDB UPDATE
+//!   and COMMIT on the same disk (the ratio is issue 14's target);
 //! - the time of a write to a top-level subtotal over >= 100,000 facts;
 //! - full-grid GetSheet latency for both sheets.
 //!
@@ -71,6 +73,14 @@ async fn main() -> anyhow::Result<()> {
     // so the first start's time includes generating and importing it; the
     // largest province is then found by SQL on the created file.
     let dir = tempfile::tempdir()?;
+    let mut floor = duckdb_floor(dir.path(), s.facts, s.leaf_writes)?;
+    report(
+        "floor: DuckDB single-row UPDATE + COMMIT",
+        floor.clone(),
+        None,
+    );
+    floor.sort();
+    let floor = common::percentile(&floor, 0.5);
     for variant in common::variants() {
         println!("-- {}: {}", variant.label, variant.bin.display());
         let path = dir
@@ -85,9 +95,46 @@ async fn main() -> anyhow::Result<()> {
         );
         server.stop()?;
         let (province, province_facts) = largest_province(&path)?;
-        scenario(&s, &variant, dir.path(), &path, &province, province_facts).await?;
+        scenario(
+            &s,
+            &variant,
+            dir.path(),
+            &path,
+            &province,
+            province_facts,
+            floor,
+        )
+        .await?;
     }
     Ok(())
+}
+
+/// The floor a leaf write is measured against: one single-row UPDATE and
+/// its COMMIT, on a DuckDB file in the same directory holding a table as
+/// long as the facts, `n` times at random rows.
+fn duckdb_floor(
+    dir: &std::path::Path,
+    facts: u64,
+    n: usize,
+) -> anyhow::Result<Vec<std::time::Duration>> {
+    let conn = duckdb::Connection::open(dir.join("floor.duckdb"))?;
+    conn.execute_batch(&format!(
+        "CREATE TABLE t AS SELECT range AS id, 0::BIGINT AS v FROM range({facts}); CHECKPOINT;"
+    ))?;
+    let mut update = conn.prepare("UPDATE t SET v = v + 1 WHERE id = ?")?;
+    let mut samples = Vec::with_capacity(n);
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    for _ in 0..n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let t = Instant::now();
+        conn.execute_batch("BEGIN")?;
+        update.execute([(x % facts) as i64])?;
+        conn.execute_batch("COMMIT")?;
+        samples.push(t.elapsed());
+    }
+    Ok(samples)
 }
 
 /// The demo server on the database at `path` (created from `facts` demo
@@ -121,6 +168,7 @@ async fn scenario(
     path: &std::path::Path,
     province: &str,
     province_facts: i64,
+    floor: std::time::Duration,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let server = start_demo(variant, dir, path, s.facts).await?;
@@ -182,11 +230,18 @@ async fn scenario(
         client.update_cell(request).await?;
         samples.push(t.elapsed());
     }
+    samples.sort();
+    let against_floor = format!(
+        "  leaf p50 / floor p50: {:.2}x, p99 / floor p50: {:.2}x   (targets: <= 1.5x, <= 3x)",
+        common::percentile(&samples, 0.5).as_secs_f64() / floor.as_secs_f64(),
+        common::percentile(&samples, 0.99).as_secs_f64() / floor.as_secs_f64(),
+    );
     report(
         "UpdateCell leaf (family x month)",
         samples,
         Some("p99 <= 5 ms"),
     );
+    println!("{against_floor}");
 
     // A top-level subtotal over >= 100,000 facts: the largest province.
     let mut samples = Vec::new();
