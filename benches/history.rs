@@ -144,18 +144,29 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The demo server on a database file `<name>.duckdb` of its own in `dir`
+/// (created with `facts` facts), with `extra` flags.
+async fn demo(
+    dir: &Path,
+    name: &str,
+    facts: u64,
+    extra: &[&str],
+) -> anyhow::Result<(Server, std::path::PathBuf)> {
+    let db = dir.join(format!("{name}.duckdb"));
+    let facts = facts.to_string();
+    let mut args = vec!["--db", db.to_str().unwrap(), "--facts", &facts];
+    args.extend_from_slice(extra);
+    Ok((Server::start(dir, name, &args).await?, db))
+}
+
 /// The delta log's cost on the write path: on and off, same data, same run.
 async fn write_cost(s: &Settings, dir: &Path) -> anyhow::Result<()> {
-    let facts = s.facts.to_string();
     let mut servers = Vec::new();
     for (label, extra) in [
         ("history on", &[][..]),
         ("history off", &["--history-retention", "off"][..]),
     ] {
-        let db = dir.join(format!("{}.duckdb", label.replace(' ', "-")));
-        let mut args = vec!["--db", db.to_str().unwrap(), "--facts", &facts];
-        args.extend_from_slice(extra);
-        let server = Server::start(dir, label, &args).await?;
+        let (server, db) = demo(dir, &label.replace(' ', "-"), s.facts, extra).await?;
         let client = server.client().await?;
         servers.push((label, server, client, db, Vec::new(), Vec::new()));
     }
@@ -226,21 +237,13 @@ async fn write_cost(s: &Settings, dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Point-in-time reads and a cell's listing over a long history.
+/// Point-in-time reads: the grid 1,000 revisions back, next to the head.
 async fn reads_over_history(s: &Settings, dir: &Path) -> anyhow::Result<()> {
-    let facts = s.big_facts.to_string();
-    let db = dir.join("big.duckdb");
-    let server = Server::start(
-        dir,
-        "big",
-        &["--db", db.to_str().unwrap(), "--facts", &facts],
-    )
-    .await?;
+    let (server, db) = demo(dir, "big", s.big_facts, &[]).await?;
     let mut client = server.client().await?;
     let leaves = leaves(&mut client).await;
     println!("-- {} facts, 1001 revisions", s.big_facts);
-    let (target, every) = (leaf_edit(&mut 7, &leaves, "1.00".into()), i64::MAX);
-    write_revisions(&server, &leaves, &target, 1_001, every).await?;
+    write_revisions(&server, &leaves, None, 1_001).await?;
 
     let head = grid(&mut client, PRODUCT).await.revision;
     for (label, revision) in [
@@ -271,14 +274,7 @@ async fn reads_over_history(s: &Settings, dir: &Path) -> anyhow::Result<()> {
 /// A cell's listing over a long history (at `DUCKGRID_BENCH_FACTS`: the
 /// number of facts does not change what a listing reads).
 async fn cell_listing(s: &Settings, dir: &Path) -> anyhow::Result<()> {
-    let facts = s.facts.to_string();
-    let db = dir.join("long.duckdb");
-    let server = Server::start(
-        dir,
-        "long",
-        &["--db", db.to_str().unwrap(), "--facts", &facts],
-    )
-    .await?;
+    let (server, _) = demo(dir, "long", s.facts, &[]).await?;
     let mut client = server.client().await?;
     let leaves = leaves(&mut client).await;
     println!("-- {} facts, {} revisions", s.facts, s.revisions);
@@ -286,7 +282,7 @@ async fn cell_listing(s: &Settings, dir: &Path) -> anyhow::Result<()> {
     let every = (s.revisions / 100).max(1);
     let target = edit(PRODUCT, &leaves[0], "2024-01", "quantity", String::new());
     let written = Instant::now();
-    write_revisions(&server, &leaves, &target, s.revisions, every).await?;
+    write_revisions(&server, &leaves, Some((&target, every)), s.revisions).await?;
     println!(
         "{:<52} {:>10}",
         format!("writing {} revisions (32 clients)", s.revisions),
@@ -330,15 +326,15 @@ async fn cell_listing(s: &Settings, dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `count` leaf writes from 32 clients at once, every `every`-th of them
-/// (by revision) to `target`.
+/// `count` leaf writes from 32 clients at once; with a `target`, every
+/// `every`-th of them (in the order they are taken) writes it a new value.
 async fn write_revisions(
     server: &Server,
     leaves: &[Vec<String>],
-    target: &pb::UpdateCellRequest,
+    target: Option<(&pb::UpdateCellRequest, i64)>,
     count: i64,
-    every: i64,
 ) -> anyhow::Result<()> {
+    let target = target.map(|(t, every)| (t.clone(), every));
     let next = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
     let mut tasks = Vec::new();
     for c in 0..32u64 {
@@ -351,12 +347,13 @@ async fn write_revisions(
                 if n >= count {
                     return anyhow::Ok(());
                 }
-                let request = if n % every == 0 {
-                    let mut t = target.clone();
-                    t.edit.as_mut().unwrap().value = (1 + n / every).to_string();
-                    t
-                } else {
-                    leaf_edit(&mut x, &leaves, format!("{}.{:02}", n % 5_000, n % 100))
+                let request = match &target {
+                    Some((t, every)) if n % every == 0 => {
+                        let mut t = t.clone();
+                        t.edit.as_mut().unwrap().value = (1 + n / every).to_string();
+                        t
+                    }
+                    _ => leaf_edit(&mut x, &leaves, format!("{}.{:02}", n % 5_000, n % 100)),
                 };
                 client.update_cell(request).await?;
             }
