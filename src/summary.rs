@@ -10,6 +10,11 @@
 //! Readers take the current snapshot (an `Arc` clone under a lock held for
 //! nanoseconds): they never wait behind the writer, and a grid and its
 //! revision always belong together.
+//!
+//! The cells are kept in shared chunks of [`CHUNK`], copied on write: the
+//! writer's working copy of a commit shares every chunk with the snapshot
+//! before it but those the commit changes, so a commit costs the cells it
+//! touches, not the size of the model.
 
 use std::sync::{Arc, RwLock};
 
@@ -38,11 +43,36 @@ impl CellValue {
     }
 }
 
-/// The cells of one sheet, dense: rows (in the sheet's order), then columns.
+/// Cells per shared chunk (about 40 KB).
+const CHUNK: usize = 512;
+
+/// The cells of one sheet, dense: rows (in the sheet's order), then
+/// columns, in chunks of [`CHUNK`] shared between summaries until one of
+/// them changes a cell of the chunk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct SheetCells {
     cols: usize,
-    cells: Vec<CellValue>,
+    chunks: Vec<Arc<Vec<CellValue>>>,
+}
+
+impl SheetCells {
+    fn new(rows: usize, cols: usize) -> Self {
+        let len = rows * cols;
+        let chunks = (0..len.div_ceil(CHUNK))
+            .map(|c| Arc::new(vec![CellValue::default(); CHUNK.min(len - c * CHUNK)]))
+            .collect();
+        SheetCells { cols, chunks }
+    }
+
+    fn get(&self, i: usize) -> CellValue {
+        self.chunks[i / CHUNK][i % CHUNK]
+    }
+
+    /// A cell to change: its chunk is copied first if another summary
+    /// shares it.
+    fn get_mut(&mut self, i: usize) -> &mut CellValue {
+        &mut Arc::make_mut(&mut self.chunks[i / CHUNK])[i % CHUNK]
+    }
 }
 
 /// Every cell of every sheet.
@@ -57,10 +87,7 @@ impl Summary {
         let sheets = model
             .sheets
             .iter()
-            .map(|s| SheetCells {
-                cols: s.columns.len(),
-                cells: vec![CellValue::default(); s.rows.len() * s.columns.len()],
-            })
+            .map(|s| SheetCells::new(s.rows.len(), s.columns.len()))
             .collect();
         Summary { sheets }
     }
@@ -75,7 +102,7 @@ impl Summary {
             mirror.for_each(|keys, month, values| sums.add(keys, month, 1, values));
             let cells = &mut summary.sheets[i];
             sums.into_cells(|row, col, cell| {
-                cells.cells[row as usize * cells.cols + col as usize] = cell;
+                *cells.get_mut(row as usize * cells.cols + col as usize) = cell;
             });
         }
         summary
@@ -90,8 +117,8 @@ impl Summary {
             .enumerate()
             .map(|(i, s)| SheetCells {
                 cols: s.cols,
-                cells: if i == sheet {
-                    s.cells.clone()
+                chunks: if i == sheet {
+                    s.chunks.clone()
                 } else {
                     Vec::new()
                 },
@@ -106,7 +133,7 @@ impl Summary {
 
     /// A cell, or `None` when it has no facts (an empty cell).
     pub fn cell(&self, sheet: usize, row: u32, col: u16) -> Option<CellValue> {
-        let v = self.sheets[sheet].cells[self.index(sheet, row, col)];
+        let v = self.sheets[sheet].get(self.index(sheet, row, col));
         (v.facts > 0).then_some(v)
     }
 
@@ -116,7 +143,7 @@ impl Summary {
             .iter()
             .map(|d| {
                 let i = self.index(d.sheet, d.row, d.col);
-                let cell = &mut self.sheets[d.sheet].cells[i];
+                let cell = self.sheets[d.sheet].get_mut(i);
                 cell.add(d.facts, &d.values);
                 *cell
             })
@@ -221,6 +248,31 @@ mod tests {
                 .facts,
             1
         );
+    }
+
+    /// A copy shares every chunk; a change copies only the chunk it is
+    /// in, and the original keeps its value.
+    #[test]
+    fn a_copy_changed_in_one_cell_shares_every_other_chunk() {
+        let original = SheetCells::new(100, 25);
+        assert_eq!(original.chunks.len(), (100 * 25usize).div_ceil(CHUNK));
+        let mut copy = original.clone();
+        let i = 2 * CHUNK + 3;
+        copy.get_mut(i).add(1, &[7, 0, 0, 0]);
+        assert_eq!(copy.get(i).values[0], 7);
+        assert_eq!(
+            original.get(i),
+            CellValue::default(),
+            "the original is unchanged"
+        );
+        let shared: Vec<bool> = original
+            .chunks
+            .iter()
+            .zip(&copy.chunks)
+            .map(|(a, b)| Arc::ptr_eq(a, b))
+            .collect();
+        let expected: Vec<bool> = (0..shared.len()).map(|c| c != 2).collect();
+        assert_eq!(shared, expected);
     }
 
     #[test]
