@@ -178,6 +178,7 @@ impl Server {
                     max_facts_per_write: config.max_facts_per_write as i64,
                     changelog_retention: config.changelog_retention,
                     history_retention: config.history_retention,
+                    catch_up_idle: std::time::Duration::from_millis(config.facts_catch_up_idle_ms),
                     wal: (config.db != ":memory:")
                         .then(|| std::path::PathBuf::from(format!("{}.wal", config.db))),
                     faults: config.faults.clone(),
@@ -314,10 +315,14 @@ impl Server {
     }
 
     /// A new connection to the server's database, for tests and tools that
-    /// inspect it (read only: only the writer writes). Writers only.
-    pub fn database(&self) -> anyhow::Result<duckdb::Connection> {
+    /// inspect it (read only: only the writer writes), and the writer's
+    /// handle, to have `facts` catch up with the writes first
+    /// ([`writer::WriterHandle::catch_up`]). Writers only.
+    pub fn database(&self) -> anyhow::Result<(duckdb::Connection, writer::WriterHandle)> {
         match &self.role {
-            RoleState::Writer { pool, .. } => Ok(pool.connection()?),
+            RoleState::Writer { pool, writer, .. } => {
+                Ok((pool.connection()?, writer.handle.clone()))
+            }
             RoleState::Edge { .. } => anyhow::bail!("an edge has no database"),
         }
     }

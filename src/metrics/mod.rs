@@ -48,6 +48,11 @@ pub struct WriterMetrics {
     pub queue_depth: IntGauge,
     /// Facts one committed request changed or created.
     pub facts_changed: Histogram,
+    /// Committed revisions whose fact changes the `facts` table does not
+    /// hold yet (they are durable in the fact history).
+    pub facts_behind: IntGauge,
+    /// Time to write the committed fact changes into `facts`.
+    pub catch_up_seconds: Histogram,
 }
 
 /// What the Redis feed counts.
@@ -96,6 +101,15 @@ impl Metrics {
                     "duckgrid_write_facts_changed",
                     "Facts one committed write changed or created.",
                     &[0.0, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6, 1e7],
+                ),
+                facts_behind: reg.gauge(
+                    "duckgrid_facts_behind_revisions",
+                    "Committed revisions the facts table has yet to catch up with (their changes are durable in the fact history).",
+                ),
+                catch_up_seconds: reg.histogram(
+                    "duckgrid_facts_catch_up_seconds",
+                    "Time to write committed fact changes into the facts table, behind the writes.",
+                    LATENCY_BUCKETS,
                 ),
             },
             watch: Arc::new(WatchStats {

@@ -1,17 +1,14 @@
-//! The writer's statements on facts: change their values and add
-//! adjustment facts. Values are integer units (the schema stores them so),
-//! every identifier is a generated column name (`d<i>`, `m<i>`).
+//! The writer's statements on facts: add adjustment facts, and write the
+//! changes of committed revisions behind them. Values are integer units
+//! (the schema stores them so), every identifier is a generated column name
+//! (`d<i>`, `m<i>`).
 
-use std::sync::Arc;
-
-use duckdb::arrow::array::Int64Array;
-use duckdb::arrow::datatypes::{DataType, Field, Schema};
-use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::types::Value;
-use duckdb::{Connection, params, params_from_iter};
+use duckdb::{Connection, params};
 
+use super::schema::EXISTENCE;
 use crate::decimal::Units;
-use crate::model::{AtomFilter, MAX_DIMENSIONS, MAX_MEASURES};
+use crate::model::{MAX_DIMENSIONS, MAX_MEASURES};
 
 /// A fact to insert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,98 +19,88 @@ pub struct NewFact {
     pub values: [Units; MAX_MEASURES],
 }
 
-/// The SQL condition of a cell's facts, and its parameters.
-fn filter_sql(filter: &AtomFilter) -> (String, Vec<Value>) {
-    let mut sql = vec!["month >= ? AND month < ?".to_owned()];
-    let mut args = vec![
-        Value::Int(i32::from(filter.months.start)),
-        Value::Int(i32::from(filter.months.end)),
-    ];
-    for (d, keys) in &filter.keys {
-        sql.push(format!("d{d} BETWEEN ? AND ?"));
-        args.push(Value::Int(*keys.start() as i32));
-        args.push(Value::Int(*keys.end() as i32));
-    }
-    (sql.join(" AND "), args)
+/// The revision the `facts` table holds the values of.
+pub fn facts_at(conn: &Connection) -> duckdb::Result<i64> {
+    let value: String = conn.query_row(
+        "SELECT value FROM duckgrid_meta WHERE key = 'facts_at'",
+        [],
+        |r| r.get(0),
+    )?;
+    value.parse().map_err(|e| {
+        duckdb::Error::FromSqlConversionFailure(0, duckdb::types::Type::Text, Box::new(e))
+    })
 }
 
-/// Up to this many changed facts travel inline in the statement; more go
-/// through a staging table (appending is cheaper than parsing at that size).
-const INLINE_UPDATE: usize = 2_000;
-
-/// The temporary table that stages large fact updates.
-const STAGE: &str = "fact_update";
-
-/// Creates the staging table of large fact updates.
-pub fn create_stage(conn: &Connection) -> duckdb::Result<()> {
-    conn.execute_batch(&format!(
-        "CREATE TEMP TABLE {STAGE} (fact_id BIGINT, units BIGINT)"
-    ))
-}
-
-/// Sets `column` (a measure's `m<i>`, or `removed_revision`) of the given
-/// facts (all beneath `filter`, when given) to new values; returns how many
-/// facts were changed.
+/// Writes the fact changes of the revisions after `facts_at` up to `to`
+/// from their durable record (`fact_history`) into `facts`, in one
+/// transaction of its own, and records `to` as `facts_at`; returns how many
+/// (fact, measure) values were written.
 ///
-/// The statement repeats the cell's filter and the range of the changed ids
-/// so that zone maps skip every row group that holds none of them (a join
-/// against every fact costs several milliseconds). Without a filter (several
-/// cells at once) only the id range narrows the scan. Values travel as
-/// (id, units) pairs: a few as one text parameter that the statement
-/// splits, many appended to a staging table first.
-pub fn update(
-    conn: &Connection,
-    filter: Option<&AtomFilter>,
-    column: &str,
-    values: &[(i64, Units)],
-) -> duckdb::Result<usize> {
-    let (Some(lo), Some(hi)) = (
-        values.iter().map(|v| v.0).min(),
-        values.iter().map(|v| v.0).max(),
-    ) else {
+/// This is both the writer's write-behind (a commit appends its changes to
+/// `fact_history` and nothing more; this runs when the writer is idle or
+/// far enough behind) and the replay at start after a crash: one statement
+/// per measure sets each fact to the last value the revisions left in it.
+/// Each statement is confirmed: it must change exactly the facts the
+/// record names (ids are dense, no fact is ever deleted).
+pub fn catch_up(conn: &Connection, measures: usize, to: i64) -> anyhow::Result<usize> {
+    let from = facts_at(conn)?;
+    if to <= from {
         return Ok(0);
-    };
-    let mut args = Vec::with_capacity(8);
-    let units = if values.len() <= INLINE_UPDATE {
-        let pairs = values
-            .iter()
-            .map(|(id, v)| format!("{id}:{v}"))
-            .collect::<Vec<_>>()
-            .join(";");
-        args.push(Value::Text(pairs));
-        "(SELECT CAST(split_part(pair, ':', 1) AS BIGINT) AS fact_id,
-                 CAST(split_part(pair, ':', 2) AS BIGINT) AS units
-          FROM (SELECT unnest(string_split(?, ';')) AS pair))"
-            .to_owned()
-    } else {
-        conn.execute(&format!("DELETE FROM {STAGE}"), [])?;
-        // One batch of two columns: appending row by row costs a generic
-        // value and a cast per field, several times the UPDATE itself.
-        let ids = Int64Array::from_iter_values(values.iter().map(|v| v.0));
-        let units = Int64Array::from_iter_values(values.iter().map(|v| v.1 as i64));
-        let schema = Schema::new(vec![
-            Field::new("fact_id", DataType::Int64, false),
-            Field::new("units", DataType::Int64, false),
-        ]);
-        let batch = RecordBatch::try_new(Arc::new(schema), vec![Arc::new(ids), Arc::new(units)])
-            .map_err(|e| duckdb::Error::ToSqlConversionFailure(Box::new(e)))?;
-        let mut app = conn.appender_to_catalog_and_db(STAGE, "temp", "main")?;
-        app.append_record_batch(batch)?;
-        app.flush()?;
-        STAGE.to_owned()
-    };
-    let mut cond = String::new();
-    if let Some(filter) = filter {
-        let (sql, filter_args) = filter_sql(filter);
-        cond = format!("{sql} AND ");
-        args.extend(filter_args);
     }
-    args.extend([Value::BigInt(lo), Value::BigInt(hi)]);
-    conn.prepare_cached(&format!(
-        "UPDATE facts SET {column} = u.units FROM {units} u
-         WHERE facts.fact_id = u.fact_id AND {cond}facts.fact_id BETWEEN ? AND ?"
-    ))?
-    .execute(params_from_iter(args))
+    let tx = conn.unchecked_transaction()?;
+    // Per measure: how many facts changed, and the range of their ids (so
+    // that zone maps skip the row groups outside it).
+    let touched: Vec<(u8, usize, i64, i64)> = conn
+        .prepare_cached(
+            "SELECT measure, count(DISTINCT fact_id), min(fact_id), max(fact_id)
+             FROM fact_history WHERE revision > ? AND revision <= ? GROUP BY measure",
+        )?
+        .query_map(params![from, to], |r| {
+            Ok((
+                r.get(0)?,
+                r.get::<_, i64>(1)? as usize,
+                r.get(2)?,
+                r.get(3)?,
+            ))
+        })?
+        .collect::<duckdb::Result<_>>()?;
+    let mut written = 0;
+    for (measure, count, lo, hi) in touched {
+        let (column, value) = if measure == EXISTENCE {
+            // Live again: 0; removed: the revision that removed it.
+            (
+                "removed_revision".to_owned(),
+                "CASE WHEN j.after = 1 THEN 0 ELSE j.revision END",
+            )
+        } else if (measure as usize) < measures {
+            (format!("m{measure}"), "j.after")
+        } else {
+            anyhow::bail!("fact_history names measure {measure}, which the model does not have");
+        };
+        let updated = conn
+            .prepare_cached(&format!(
+                "UPDATE facts SET {column} = {value}
+                 FROM (SELECT fact_id, arg_max(after, revision) AS after, max(revision) AS revision
+                       FROM fact_history
+                       WHERE revision > ? AND revision <= ? AND measure = ?
+                       GROUP BY fact_id) j
+                 WHERE facts.fact_id = j.fact_id AND facts.fact_id BETWEEN ? AND ?"
+            ))?
+            .execute(params![from, to, measure, lo, hi])?;
+        if updated != count {
+            anyhow::bail!(
+                "{updated} facts were written where {count} changed (measure {measure}, \
+                 revisions {from} to {to})"
+            );
+        }
+        written += count;
+    }
+    conn.execute(
+        "UPDATE duckgrid_meta SET value = ? WHERE key = 'facts_at'",
+        [to.to_string()],
+    )?;
+    tx.commit()?;
+    Ok(written)
 }
 
 /// Appends new facts, each with the revision that created it, and flushes

@@ -136,12 +136,15 @@ pub fn net_deltas(
     Ok(out.into_iter().map(|(_, d)| d).collect())
 }
 
-/// Drops the rows of revisions up to `upto`, so the history rebuilds
-/// revisions from `upto` on; returns how many rows went.
-pub fn prune(conn: &Connection, upto: i64) -> duckdb::Result<usize> {
+/// Drops the rows of revisions up to `upto` (never later than `facts_at`:
+/// the facts have those changes), so the history rebuilds revisions from
+/// `upto` on when `history` is on; returns how many rows went.
+pub fn prune(conn: &Connection, upto: i64, history: bool) -> duckdb::Result<usize> {
     let tx = conn.unchecked_transaction()?;
     let n = conn.execute("DELETE FROM fact_history WHERE revision <= ?", [upto])?;
-    set_history_from(conn, Some(upto))?;
+    if history {
+        set_history_from(conn, Some(upto))?;
+    }
     tx.commit()?;
     Ok(n)
 }

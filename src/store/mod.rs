@@ -16,6 +16,7 @@ pub mod facts;
 pub mod history;
 mod pool;
 pub mod read;
+pub mod rows;
 pub mod schema;
 
 use std::path::{Path, PathBuf};
@@ -97,10 +98,14 @@ pub fn open(
             conn.execute_batch(schema::REQUEST_ID_INDEX)?;
             def
         }
-        Some(v) if v == "2" => {
+        Some(v) if v == "2" || v == "3" => {
             let def = reopen(&conn, source)?;
-            migrate_2_to_3(&conn, &def).context("upgrading the database to schema version 3")?;
-            conn.execute_batch(schema::REQUEST_ID_INDEX)?;
+            if v == "2" {
+                migrate_2_to_3(&conn, &def)
+                    .context("upgrading the database to schema version 3")?;
+                conn.execute_batch(schema::REQUEST_ID_INDEX)?;
+            }
+            migrate_3_to_4(&conn).context("upgrading the database to schema version 4")?;
             def
         }
         Some(v) => bail!(
@@ -110,8 +115,22 @@ pub fn open(
         ),
     };
     let model = Arc::new(load_model(&conn, def)?);
+    let head = read::head_revision(&conn)?;
+    // What a crash left unwritten is in the fact history: the facts catch
+    // up with the head before anything reads them.
+    let started = std::time::Instant::now();
+    let replayed = facts::catch_up(&conn, model.def.measures.len(), head)
+        .context("writing the facts of the revisions committed before the last stop")?;
+    if replayed > 0 {
+        tracing::info!(
+            values = replayed,
+            head,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "wrote the fact changes of revisions committed before the last stop"
+        );
+    }
     Ok(Database {
-        head: read::head_revision(&conn)?,
+        head,
         database_id: meta(&conn, "database_id")?,
         conn,
         model,
@@ -181,6 +200,7 @@ fn create(conn: &Connection, source: &ModelSource) -> anyhow::Result<ModelDef> {
         ("model_signature", def.storage_signature()),
         ("model", serde_json::to_string(&def)?),
         ("history_from", "0".to_owned()),
+        ("facts_at", "0".to_owned()),
     ];
     if let ModelSource::Demo(spec) = source {
         meta.push(("seed", spec.seed.to_string()));
@@ -217,6 +237,20 @@ fn migrate_2_to_3(conn: &Connection, def: &ModelDef) -> anyhow::Result<()> {
         head,
         "upgraded the database to schema version 3 (fact history from here on)"
     );
+    Ok(())
+}
+
+/// Lets a version 3 database's facts be written behind its writes: it
+/// wrote them with every revision, so they are those of its head.
+fn migrate_3_to_4(conn: &Connection) -> anyhow::Result<()> {
+    let tx = conn.unchecked_transaction()?;
+    let head = read::head_revision(conn)?;
+    conn.execute(
+        "INSERT INTO duckgrid_meta VALUES ('facts_at', ?)",
+        [head.to_string()],
+    )?;
+    conn.execute_batch("UPDATE duckgrid_meta SET value = '4' WHERE key = 'schema_version'")?;
+    tx.commit()?;
     Ok(())
 }
 

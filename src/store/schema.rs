@@ -13,20 +13,27 @@
 //!   facts and the creating revision for adjustment facts;
 //!   `removed_revision` is 0 for a live fact and the revision that removed
 //!   it (a revert of its creation) otherwise. A removed fact keeps its id
-//!   (ids stay dense) and holds zeros.
+//!   (ids stay dense) and holds zeros. The values are those of revision
+//!   `duckgrid_meta.facts_at`: later revisions' changes are in
+//!   `fact_history` and are written here behind the writes (see
+//!   `facts::catch_up`); new facts are inserted by the revision that
+//!   creates them.
 //! - `changelog`: one row per revision, written in the same transaction as
 //!   the facts — the source of truth for change events — with the client
 //!   session, the revision a revert took back and the revert in effect that
 //!   took this one back (what Undo looks for).
 //! - `fact_history (revision, fact_id, measure, before, after)`: every
-//!   fact value a revision changed, in the same transaction; `measure` 255
-//!   ([`EXISTENCE`]) records a fact's creation (0 → 1) or removal (1 → 0).
-//!   `duckgrid_meta.history_from` is the oldest revision whose state the
-//!   rows can rebuild (see `crate::history`).
+//!   fact value a revision changed, in the same transaction — the durable
+//!   record of a write's facts; `measure` 255 ([`EXISTENCE`]) records a
+//!   fact's creation (0 → 1) or removal (1 → 0). `duckgrid_meta.history_from`
+//!   is the oldest revision whose state the rows can rebuild (see
+//!   `crate::history`); the rows after `facts_at` are kept whatever the
+//!   retention.
 //! - the view `cube`: every fact with the model's names — its month (the
 //!   first day), its key and members in every dimension (`<dimension>` and
 //!   `<dimension>_<level>`), its measures as exact decimals — for anyone
-//!   who queries the database with SQL.
+//!   who queries the database with SQL (current once duckgrid has stopped,
+//!   or caught up: see `facts_at`).
 
 use duckdb::Connection;
 
@@ -35,8 +42,9 @@ use crate::model::def::ModelDef;
 
 /// Bumped whenever the schema changes (1: the fixed demo schema of the
 /// first phase; 2: models; 3: the fact history, migrated from 2 by
-/// [`MIGRATE_2_TO_3`]).
-pub const VERSION: &str = "3";
+/// [`MIGRATE_2_TO_3`]; 4: facts written behind the writes, `facts_at`,
+/// `store::migrate_3_to_4`).
+pub const VERSION: &str = "4";
 
 /// The `fact_history.measure` of a fact's existence: `before`/`after` are
 /// 0 (absent) or 1 (live).
@@ -94,11 +102,12 @@ pub fn ddl(def: &ModelDef) -> String {
              revision     BIGINT PRIMARY KEY,
              committed_at TIMESTAMP NOT NULL,
              actor        VARCHAR NOT NULL,
+             -- None is '' or 0 (NULL in rows before schema version 4).
              -- The idempotency key: the request id, `<principal id>:<id>`
              -- with auth on (one principal never finds another's).
              request_id   VARCHAR,
              event        BLOB NOT NULL,
-             -- The x-duckgrid-session of the write, if any.
+             -- The x-duckgrid-session of the write.
              session      VARCHAR,
              -- For a revert: the revision it took back.
              reverts      BIGINT,

@@ -2,13 +2,14 @@
 //! check compare-and-set and bounds, spread the target over the facts (or
 //! create adjustment facts for an empty cell), roll the changes up into the
 //! summary, and verify the target against the facts before anyone commits.
-//! Facts change in the mirror; DuckDB gets them when the group flushes
-//! ([`FactWrites`]).
+//! Facts change in the mirror; DuckDB gets their deltas (and new facts)
+//! when the group flushes ([`Deltas`], [`NewFacts`]), and the `facts` table
+//! catches up behind the writes.
 
 use super::changes::Changes;
 use super::deltas::Deltas;
 use super::mirror::Mirror;
-use super::writes::FactWrites;
+use super::writes::NewFacts;
 use crate::decimal::{self, Units};
 use crate::edit::Edit;
 use crate::error::Error;
@@ -54,11 +55,12 @@ pub struct Applier<'a> {
     /// The writer's working copy of the summary.
     pub summary: &'a mut Summary,
     /// The writer's in-memory copy of the facts: changes are made to it
-    /// first, and written to DuckDB from it (see [`FactWrites`]).
+    /// first; it is what reads and spreads see.
     pub mirror: &'a mut Mirror,
-    /// The facts the group changed, written to DuckDB before commit.
-    pub writes: &'a mut FactWrites,
-    /// Their values before and after, for the fact history.
+    /// The facts the group created, inserted before commit.
+    pub created: &'a mut NewFacts,
+    /// Every fact value changed, before and after: the durable record of
+    /// the group's facts (and the fact history).
     pub deltas: &'a mut Deltas,
     /// The oldest revision the fact history can rebuild (only later ones
     /// can be reverted); `None` with the history off.
@@ -174,11 +176,9 @@ impl Applier<'_> {
         let spread_at = started.elapsed();
         // Sized once: growing vectors of ~100,000s of facts by doubling
         // copies them and faults in fresh memory several times over.
-        let mut changed = Vec::with_capacity(atoms.len());
         let mut deltas = Vec::with_capacity(atoms.len());
         for (atom, new) in atoms.iter().zip(&new_values) {
             if *new != atom.value {
-                changed.push(atom.fact_id);
                 self.mirror.set(atom.fact_id, cell.measure, *new);
                 self.deltas
                     .changed(revision, atom.fact_id, cell.measure, atom.value, *new);
@@ -192,8 +192,7 @@ impl Applier<'_> {
                 });
             }
         }
-        let facts_changed = changed.len() as i64;
-        self.writes.record(cell.measure, filter, changed);
+        let facts_changed = deltas.len() as i64;
         self.roll_up(&deltas, changes);
         self.post_check(edit, target, &new_values)?;
         tracing::debug!(facts, ?spread_at, total = ?started.elapsed(), "edit applied");
@@ -283,8 +282,7 @@ impl Applier<'_> {
                 values,
             });
         }
-        self.writes
-            .record_created(revision, first, values_created.len());
+        self.created.record(revision, first, values_created.len());
         self.roll_up(&deltas, changes);
         self.post_check(edit, target, &values_created)?;
         Ok(EditOutcome {
@@ -323,7 +321,8 @@ impl Applier<'_> {
     /// the summary) sum to the target, and so does the rolled-up summary
     /// cell. Anything else is a bug, and the transaction is dropped. (That
     /// the database changed exactly the facts it was asked to is checked
-    /// when the group's writes are flushed.)
+    /// when they are written: new ones at flush, changed ones when the
+    /// facts catch up.)
     fn post_check(&self, edit: &Edit, target: Units, facts: &[Units]) -> Result<(), ApplyError> {
         let (model, cell) = (self.model, &edit.cell);
         let from_facts: Units = facts.iter().sum();

@@ -1,7 +1,8 @@
 //! The fact deltas of a commit group: every fact value its revisions
 //! changed, before and after, and every fact they created or removed —
 //! appended to `fact_history` as one columnar batch just before the group
-//! commits, in the same transaction as the facts themselves.
+//! commits. They are the durable record of the group's facts (the `facts`
+//! table catches up from them behind the writes) and the fact history.
 //!
 //! One row per changed (fact, measure): a leaf write adds one row, a
 //! spread over 100,000 facts 100,000, which DuckDB stores compressed
@@ -13,14 +14,14 @@ use duckdb::Connection;
 use duckdb::arrow::array::{Int64Array, UInt8Array};
 use duckdb::arrow::datatypes::{DataType, Field, Schema};
 use duckdb::arrow::record_batch::RecordBatch;
+use duckdb::types::Value;
 
 use crate::decimal::Units;
+use crate::store::rows;
 use crate::store::schema::EXISTENCE;
 
 #[derive(Debug, Default)]
 pub struct Deltas {
-    /// False with `--history-retention off`: nothing is recorded.
-    enabled: bool,
     revision: Vec<i64>,
     fact: Vec<i64>,
     measure: Vec<u8>,
@@ -29,21 +30,12 @@ pub struct Deltas {
 }
 
 impl Deltas {
-    pub fn new(enabled: bool) -> Self {
-        Deltas {
-            enabled,
-            ..Deltas::default()
-        }
-    }
-
     fn push(&mut self, revision: i64, fact: i64, measure: u8, before: i64, after: i64) {
-        if self.enabled {
-            self.revision.push(revision);
-            self.fact.push(fact);
-            self.measure.push(measure);
-            self.before.push(before);
-            self.after.push(after);
-        }
+        self.revision.push(revision);
+        self.fact.push(fact);
+        self.measure.push(measure);
+        self.before.push(before);
+        self.after.push(after);
     }
 
     /// Records a new value of one measure of a fact. (Values fit a BIGINT:
@@ -110,6 +102,22 @@ impl Deltas {
         if self.fact.is_empty() {
             return Ok(());
         }
+        if self.fact.len() <= rows::INSERT_ROWS {
+            let values: Vec<Value> = (0..self.fact.len())
+                .flat_map(|i| {
+                    [
+                        Value::BigInt(self.revision[i]),
+                        Value::BigInt(self.fact[i]),
+                        Value::UTinyInt(self.measure[i]),
+                        Value::BigInt(self.before[i]),
+                        Value::BigInt(self.after[i]),
+                    ]
+                })
+                .collect();
+            rows::insert(conn, "fact_history", 5, &values)?;
+            *self = Deltas::default();
+            return Ok(());
+        }
         let schema = Schema::new(vec![
             Field::new("revision", DataType::Int64, false),
             Field::new("fact_id", DataType::Int64, false),
@@ -154,7 +162,7 @@ mod tests {
 
     #[test]
     fn a_revision_that_changes_a_fact_twice_keeps_one_row_from_first_before_to_last_after() {
-        let mut d = Deltas::new(true);
+        let mut d = Deltas::default();
         d.changed(4, 9, 0, 1, 2);
         d.changed(5, 7, 0, 10, 20);
         d.existence(5, 3, true);

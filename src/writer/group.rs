@@ -23,13 +23,14 @@ use super::apply::{Applier, ApplyError, clean};
 use super::changes::Changes;
 use super::deltas::Deltas;
 use super::faults::FaultPoint;
-use super::writes::FactWrites;
+use super::request_ids::RequestIds;
+use super::writes::NewFacts;
 use super::{Command, WriteOutcome, Writer};
 use crate::edit::{RevertTarget, WriteRequest};
 use crate::error::{Error, Result};
 use crate::feed::Event;
 use crate::proto::v1 as pb;
-use crate::store::changelog::{self, Entry};
+use crate::store::changelog::{self, Entry, Rows};
 use crate::summary::{Snapshot, Summary};
 
 /// A group that committed: each applied request's outcome, and the summary
@@ -38,6 +39,8 @@ struct Committed {
     results: Vec<Result<WriteOutcome>>,
     summary: Summary,
     applied: usize,
+    /// The request ids the group's revisions used.
+    request_ids: Vec<String>,
 }
 
 enum GroupFailure {
@@ -128,12 +131,25 @@ impl Writer {
     fn finish(&mut self, group: Vec<Command>, committed: Committed) {
         self.mirror.commit();
         let Committed {
-            results, summary, ..
+            results,
+            summary,
+            request_ids,
+            ..
         } = committed;
+        for id in &request_ids {
+            self.request_ids.add(id);
+        }
         // The group is durable: from here on every caller gets its outcome,
         // whatever happens while publishing (watchers that miss an event
         // read it from the changelog).
         if self.head != self.committed.revision {
+            // The facts table has these changes only in the history so far.
+            self.behind_since
+                .get_or_insert_with(std::time::Instant::now);
+            self.config
+                .metrics
+                .facts_behind
+                .set(self.head - self.facts_at);
             self.committed = Arc::new(Snapshot {
                 revision: self.head,
                 summary,
@@ -184,8 +200,9 @@ impl Writer {
             .unchecked_transaction()
             .map_err(|e| GroupFailure::Commit(e.into(), group.len()))?;
         let mut results = Vec::with_capacity(group.len());
-        let mut writes = FactWrites::default();
-        let mut deltas = Deltas::new(self.history_from.is_some());
+        let mut created = NewFacts::default();
+        let mut deltas = Deltas::default();
+        let mut log = Rows::default();
         let budget = self.config.max_facts_per_write;
         let (mut applied, mut touched) = (0, 0);
         for (i, cmd) in group.iter().enumerate() {
@@ -200,14 +217,15 @@ impl Writer {
                 facts_left: budget,
                 summary: &mut summary,
                 mirror: &mut self.mirror,
-                writes: &mut writes,
+                created: &mut created,
                 deltas: &mut deltas,
                 history_from: self.history_from,
             };
             let faults = &self.config.faults;
             let outcome = catch_unwind(AssertUnwindSafe(|| {
                 faults.at(FaultPoint::Apply, &cmd.request);
-                apply_request(conn, &mut applier, &cmd.request, revision)
+                let known = &self.request_ids;
+                apply_request(conn, &mut applier, &mut log, known, &cmd.request, revision)
             }));
             touched += budget - applier.facts_left;
             match outcome {
@@ -240,11 +258,13 @@ impl Writer {
             self.config.faults.at(FaultPoint::Flush, &cmd.request);
         }
         let flushing = std::time::Instant::now();
-        writes
+        created
             .flush(conn, &self.model, &self.mirror)
             .map_err(|e| GroupFailure::Commit(e, applied))?;
         deltas
             .flush(conn)
+            .map_err(|e| GroupFailure::Commit(e.into(), applied))?;
+        log.flush(conn)
             .map_err(|e| GroupFailure::Commit(e.into(), applied))?;
         let committing = std::time::Instant::now();
         tx.commit()
@@ -264,42 +284,44 @@ impl Writer {
             results,
             summary,
             applied,
+            request_ids: log.into_request_ids().collect(),
         })
     }
 }
 
 /// Applies one request (all its edits) inside the open transaction and
-/// records its changelog row.
+/// records its changelog row in the group's `log`.
 fn apply_request(
     conn: &Connection,
     applier: &mut Applier<'_>,
+    log: &mut Rows,
+    known: &RequestIds,
     request: &WriteRequest,
     revision: i64,
 ) -> Result<WriteOutcome, ApplyError> {
     let model = applier.model;
-    if let Some(key) = request.dedup_key()
-        && let Some((original, bytes)) =
-            changelog::find_by_request_id(conn, &key).map_err(|e| clean(e.into()))?
-    {
-        let id = request.request_id.as_deref().unwrap_or_default();
-        let event = Event::decode(original, &bytes).map_err(clean)?;
-        let same_target = match request.revert.as_ref().map(|r| &r.target) {
-            None => event.change.reverts_revision == 0,
-            Some(RevertTarget::Revision(r)) => event.change.reverts_revision == *r,
-            Some(RevertTarget::LatestOf { .. }) => event.change.reverts_revision != 0,
+    let storage = |e: duckdb::Error| ApplyError {
+        error: e.into(),
+        dirty: true,
+    };
+    if let Some(key) = request.dedup_key() {
+        // The group's own rows, then the changelog when it may hold the id.
+        let earlier = match log.find(&key) {
+            Some((original, bytes)) => Some((original, bytes.to_vec())),
+            None if known.may_hold(&key) => {
+                changelog::find_by_request_id(conn, &key).map_err(|e| clean(e.into()))?
+            }
+            None => None,
         };
-        if event.change.edits != request.source || !same_target {
-            return Err(clean(Error::invalid(format!(
-                "request_id {} was already used by revision {original} for different edits",
-                crate::error::quoted(id)
-            ))));
+        if let Some((original, bytes)) = earlier {
+            return replay(request, original, &bytes);
         }
-        return Ok(WriteOutcome {
-            event,
-            replayed: true,
-        });
     }
-
+    if request.revert.is_some() {
+        // What a revert or Undo looks up in the changelog includes the
+        // group's earlier revisions.
+        log.flush(conn).map_err(storage)?;
+    }
     if let Some(expected) = request.expected_head
         && expected != revision - 1
     {
@@ -369,25 +391,44 @@ fn apply_request(
         reverts_revision: reverts.unwrap_or(0),
         session_id: request.session.clone().unwrap_or_default(),
     };
-    changelog::insert(
+    log.push(
         conn,
-        &Entry {
+        Entry {
             revision,
             committed_at_micros: now.timestamp_micros(),
-            actor: &request.actor,
-            request_id: request.dedup_key().as_deref(),
-            event: &change.encode_to_vec(),
-            session: request.session.as_deref(),
+            actor: request.actor.clone(),
+            request_id: request.dedup_key(),
+            event: change.encode_to_vec(),
+            session: request.session.clone(),
             reverts,
         },
     )
-    .map_err(|e| ApplyError {
-        error: e.into(),
-        dirty: true,
-    })?;
+    .map_err(storage)?;
     Ok(WriteOutcome {
         event: Event::new(revision, change),
         replayed: false,
+    })
+}
+
+/// The answer to a request whose id revision `original` already used: its
+/// event again, if it asked for the same.
+fn replay(request: &WriteRequest, original: i64, bytes: &[u8]) -> Result<WriteOutcome, ApplyError> {
+    let id = request.request_id.as_deref().unwrap_or_default();
+    let event = Event::decode(original, bytes).map_err(clean)?;
+    let same_target = match request.revert.as_ref().map(|r| &r.target) {
+        None => event.change.reverts_revision == 0,
+        Some(RevertTarget::Revision(r)) => event.change.reverts_revision == *r,
+        Some(RevertTarget::LatestOf { .. }) => event.change.reverts_revision != 0,
+    };
+    if event.change.edits != request.source || !same_target {
+        return Err(clean(Error::invalid(format!(
+            "request_id {} was already used by revision {original} for different edits",
+            crate::error::quoted(id)
+        ))));
+    }
+    Ok(WriteOutcome {
+        event,
+        replayed: true,
     })
 }
 

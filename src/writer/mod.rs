@@ -10,8 +10,17 @@
 //! it).
 //!
 //! Architecture invariant: revisions are gap-free. A revision is assigned
-//! only to a request that commits, in the same transaction as its facts, its
-//! summary deltas and its changelog row.
+//! only to a request that commits, in the same transaction as its fact
+//! deltas, its new facts and its changelog row.
+//!
+//! A commit appends; it does not update `facts`. The group's fact deltas in
+//! `fact_history` are the durable record of what it changed, and the `facts`
+//! table catches up with them behind the writes (`store::facts::catch_up`):
+//! when the writer has been idle for `catch_up_idle`, under load once the
+//! oldest change it lacks is [`CATCH_UP_AGE`] old or [`CATCH_UP_REVISIONS`]
+//! behind, when asked ([`WriterHandle::catch_up`]), and before it stops; a
+//! crash in between is caught up at the next start. Nothing reads `facts`
+//! for values meanwhile: the mirror and the summary are the authority.
 
 mod apply;
 mod changes;
@@ -19,6 +28,7 @@ mod deltas;
 mod faults;
 mod group;
 mod mirror;
+mod request_ids;
 mod revert;
 mod writes;
 
@@ -29,6 +39,7 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use duckdb::Connection;
 use tokio::sync::mpsc::error::TryRecvError;
@@ -55,6 +66,11 @@ const IDLE_CHECKPOINT_BYTES: u64 = 16 << 20;
 /// The log DuckDB checkpoints at in a commit regardless: only under
 /// writes with no pause at all, and it bounds the replay after a crash.
 const COMMIT_CHECKPOINT_THRESHOLD: &str = "128MiB";
+/// Under load, the `facts` table catches up once the oldest change it
+/// lacks is this old (or `catch_up_idle`, if longer)...
+const CATCH_UP_AGE: Duration = Duration::from_secs(1);
+/// ...or this many revisions behind (bounding the replay after a crash).
+const CATCH_UP_REVISIONS: i64 = 4096;
 
 /// Writer settings.
 #[derive(Debug, Clone)]
@@ -67,6 +83,9 @@ pub struct WriterConfig {
     pub changelog_retention: u64,
     /// What the fact history keeps.
     pub history_retention: Retention,
+    /// How long the writer waits idle before the `facts` table catches up
+    /// with the committed writes.
+    pub catch_up_idle: Duration,
     /// The database's write-ahead log file, checkpointed when the writer is
     /// idle (none for an in-memory database).
     pub wal: Option<PathBuf>,
@@ -91,6 +110,9 @@ struct Command {
 
 enum Message {
     Write(Command),
+    /// Catch the `facts` table up with every committed write, then answer
+    /// the revision it holds.
+    CatchUp(oneshot::Sender<Result<i64>>),
     /// Apply what is queued, checkpoint and stop.
     Stop,
 }
@@ -110,6 +132,18 @@ impl WriterHandle {
             .await
             .map_err(|_| stopped())?;
         outcome.await.map_err(|_| stopped())?
+    }
+
+    /// Has the `facts` table catch up with every write committed so far
+    /// (acknowledged ones included) and returns the revision it then holds:
+    /// for SQL over the database while the server runs.
+    pub async fn catch_up(&self) -> Result<i64> {
+        let (reply, done) = oneshot::channel();
+        self.queue
+            .send(Message::CatchUp(reply))
+            .await
+            .map_err(|_| stopped())?;
+        done.await.map_err(|_| stopped())?
     }
 
     /// Asks the writer to apply what is queued, checkpoint and stop, even
@@ -188,7 +222,11 @@ fn start_history(
         // no history behind it.
         let tx = conn.unchecked_transaction()?;
         if from.is_none() {
-            conn.execute_batch("DELETE FROM fact_history")?;
+            // Only the facts' durable record stays: the rows they lack.
+            conn.execute(
+                "DELETE FROM fact_history WHERE revision <= ?",
+                [facts::facts_at(conn)?],
+            )?;
         }
         history::set_history_from(conn, from)?;
         tx.commit()?;
@@ -211,15 +249,19 @@ pub fn spawn(
     config: WriterConfig,
     feed: Arc<dyn Feed>,
 ) -> anyhow::Result<Running> {
-    facts::create_stage(&conn)?;
     // A commit that finds the log over DuckDB's threshold checkpoints
     // before it returns, adding a few hundred milliseconds to a large
     // write's reply; the writer checkpoints while idle instead.
     conn.execute_batch(&format!(
         "SET checkpoint_threshold = '{COMMIT_CHECKPOINT_THRESHOLD}'"
     ))?;
+    // Room for every statement the writer repeats (a group's inserts alone
+    // are ten: `store::rows`).
+    conn.set_prepared_statement_cache_capacity(64);
     let committed = published.current();
     let history_from = start_history(&conn, config.history_retention, committed.revision)?;
+    let facts_at = facts::facts_at(&conn)?;
+    let request_ids = request_ids::RequestIds::load(&conn)?;
     let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
     let (alive_tx, alive) = watch::channel(true);
     let mut writer = Writer {
@@ -228,6 +270,9 @@ pub fn spawn(
         head: committed.revision,
         pruned_at: 0,
         history_from,
+        facts_at,
+        request_ids,
+        behind_since: (facts_at < committed.revision).then(Instant::now),
         mirror,
         committed,
         published,
@@ -263,6 +308,12 @@ struct Writer {
     /// The oldest revision the fact history can rebuild; `None` when it
     /// is off.
     history_from: Option<i64>,
+    /// The revision the `facts` table holds (the rest is in the history).
+    facts_at: i64,
+    /// When the oldest revision `facts` lacks committed.
+    behind_since: Option<Instant>,
+    /// The request ids the changelog holds.
+    request_ids: request_ids::RequestIds,
     /// The facts, in memory (committed state between groups).
     mirror: Mirror,
     /// The summary at `head`, as published.
@@ -272,53 +323,155 @@ struct Writer {
     feed: Arc<dyn Feed>,
 }
 
+/// What the writer has received and not yet done.
+#[derive(Default)]
+struct Inbox {
+    backlog: VecDeque<Command>,
+    catch_ups: Vec<oneshot::Sender<Result<i64>>>,
+    stopping: bool,
+}
+
+impl Inbox {
+    /// Takes a message (`None`: every handle is gone).
+    fn take(&mut self, message: Option<Message>) {
+        match message {
+            Some(Message::Write(cmd)) => self.backlog.push_back(cmd),
+            Some(Message::CatchUp(reply)) => self.catch_ups.push(reply),
+            Some(Message::Stop) | None => self.stopping = true,
+        }
+    }
+
+    fn idle(&self) -> bool {
+        self.backlog.is_empty() && self.catch_ups.is_empty() && !self.stopping
+    }
+}
+
 impl Writer {
     fn run(&mut self, mut rx: mpsc::Receiver<Message>) {
-        let mut backlog: VecDeque<Command> = VecDeque::new();
-        let mut stopping = false;
+        // Waiting for the next request with a timeout (to catch up while
+        // idle) needs a clock: a runtime of the thread's own.
+        let clock = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("a timer for the writer thread");
+        let mut inbox = Inbox::default();
         loop {
-            if backlog.is_empty() && !stopping {
+            if inbox.idle() {
                 let next = match rx.try_recv() {
                     Ok(message) => Some(message),
                     Err(TryRecvError::Disconnected) => None,
-                    Err(TryRecvError::Empty) => {
-                        self.checkpoint_if_due();
-                        rx.blocking_recv()
-                    }
+                    Err(TryRecvError::Empty) => self.wait(&clock, &mut rx),
                 };
-                match next {
-                    Some(Message::Write(cmd)) => backlog.push_back(cmd),
-                    Some(Message::Stop) | None => stopping = true,
-                }
+                inbox.take(next);
             }
-            while backlog.len() < MAX_GROUP {
+            while inbox.backlog.len() < MAX_GROUP {
                 match rx.try_recv() {
-                    Ok(Message::Write(cmd)) => backlog.push_back(cmd),
-                    Ok(Message::Stop) => stopping = true,
+                    Ok(message) => inbox.take(Some(message)),
                     Err(_) => break,
                 }
             }
-            if backlog.is_empty() {
-                if stopping {
-                    break;
+            if !inbox.backlog.is_empty() {
+                let n = inbox.backlog.len().min(MAX_GROUP);
+                let group: Vec<Command> = inbox.backlog.drain(..n).collect();
+                // What the group's fact budget left for later goes first next.
+                for cmd in self.run_group(group).into_iter().rev() {
+                    inbox.backlog.push_front(cmd);
                 }
-                continue;
+                let waiting = inbox.backlog.len() + rx.len();
+                self.config.metrics.queue_depth.set(waiting as i64);
             }
-            let n = backlog.len().min(MAX_GROUP);
-            let group: Vec<Command> = backlog.drain(..n).collect();
-            // What the group's fact budget left for later goes first next.
-            for cmd in self.run_group(group).into_iter().rev() {
-                backlog.push_front(cmd);
+            if !inbox.catch_ups.is_empty() || self.catch_up_due() {
+                let caught_up = self.catch_up();
+                for reply in inbox.catch_ups.drain(..) {
+                    let _ = reply.send(match &caught_up {
+                        Ok(()) => Ok(self.facts_at),
+                        Err(e) => Err(Error::Internal(format!("writing the facts failed: {e}"))),
+                    });
+                }
             }
-            let waiting = backlog.len() + rx.len();
-            self.config.metrics.queue_depth.set(waiting as i64);
+            if inbox.stopping && inbox.backlog.is_empty() {
+                break;
+            }
         }
         // Later writes find the queue closed: WRITER_STOPPED.
         drop(rx);
+        let _ = self.catch_up();
         if let Err(e) = self.conn.execute_batch("CHECKPOINT") {
             tracing::warn!(error = %e, "checkpoint at shutdown failed");
         }
         tracing::info!(head = self.head, "writer stopped");
+    }
+
+    /// Waits for the next message with nothing queued: first (when the
+    /// facts are behind) for `catch_up_idle`, then catches up and
+    /// checkpoints if due before waiting for as long as it takes.
+    fn wait(
+        &mut self,
+        clock: &tokio::runtime::Runtime,
+        rx: &mut mpsc::Receiver<Message>,
+    ) -> Option<Message> {
+        if self.facts_at < self.head {
+            let idle = self.config.catch_up_idle;
+            // The timer is made inside the runtime (it needs its clock).
+            let next = clock.block_on(async { tokio::time::timeout(idle, rx.recv()).await });
+            if let Ok(message) = next {
+                return message;
+            }
+            let _ = self.catch_up();
+        }
+        self.checkpoint_if_due();
+        rx.blocking_recv()
+    }
+
+    /// Whether the facts must catch up now, under load.
+    fn catch_up_due(&self) -> bool {
+        self.head - self.facts_at >= CATCH_UP_REVISIONS
+            || self
+                .behind_since
+                .is_some_and(|t| t.elapsed() >= CATCH_UP_AGE.max(self.config.catch_up_idle))
+    }
+
+    /// Writes the committed revisions' fact changes into `facts` (in a
+    /// transaction of its own, between groups). A failure is logged and
+    /// tried again later: the changes stay durable in the history.
+    fn catch_up(&mut self) -> anyhow::Result<()> {
+        if self.facts_at >= self.head {
+            return Ok(());
+        }
+        let started = Instant::now();
+        match facts::catch_up(&self.conn, self.model.def.measures.len(), self.head) {
+            Ok(values) => {
+                let metrics = &self.config.metrics;
+                metrics
+                    .catch_up_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                metrics.facts_behind.set(0);
+                tracing::debug!(
+                    from = self.facts_at,
+                    to = self.head,
+                    values,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "facts caught up"
+                );
+                self.facts_at = self.head;
+                self.behind_since = None;
+                if self.history_from.is_none() {
+                    // With the history off, the rows were only the changes'
+                    // durable record.
+                    if let Err(e) = history::prune(&self.conn, self.facts_at, false) {
+                        tracing::warn!(error = %e, "could not drop the written fact changes");
+                    }
+                }
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, facts_at = self.facts_at, head = self.head,
+                    "could not write the committed fact changes into facts; they stay in the history and are tried again");
+                // Not again before another CATCH_UP_AGE.
+                self.behind_since = Some(Instant::now());
+                Err(e)
+            }
+        }
     }
 
     /// Checkpoints when nothing is queued and the log has grown past
@@ -352,6 +505,11 @@ impl Writer {
         let keep = self.config.changelog_retention as i64;
         if keep > 0 {
             let below = self.head - keep + 1;
+            // (Should the DELETE fail, the ids of revisions about to go are
+            // forgotten a little early: a retry of one would apply again.)
+            if let Err(e) = self.request_ids.forget_below(&self.conn, below) {
+                tracing::warn!(error = %e, "could not read the request ids to prune");
+            }
             match self
                 .conn
                 .execute("DELETE FROM changelog WHERE revision < ?", [below])
@@ -374,6 +532,7 @@ impl Writer {
     /// neither listed nor reverted.
     fn prune_history(&mut self) -> duckdb::Result<()> {
         let Some(from) = self.history_from else {
+            // Off: what the facts have taken goes as they take it.
             return Ok(());
         };
         let keep = self.config.changelog_retention as i64;
@@ -397,8 +556,13 @@ impl Writer {
             }
         }
         .max(changelog_floor);
+        // Whatever the retention, never the changes the facts still lack.
+        if upto > from && upto > self.facts_at {
+            let _ = self.catch_up();
+        }
+        let upto = upto.min(self.facts_at);
         if upto > from {
-            let rows = history::prune(&self.conn, upto)?;
+            let rows = history::prune(&self.conn, upto, true)?;
             self.history_from = Some(upto);
             tracing::debug!(rows, history_from = upto, "pruned the fact history");
         }

@@ -91,7 +91,6 @@ impl Applier<'_> {
         let plan = self.plan(&rows)?;
         self.take_facts(plan.len() as i64)?;
 
-        let mut changed: [Vec<i64>; MAX_MEASURES] = Default::default();
         let mut deltas = Vec::with_capacity(plan.len());
         for r in &plan {
             let now = self.mirror.fact(r.fact_id);
@@ -100,13 +99,12 @@ impl Applier<'_> {
                 self.set_live(r.fact_id, true, revision);
             }
             let mut values = [0; MAX_MEASURES];
-            for m in 0..MAX_MEASURES {
+            for (m, value) in values.iter_mut().enumerate() {
                 if r.values[m] != now.values[m] {
                     self.mirror.set(r.fact_id, m, r.values[m]);
                     self.deltas
                         .changed(revision, r.fact_id, m, now.values[m], r.values[m]);
-                    changed[m].push(r.fact_id);
-                    values[m] = r.values[m] - now.values[m];
+                    *value = r.values[m] - now.values[m];
                 }
             }
             if !r.live && was_live {
@@ -118,9 +116,6 @@ impl Applier<'_> {
                 facts: i64::from(r.live) - i64::from(was_live),
                 values,
             });
-        }
-        for (m, ids) in changed.into_iter().enumerate() {
-            self.writes.record_anywhere(m, ids);
         }
         self.roll_up(&deltas, changes);
         Ok(plan.len() as i64)
@@ -211,8 +206,6 @@ impl Applier<'_> {
     fn set_live(&mut self, fact_id: i64, live: bool, revision: i64) {
         self.mirror.set_live(fact_id, live);
         self.deltas.existence(revision, fact_id, live);
-        self.writes
-            .record_removed(fact_id, if live { 0 } else { revision });
     }
 }
 

@@ -95,3 +95,108 @@ async fn the_largest_amounts_survive_a_restart() {
     assert_eq!([app.grid(PRODUCT).await, app.grid(REGION).await], before);
     app.shutdown().await;
 }
+
+/// An acknowledged write survives SIGKILL before the `facts` table has
+/// caught up with it (the server here would wait ten minutes idle): the
+/// file holds it in the fact history, and the next start writes it into
+/// the facts before serving.
+#[tokio::test]
+async fn acknowledged_writes_survive_sigkill_before_the_facts_catch_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let addr_file = dir.path().join("addr");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_duckgrid"))
+        .args(["serve", "--db", &path, "--seed", "7", "--facts", "3000"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--facts-catch-up-idle-ms",
+            "600000",
+        ])
+        .arg("--addr-file")
+        .arg(&addr_file)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::read_to_string(&addr_file).map_or(true, |a| a.trim().is_empty()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let addr = std::fs::read_to_string(&addr_file).unwrap();
+    let endpoint = duckgrid::tls::endpoint(addr.trim(), None).unwrap();
+    let mut client = connect_endpoint(endpoint).await;
+    let grid = get_grid(&mut client, PRODUCT).await;
+    let leaf = first_leaf_with_value(&grid, "2024-03", "net_amount")
+        .path
+        .clone();
+    // Leaf writes, a spread over every fact of a month, and new facts.
+    for v in ["10.00", "20.00", "30.00"] {
+        update(
+            &mut client,
+            set(cell(PRODUCT, &leaf, "2024-03", "net_amount"), v),
+            "",
+        )
+        .await
+        .unwrap();
+    }
+    update(
+        &mut client,
+        set(cell(PRODUCT, &[], "2024-04", "net_amount"), "123456.78"),
+        "",
+    )
+    .await
+    .unwrap();
+    let empty = first_empty_leaf(&grid, "2025-02").path.clone();
+    let last = update(
+        &mut client,
+        set(cell(PRODUCT, &empty, "2025-02", "quantity"), "7"),
+        "",
+    )
+    .await
+    .unwrap();
+    assert_eq!(last.revision, 5);
+    let before = get_grid(&mut client, PRODUCT).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // What the killed server left: five revisions, the facts at none of
+    // them yet (so the next start has to write them).
+    let (facts_at, head): (String, i64) = {
+        let conn = duckdb::Connection::open(&path).unwrap();
+        conn.query_row(
+            "SELECT (SELECT value FROM duckgrid_meta WHERE key = 'facts_at'),
+                    (SELECT max(revision) FROM changelog)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+    };
+    assert_eq!((facts_at.as_str(), head), ("0", 5));
+
+    let app = spawn_with(test_config_with(|c| c.db = path.clone())).await;
+    assert_eq!(app.grid(PRODUCT).await, before, "every acknowledged write");
+    let cells = Cells::of(&before);
+    let total = |measure: &str, scale: u32| {
+        let sum = app.query::<String>(&format!("SELECT CAST(sum({measure}) AS VARCHAR) FROM cube"))
+            [0][0]
+            .clone();
+        (
+            units(&sum, scale),
+            units(cells.get(&[], "total", measure), scale),
+        )
+    };
+    let (facts, grid) = total("net_amount", 2);
+    assert_eq!(facts, grid, "the facts hold every acknowledged write");
+    let (facts, grid) = total("quantity", 0);
+    assert_eq!(facts, grid, "the new facts too");
+    assert_eq!(
+        app.query::<String>("SELECT value FROM duckgrid_meta WHERE key = 'facts_at'"),
+        [["5"]]
+    );
+    app.shutdown().await;
+}

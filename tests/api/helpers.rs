@@ -26,8 +26,8 @@ pub struct TestApp {
     /// How clients reach it (plaintext, or TLS trusting the test CA).
     pub endpoint: Endpoint,
     pub client: GridServiceClient<Channel>,
-    /// The writer's database (edges have none).
-    db: Option<duckdb::Connection>,
+    /// The writer's database and its writer (edges have none).
+    db: Option<(duckdb::Connection, duckgrid::writer::WriterHandle)>,
     /// What the server's watches did.
     pub watch_stats: Arc<WatchStats>,
     /// Where `/metrics` is served (with `--metrics-listen`).
@@ -129,8 +129,14 @@ impl TestApp {
         out
     }
 
+    /// The writer's database, its `facts` caught up with every write
+    /// acknowledged so far (they are written behind the commits).
     pub fn db(&self) -> &duckdb::Connection {
-        self.db.as_ref().expect("a writer's database")
+        let (conn, writer) = self.db.as_ref().expect("a writer's database");
+        // The writer is a thread of its own: blocking this one (the test's
+        // runtime) on its answer is safe.
+        futures::executor::block_on(writer.catch_up()).expect("the facts catch up");
+        conn
     }
 
     pub async fn grid(&self, sheet: &str) -> pb::Grid {

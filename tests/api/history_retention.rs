@@ -66,7 +66,8 @@ async fn retention_bounds_the_fact_history_but_not_who_changed_what() {
     let mut stream = watch_from(&app, 1).await;
     assert_eq!(next_change(&mut stream).await.revision, 1);
 
-    // Off: nothing is recorded, nothing before the head can be read.
+    // Off: nothing is kept once the facts have it (the query has them
+    // catch up first), nothing before the head can be read.
     let app = spawn_with(test_config_with(|c| c.history_retention = Retention::Off)).await;
     let leaf = rows_at(&app.grid(PRODUCT).await, 3)[0].path.clone();
     let r = app

@@ -1,6 +1,7 @@
 //! A database made by the duckgrid before the fact history (schema version
 //! 2) is upgraded in place: its revisions, values and changelog are kept,
-//! and its history starts at its head.
+//! its history starts at its head, and its facts are those of its head
+//! (version 4 writes them behind the commits).
 //!
 //! The fixture `tests/fixtures/schema-v2` is such a database, exported by
 //! DuckDB (`EXPORT DATABASE`: its schema and one CSV per table). It was made
@@ -51,8 +52,11 @@ async fn a_version_2_database_keeps_its_revisions_and_values_and_its_history_sta
     });
     let app = spawn_with(config.clone()).await;
     assert_eq!(
-        app.query::<String>("SELECT value FROM duckgrid_meta WHERE key = 'schema_version'"),
-        [["3"]]
+        app.query::<String>(
+            "SELECT value FROM duckgrid_meta WHERE key IN ('schema_version', 'facts_at') ORDER BY key"
+        ),
+        [[head.to_string()], ["4".to_owned()]],
+        "facts at the head (version 2 wrote them with every revision), schema version 4"
     );
     assert_eq!(app.head().await, head);
 
@@ -126,4 +130,42 @@ async fn a_version_2_database_keeps_its_revisions_and_values_and_its_history_sta
         app.query::<i64>("SELECT count(*) FROM facts WHERE removed_revision IS DISTINCT FROM 0"),
         [[0]]
     );
+}
+
+/// A version 3 database wrote its facts with every revision: upgraded to
+/// version 4, its facts are those of its head. (Made from a version 4 one
+/// by taking away what version 4 added: `facts_at`.)
+#[tokio::test]
+async fn a_version_3_database_has_its_facts_at_its_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v3.duckdb");
+    let config = test_config_with(|c| c.db = path.to_str().unwrap().into());
+    let app = spawn_with(config.clone()).await;
+    let leaf = first_leaf_with_value(&app.grid(PRODUCT).await, "2024-03", "net_amount")
+        .path
+        .clone();
+    for v in ["1.00", "2.00"] {
+        app.update(set(cell(PRODUCT, &leaf, "2024-03", "net_amount"), v))
+            .await
+            .unwrap();
+    }
+    let before = app.grid(PRODUCT).await;
+    app.shutdown().await;
+    duckdb::Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "DELETE FROM duckgrid_meta WHERE key = 'facts_at';
+             UPDATE duckgrid_meta SET value = '3' WHERE key = 'schema_version';",
+        )
+        .unwrap();
+
+    let app = spawn_with(config).await;
+    assert_eq!(
+        app.query::<String>(
+            "SELECT value FROM duckgrid_meta WHERE key IN ('schema_version', 'facts_at') ORDER BY key"
+        ),
+        [["2"], ["4"]]
+    );
+    assert_eq!(app.grid(PRODUCT).await, before);
+    app.shutdown().await;
 }
