@@ -1,0 +1,156 @@
+//! What the writer does between groups: the `facts` table's catch-up
+//! with the committed writes, checkpoints while idle, and pruning.
+
+use std::time::Instant;
+
+use super::{CATCH_UP_AGE, CATCH_UP_REVISIONS, IDLE_CHECKPOINT_BYTES, PRUNE_EVERY, Writer};
+use crate::history::Retention;
+use crate::store::{facts, history};
+
+impl Writer {
+    /// Whether the facts must catch up now, under load.
+    pub(super) fn catch_up_due(&self) -> bool {
+        self.head - self.facts_at >= CATCH_UP_REVISIONS
+            || self
+                .behind_since
+                .is_some_and(|t| t.elapsed() >= CATCH_UP_AGE.max(self.config.catch_up_idle))
+    }
+
+    /// Writes the committed revisions' fact changes into `facts` (in a
+    /// transaction of its own, between groups). A failure is logged and
+    /// tried again later: the changes stay durable in the history.
+    pub(super) fn catch_up(&mut self) -> anyhow::Result<()> {
+        if self.facts_at >= self.head {
+            return Ok(());
+        }
+        let started = Instant::now();
+        match facts::catch_up(&self.conn, self.model.def.measures.len(), self.head) {
+            Ok(values) => {
+                let metrics = &self.config.metrics;
+                metrics
+                    .catch_up_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                metrics.facts_behind.set(0);
+                tracing::debug!(
+                    from = self.facts_at,
+                    to = self.head,
+                    values,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "facts caught up"
+                );
+                self.facts_at = self.head;
+                self.behind_since = None;
+                if self.history_from.is_none() {
+                    // With the history off, the rows were only the changes'
+                    // durable record.
+                    if let Err(e) = history::prune(&self.conn, self.facts_at, false) {
+                        tracing::warn!(error = %e, "could not drop the written fact changes");
+                    }
+                }
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, facts_at = self.facts_at, head = self.head,
+                    "could not write the committed fact changes into facts; they stay in the history and are tried again");
+                // Not again before another CATCH_UP_AGE.
+                self.behind_since = Some(Instant::now());
+                Err(e)
+            }
+        }
+    }
+
+    /// Checkpoints when nothing is queued and the log has grown past
+    /// [`IDLE_CHECKPOINT_BYTES`], so that commits rarely pay for it.
+    pub(super) fn checkpoint_if_due(&mut self) {
+        let Some(wal) = &self.config.wal else { return };
+        let bytes = std::fs::metadata(wal).map_or(0, |m| m.len());
+        if bytes < IDLE_CHECKPOINT_BYTES {
+            return;
+        }
+        let started = std::time::Instant::now();
+        match self.conn.execute_batch("CHECKPOINT") {
+            Ok(()) => tracing::debug!(
+                wal_bytes = bytes,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "checkpointed while idle"
+            ),
+            // A read still open elsewhere: the next idle moment tries again.
+            Err(e) => tracing::debug!(error = %e, "idle checkpoint deferred"),
+        }
+    }
+
+    /// Keeps the changelog to `changelog_retention` revisions and the fact
+    /// history to `history_retention`, once every [`PRUNE_EVERY`]
+    /// revisions (their own small statements after a commit).
+    pub(super) fn prune(&mut self) {
+        if self.head - self.pruned_at < PRUNE_EVERY {
+            return;
+        }
+        self.pruned_at = self.head;
+        let keep = self.config.changelog_retention as i64;
+        if keep > 0 {
+            let below = self.head - keep + 1;
+            // (Should the DELETE fail, the ids of revisions about to go are
+            // forgotten a little early: a retry of one would apply again.)
+            if let Err(e) = self.request_ids.forget_below(&self.conn, below) {
+                tracing::warn!(error = %e, "could not read the request ids to prune");
+            }
+            match self
+                .conn
+                .execute("DELETE FROM changelog WHERE revision < ?", [below])
+            {
+                Ok(n) if n > 0 => {
+                    tracing::debug!(pruned = n, oldest = below, "pruned the changelog")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "could not prune the changelog"),
+            }
+        }
+        if let Err(e) = self.prune_history() {
+            tracing::warn!(error = %e, "could not prune the fact history");
+        }
+    }
+
+    /// Drops the fact deltas `history_retention` no longer keeps. The
+    /// history never reaches back further than the changelog: its age is
+    /// read there, and a revision the changelog no longer has can be
+    /// neither listed nor reverted.
+    pub(super) fn prune_history(&mut self) -> duckdb::Result<()> {
+        let Some(from) = self.history_from else {
+            // Off: what the facts have taken goes as they take it.
+            return Ok(());
+        };
+        let keep = self.config.changelog_retention as i64;
+        let changelog_floor = if keep > 0 { self.head - keep } else { 0 };
+        let upto = match self.config.history_retention {
+            Retention::All | Retention::Off => changelog_floor,
+            Retention::Revisions(n) => self.head.saturating_sub(n as i64),
+            Retention::Age(age) => {
+                let age = chrono::TimeDelta::from_std(age).expect("at most 100 years");
+                let cutoff = chrono::Utc::now() - age;
+                self.conn
+                    .query_row(
+                        "SELECT max(revision) FROM changelog WHERE committed_at < ?",
+                        [duckdb::types::Value::Timestamp(
+                            duckdb::types::TimeUnit::Microsecond,
+                            cutoff.timestamp_micros(),
+                        )],
+                        |r| r.get::<_, Option<i64>>(0),
+                    )?
+                    .unwrap_or(from)
+            }
+        }
+        .max(changelog_floor);
+        // Whatever the retention, never the changes the facts still lack.
+        if upto > from && upto > self.facts_at {
+            let _ = self.catch_up();
+        }
+        let upto = upto.min(self.facts_at);
+        if upto > from {
+            let rows = history::prune(&self.conn, upto, true)?;
+            self.history_from = Some(upto);
+            tracing::debug!(rows, history_from = upto, "pruned the fact history");
+        }
+        Ok(())
+    }
+}
