@@ -47,7 +47,7 @@ use crate::service::GridApi;
 use crate::store::{self, ModelSource, ReadPool};
 use crate::summary::{Published, Snapshot, Summary};
 use crate::telemetry;
-use crate::watch::{LocalSheets, WatchConfig, WatchStats, Watches};
+use crate::watch::{LocalSheets, WatchConfig, WatchStats, Watches, WithWatchRoute};
 use crate::wire::CallLimitsLayer;
 use crate::writer::{self, Mirror, Running, WriterConfig};
 
@@ -396,12 +396,13 @@ impl Server {
                     model,
                     published,
                     writer: writer.handle.clone(),
-                    watches,
                     pool,
                 };
                 let service = GridServiceServer::new(api)
                     .max_decoding_message_size(max_request)
                     .max_encoding_message_size(MAX_ENCODING_MESSAGE_SIZE);
+                let service =
+                    WithWatchRoute::new(service, watches, max_request, MAX_ENCODING_MESSAGE_SIZE);
                 tokio::spawn(crate::health::follow_writer(
                     writer.alive.clone(),
                     health.clone(),
@@ -422,11 +423,12 @@ impl Server {
                 ));
                 let service = GridServiceServer::new(EdgeApi {
                     writer,
-                    watches,
                     metrics: metrics.edge.clone(),
                 })
                 .max_decoding_message_size(max_request)
                 .max_encoding_message_size(MAX_ENCODING_MESSAGE_SIZE);
+                let service =
+                    WithWatchRoute::new(service, watches, max_request, MAX_ENCODING_MESSAGE_SIZE);
                 (router.add_service(service), None)
             }
         };

@@ -22,7 +22,8 @@ use std::time::Duration;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use prost::Message;
-use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder};
+use prost::bytes::{BufMut, Bytes};
+use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::http;
 use tonic::{Code, Status};
 use tonic_prost::ProstEncoder;
@@ -30,6 +31,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 use tower::{Layer, Service};
 
 use crate::error::{ERROR_DOMAIN, Error};
+use crate::proto::v1 as pb;
 
 /// The `ErrorInfo.reason` of a message that is not valid protobuf.
 pub const MALFORMED_MESSAGE: &str = "MALFORMED_MESSAGE";
@@ -76,6 +78,54 @@ impl<U: Message + Default> Decoder for GridDecoder<U> {
         U::decode(buf)
             .map(Some)
             .map_err(|e| Error::Malformed(format!("the message is not valid protobuf: {e}")).into())
+    }
+}
+
+/// One message of a watch's response stream: a change already encoded
+/// (shared by every watch with the same selection), or a message to
+/// encode (a snapshot, a progress message).
+#[derive(Debug)]
+pub enum WatchFrame {
+    /// A whole `WatchUpdatesResponse`, encoded.
+    Encoded(Bytes),
+    Message(pb::WatchUpdatesResponse),
+}
+
+/// The codec of WatchUpdates (see [`crate::watch::route`]): requests
+/// decode as with [`GridCodec`]; encoded frames are copied out as they are.
+#[derive(Debug, Clone, Default)]
+pub struct WatchCodec;
+
+impl Codec for WatchCodec {
+    type Encode = WatchFrame;
+    type Decode = pb::WatchUpdatesRequest;
+    type Encoder = WatchEncoder;
+    type Decoder = GridDecoder<pb::WatchUpdatesRequest>;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        WatchEncoder
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        GridDecoder(PhantomData)
+    }
+}
+
+#[derive(Debug)]
+pub struct WatchEncoder;
+
+impl Encoder for WatchEncoder {
+    type Item = WatchFrame;
+    type Error = Status;
+
+    fn encode(&mut self, item: WatchFrame, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        match item {
+            WatchFrame::Encoded(bytes) => dst.put_slice(&bytes),
+            WatchFrame::Message(message) => message
+                .encode(dst)
+                .map_err(|e| Status::internal(format!("cannot encode a message: {e}")))?,
+        }
+        Ok(())
     }
 }
 

@@ -48,7 +48,7 @@ use crate::proto::v1 as pb;
 use crate::proto::v1::grid_service_server::GridService;
 use crate::service::{ACTOR_HEADER, SESSION_HEADER};
 use crate::telemetry;
-use crate::watch::{WatchStream, Watches};
+use crate::watch;
 use writer::transport_failure;
 
 /// How long a forwarded call may take when its caller set no deadline.
@@ -56,10 +56,10 @@ const FORWARD_DEADLINE: Duration = Duration::from_secs(30);
 /// How often an edge asks whether its writer accepts writes.
 const HEALTH_EVERY: Duration = Duration::from_secs(1);
 
-/// The GridService of an edge: forwards to the writer, watches locally.
+/// The GridService of an edge: forwards to the writer (its watches are
+/// answered locally, by [`crate::watch::WithWatchRoute`]).
 pub struct EdgeApi {
     pub writer: Arc<WriterLink>,
-    pub watches: Arc<Watches>,
     pub metrics: EdgeMetrics,
 }
 
@@ -316,13 +316,13 @@ impl GridService for EdgeApi {
         .await
     }
 
-    type WatchUpdatesStream = WatchStream;
+    type WatchUpdatesStream = watch::Unrouted;
 
     async fn watch_updates(
         &self,
-        request: Request<pb::WatchUpdatesRequest>,
+        _: Request<pb::WatchUpdatesRequest>,
     ) -> Result<Response<Self::WatchUpdatesStream>, Status> {
-        self.watches.serve(request).await
+        Err(watch::unrouted())
     }
 }
 

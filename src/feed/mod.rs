@@ -15,14 +15,17 @@ pub mod live;
 pub mod memory;
 pub mod redis;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use prost::Message;
+use prost::bytes::Bytes;
+use tokio::sync::OnceCell;
 
 use crate::error::{Error, Result};
 use crate::proto::v1 as pb;
+use crate::watch::Selection;
 
 pub use cache::EventCache;
 pub use history::{ChangelogHistory, History};
@@ -41,6 +44,59 @@ pub struct Event {
     /// size (every name is its own allocation), so bounding memory by the
     /// encoded size would let the buffer hold many times its limit.
     pub resident: usize,
+    /// The event as each watch selection sends it, encoded once per
+    /// selection by the first watch that sends it.
+    encodings: Encodings,
+}
+
+/// Selections an event keeps the encoding of: beyond these, a watch
+/// encodes for itself (the live buffer's `resident` does not count them).
+const ENCODINGS: usize = 16;
+
+/// An event's encodings, one per selection (compared by value: equal
+/// selections of different watches share one).
+#[derive(Default)]
+struct Encodings(Mutex<Vec<(Arc<Selection>, Slot)>>);
+
+/// One selection's encoding, once the first watch has made it.
+type Slot = Arc<OnceCell<Bytes>>;
+
+impl Encodings {
+    /// The slot for `selection`, made if there is room.
+    fn slot(&self, selection: &Arc<Selection>) -> Option<Slot> {
+        let mut slots = self.0.lock().expect("encodings");
+        if let Some((_, slot)) = slots
+            .iter()
+            .find(|(s, _)| Arc::ptr_eq(s, selection) || **s == **selection)
+        {
+            return Some(Arc::clone(slot));
+        }
+        if slots.len() == ENCODINGS {
+            return None;
+        }
+        let slot = Arc::new(OnceCell::new());
+        slots.push((Arc::clone(selection), Arc::clone(&slot)));
+        Some(slot)
+    }
+}
+
+// A cache: not part of what the event is.
+impl Clone for Encodings {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl PartialEq for Encodings {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for Encodings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Encodings")
+    }
 }
 
 /// An estimate of the heap a decoded event holds: every struct, vector and
@@ -89,7 +145,22 @@ impl Event {
             change,
             size,
             resident,
+            encodings: Encodings::default(),
         })
+    }
+
+    /// The `WatchUpdatesResponse` a watch with `selection` sends for this
+    /// event, encoded: the first watch with a selection encodes it, every
+    /// other sends the same bytes. (Watches waiting for another's encoding
+    /// yield; they do not block a worker thread.)
+    pub async fn encoded(&self, selection: &Arc<Selection>) -> Bytes {
+        match self.encodings.slot(selection) {
+            Some(slot) => slot
+                .get_or_init(|| async { selection.encode(&self.change) })
+                .await
+                .clone(),
+            None => selection.encode(&self.change),
+        }
     }
 
     /// Decodes an encoded `ChangeEvent` (a changelog row, a stream entry).
@@ -180,5 +251,35 @@ mod tests {
             event.resident,
             event.size
         );
+    }
+
+    #[tokio::test]
+    async fn watches_with_equal_selections_send_the_same_bytes() {
+        let event = Event::new(
+            3,
+            pb::ChangeEvent {
+                revision: 3,
+                actor: "ana".into(),
+                ..Default::default()
+            },
+        );
+        let everything = Arc::new(Selection::default());
+        let first = event.encoded(&everything).await;
+        // Another watch's selection, equal but its own.
+        let again = event.encoded(&Arc::new(Selection::default())).await;
+        assert_eq!(first.as_ptr(), again.as_ptr(), "encoded once, shared");
+        // Past the slots, each watch encodes for itself: same bytes still.
+        for i in 0..ENCODINGS {
+            let other = Arc::new(Selection {
+                sheet: Some(format!("sheets/{i}")),
+                ..Default::default()
+            });
+            event.encoded(&other).await;
+        }
+        let own = Arc::new(Selection {
+            sheet: Some("sheets/own".into()),
+            ..Default::default()
+        });
+        assert_eq!(event.encoded(&own).await, own.encode(&event.change));
     }
 }

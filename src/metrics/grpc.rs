@@ -19,7 +19,7 @@ use std::time::Instant;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use http_body::{Body, Frame, SizeHint};
-use prometheus::{HistogramVec, IntCounterVec};
+use prometheus::{HistogramVec, IntCounter, IntCounterVec};
 use tonic::codegen::{Bytes, http};
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
@@ -167,6 +167,8 @@ where
             let labels = classify(request.uri().path());
             metrics.started.with_label_values(&labels).inc();
             Call {
+                // Resolved once: a watch sends a message per event.
+                messages_sent: metrics.msg_sent.with_label_values(&labels),
                 metrics: metrics.clone(),
                 labels,
                 started: Instant::now(),
@@ -196,6 +198,7 @@ where
 /// One call being counted, until its status is known.
 struct Call {
     metrics: GrpcMetrics,
+    messages_sent: IntCounter,
     labels: [&'static str; 3],
     started: Instant,
 }
@@ -218,10 +221,7 @@ impl Call {
 
     fn sent(&self, messages: u64) {
         if messages > 0 {
-            self.metrics
-                .msg_sent
-                .with_label_values(&self.labels)
-                .inc_by(messages);
+            self.messages_sent.inc_by(messages);
         }
     }
 }

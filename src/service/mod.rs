@@ -22,7 +22,7 @@ use crate::proto::v1::grid_service_server::GridService;
 use crate::store::ReadPool;
 use crate::summary::Published;
 use crate::telemetry;
-use crate::watch::{WatchStream, Watches};
+use crate::watch;
 use crate::writer::{WriteOutcome, WriterHandle};
 
 mod revert;
@@ -41,7 +41,6 @@ pub struct GridApi {
     /// The summary at the latest committed revision.
     pub published: Arc<Published>,
     pub writer: WriterHandle,
-    pub watches: Arc<Watches>,
     /// Connections for reading the changelog and the fact history.
     pub pool: Arc<ReadPool>,
 }
@@ -396,12 +395,12 @@ impl GridService for GridApi {
         }))
     }
 
-    type WatchUpdatesStream = WatchStream;
+    type WatchUpdatesStream = watch::Unrouted;
 
     async fn watch_updates(
         &self,
-        request: Request<pb::WatchUpdatesRequest>,
+        _: Request<pb::WatchUpdatesRequest>,
     ) -> Result<Response<Self::WatchUpdatesStream>, Status> {
-        self.watches.serve(request).await
+        Err(watch::unrouted())
     }
 }

@@ -16,9 +16,11 @@
 //! never waits.
 
 mod request;
+mod route;
 mod stream;
 
 pub use request::{LocalSheets, Selection, SheetSource, WatchRequest};
+pub use route::{Unrouted, WithWatchRoute, unrouted};
 pub use stream::WatchStream;
 
 use std::collections::HashMap;
@@ -451,11 +453,16 @@ impl Watches {
 
     async fn send_change(&self, sink: &mut Sink, event: EventRef) -> Result<(), Stop> {
         let revision = event.revision;
-        sink.send(Outgoing::Change(event), Some(revision)).await?;
+        let bytes = event.encoded(&sink.selection).await;
+        sink.send(Outgoing::Change(bytes), Some(revision)).await?;
         self.stats.events_sent.inc();
-        self.stats
-            .max_buffered_bytes
-            .fetch_max(sink.buffered_bytes(), Ordering::Relaxed);
+        // Read first: a write every send would bounce the line between cores.
+        let buffered = sink.buffered_bytes();
+        if buffered > self.stats.max_buffered_bytes.load(Ordering::Relaxed) {
+            self.stats
+                .max_buffered_bytes
+                .fetch_max(buffered, Ordering::Relaxed);
+        }
         Ok(())
     }
 }

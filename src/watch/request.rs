@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
+use prost::Message;
+use prost::bytes::{BufMut, Bytes, BytesMut};
 
 use crate::error::{Error, Result};
 use crate::grid::{self, GridQuery, check_list_len};
@@ -29,6 +31,16 @@ pub struct Selection {
 impl Selection {
     fn selects_everything(&self) -> bool {
         self.sheet.is_none() && self.row_prefix.is_empty() && self.measures.is_empty()
+    }
+
+    /// The `WatchUpdatesResponse` carrying the selected part of `event`,
+    /// encoded: what every watch with this selection sends (see
+    /// [`crate::feed::Event::encoded`]).
+    pub fn encode(&self, event: &pb::ChangeEvent) -> Bytes {
+        if self.selects_everything() {
+            return encode_change(event);
+        }
+        encode_change(&self.filter(event))
     }
 
     /// The event with only the selected cells.
@@ -74,6 +86,19 @@ impl Selection {
             session_id: event.session_id.clone(),
         }
     }
+}
+
+/// `WatchUpdatesResponse { kind: Change(change) }`, encoded without
+/// building it: `change` is field 2 of the oneof, length-delimited.
+fn encode_change(change: &pb::ChangeEvent) -> Bytes {
+    const CHANGE_TAG: u8 = (2 << 3) | 2;
+    let len = change.encoded_len();
+    let mut bytes = BytesMut::with_capacity(1 + prost::length_delimiter_len(len) + len);
+    bytes.put_u8(CHANGE_TAG);
+    change
+        .encode_length_delimited(&mut bytes)
+        .expect("the buffer was sized for the message");
+    bytes.freeze()
 }
 
 /// A validated watch request.
@@ -173,5 +198,51 @@ impl SheetSource for LocalSheets {
         let grid = GridQuery::resolve(&self.model, &q.name, &q.row_path, &q.columns, &q.measures)
             .map(|query| grid::read(&self.published.current(), &self.model, &query));
         futures::future::ready(grid).boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event() -> pb::ChangeEvent {
+        let cell = |region: &str, measure: &str| pb::CellChange {
+            row_path: vec![region.into()],
+            column: "2024-01".into(),
+            measure: measure.into(),
+            value: "12.50".into(),
+            previous_value: "10.00".into(),
+        };
+        pb::ChangeEvent {
+            revision: 7,
+            commit_time: Some(prost_types::Timestamp {
+                seconds: 1_700_000_000,
+                nanos: 5,
+            }),
+            actor: "ana".into(),
+            request_id: "r-7".into(),
+            changes: vec![pb::SheetChanges {
+                sheet: "sheets/s".into(),
+                cells: vec![cell("North", "net_amount"), cell("South", "units")],
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn an_encoded_change_is_the_response_prost_would_send() {
+        use pb::watch_updates_response::Kind;
+        let event = event();
+        let narrow = Selection {
+            sheet: Some("sheets/s".into()),
+            row_prefix: vec!["North".into()],
+            ..Default::default()
+        };
+        for selection in [Selection::default(), narrow] {
+            let expected = pb::WatchUpdatesResponse {
+                kind: Some(Kind::Change(selection.filter(&event))),
+            };
+            assert_eq!(selection.encode(&event), expected.encode_to_vec());
+        }
     }
 }

@@ -1,11 +1,11 @@
 //! The two ends of one watch's buffer: the task's [`Sink`] and the
 //! [`WatchStream`] tonic sends from.
 //!
-//! The buffer holds shared events (`Arc`s), not per-watcher copies: the
-//! watch's selection is applied as tonic takes each message to encode it,
-//! so a filtered copy lives only while it is being encoded. The buffer is
+//! The buffer holds changes already encoded for the watch's selection,
+//! bytes shared by every watch with the same selection (see
+//! [`crate::feed::Event::encoded`]), not per-watcher copies. The buffer is
 //! bounded in messages and in bytes (`--watch-buffer-bytes`, counted as
-//! the events' encoded sizes); a client that leaves it full for the stall
+//! what goes over the wire); a client that leaves it full for the stall
 //! timeout ends its watch with RESOURCE_EXHAUSTED and where to resume.
 
 use std::pin::Pin;
@@ -15,14 +15,15 @@ use std::time::Duration;
 
 use futures::Stream;
 use prost::Message;
+use prost::bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 use tonic::Status;
 
 use super::Selection;
 use crate::error::Error;
-use crate::feed::EventRef;
 use crate::proto::v1 as pb;
+use crate::wire::WatchFrame;
 
 /// Messages buffered per watch (the byte budget usually binds first).
 const BUFFER: usize = 64;
@@ -30,7 +31,8 @@ const BUFFER: usize = 64;
 /// One message waiting for the client.
 pub enum Outgoing {
     Snapshot(pb::Grid),
-    Change(EventRef),
+    /// An encoded `WatchUpdatesResponse` carrying a change.
+    Change(Bytes),
     Progress(i64),
 }
 
@@ -39,7 +41,7 @@ impl Outgoing {
     fn size(&self) -> usize {
         match self {
             Outgoing::Snapshot(grid) => grid.encoded_len(),
-            Outgoing::Change(event) => event.size,
+            Outgoing::Change(bytes) => bytes.len(),
             Outgoing::Progress(_) => 16,
         }
     }
@@ -75,6 +77,7 @@ pub fn channel(
     // Permits are u32; a budget beyond 4 GiB is no budget anyway.
     let budget = budget_bytes.clamp(1, u32::MAX as usize);
     let sink = Sink {
+        selection,
         tx,
         stall,
         budget: Arc::new(Semaphore::new(budget)),
@@ -83,13 +86,14 @@ pub fn channel(
     let stream = WatchStream {
         data,
         end: Some(end),
-        selection,
     };
     (sink, stream, end_tx)
 }
 
 /// The sending side of a watch, with the stall timeout and byte budget.
 pub struct Sink {
+    /// What the watch selects: what its changes are encoded for.
+    pub selection: Arc<Selection>,
     tx: mpsc::Sender<Item>,
     stall: Duration,
     budget: Arc<Semaphore>,
@@ -169,26 +173,27 @@ impl Sink {
 pub struct WatchStream {
     data: mpsc::Receiver<Item>,
     end: Option<oneshot::Receiver<Status>>,
-    selection: Arc<Selection>,
 }
 
 impl Stream for WatchStream {
-    type Item = Result<pb::WatchUpdatesResponse, Status>;
+    type Item = Result<WatchFrame, Status>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         use pb::watch_updates_response::Kind;
         match self.data.poll_recv(cx) {
             Poll::Ready(Some(item)) => {
-                let kind = match item.message {
-                    Outgoing::Snapshot(grid) => Kind::Snapshot(grid),
-                    Outgoing::Change(event) => Kind::Change(self.selection.filter(&event.change)),
-                    Outgoing::Progress(head) => Kind::Progress(pb::Progress {
+                let message =
+                    |kind| WatchFrame::Message(pb::WatchUpdatesResponse { kind: Some(kind) });
+                let frame = match item.message {
+                    Outgoing::Snapshot(grid) => message(Kind::Snapshot(grid)),
+                    Outgoing::Change(bytes) => WatchFrame::Encoded(bytes),
+                    Outgoing::Progress(head) => message(Kind::Progress(pb::Progress {
                         head_revision: head,
-                    }),
+                    })),
                 };
                 // The item (and its bytes of the budget) goes here: tonic
-                // encodes the message before it asks for the next one.
-                Poll::Ready(Some(Ok(pb::WatchUpdatesResponse { kind: Some(kind) })))
+                // encodes the frame before it asks for the next one.
+                Poll::Ready(Some(Ok(frame)))
             }
             Poll::Pending => Poll::Pending,
             // The task is done and everything it sent has been read.
