@@ -25,9 +25,8 @@ use std::time::{Duration, Instant};
 use duckgrid::proto::v1 as pb;
 
 mod common;
-use common::{Client, Server, edit, grid, ms, report};
-
-const PRODUCT: &str = "sheets/sales_by_product_family";
+use common::writes::{PRODUCT, leaf_edit, leaves, spread_edit, write_revisions};
+use common::{Server, edit, grid, ms, report};
 
 struct Settings {
     facts: u64,
@@ -68,38 +67,6 @@ fn settings() -> Settings {
             reads: 21,
         }
     }
-}
-
-/// The product sheet's leaf rows (families).
-async fn leaves(client: &mut Client) -> Vec<Vec<String>> {
-    grid(client, PRODUCT)
-        .await
-        .rows
-        .into_iter()
-        .filter(|r| r.leaf)
-        .map(|r| r.path)
-        .collect()
-}
-
-/// A pseudo-random leaf cell (family x month) from `x`'s next value.
-fn leaf_edit(x: &mut u64, leaves: &[Vec<String>], value: String) -> pb::UpdateCellRequest {
-    *x ^= *x << 13;
-    *x ^= *x >> 7;
-    *x ^= *x << 17;
-    let path = &leaves[(*x % leaves.len() as u64) as usize];
-    let month = format!("{}-{:02}", 2024 + (*x >> 20) % 2, 1 + (*x >> 24) % 12);
-    edit(PRODUCT, path, &month, "net_amount", value)
-}
-
-/// A write to the grand total's `total`: every fact of the measure.
-fn spread_edit(i: usize) -> pb::UpdateCellRequest {
-    // Far apart, so that every fact changes after rounding.
-    let value = if i.is_multiple_of(2) {
-        90_000_000
-    } else {
-        60_000_000
-    };
-    edit(PRODUCT, &[], "total", "net_amount", format!("{value}.00"))
 }
 
 /// The fact history's rows and its bytes on disk: copied into a database
@@ -323,44 +290,5 @@ async fn cell_listing(s: &Settings, dir: &Path) -> anyhow::Result<()> {
         None,
     );
     server.stop()?;
-    Ok(())
-}
-
-/// `count` leaf writes from 32 clients at once; with a `target`, every
-/// `every`-th of them (in the order they are taken) writes it a new value.
-async fn write_revisions(
-    server: &Server,
-    leaves: &[Vec<String>],
-    target: Option<(&pb::UpdateCellRequest, i64)>,
-    count: i64,
-) -> anyhow::Result<()> {
-    let target = target.map(|(t, every)| (t.clone(), every));
-    let next = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
-    let mut tasks = Vec::new();
-    for c in 0..32u64 {
-        let mut client = server.client().await?;
-        let (leaves, target, next) = (leaves.to_vec(), target.clone(), next.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut x = 0x2545_f491_4f6c_dd1d ^ (c + 1);
-            loop {
-                let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if n >= count {
-                    return anyhow::Ok(());
-                }
-                let request = match &target {
-                    Some((t, every)) if n % every == 0 => {
-                        let mut t = t.clone();
-                        t.edit.as_mut().unwrap().value = (1 + n / every).to_string();
-                        t
-                    }
-                    _ => leaf_edit(&mut x, &leaves, format!("{}.{:02}", n % 5_000, n % 100)),
-                };
-                client.update_cell(request).await?;
-            }
-        }));
-    }
-    for task in tasks {
-        task.await??;
-    }
     Ok(())
 }

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // Each benchmark uses its own part.
 
+pub mod writes;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::Duration;
@@ -40,6 +42,15 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 pub fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+/// One row of the targets table (issue 14's, printed by
+/// `benches/targets.sh`): what, the floor measured in the same run, the
+/// figure, the target, and whether the figure meets it. A line of its own,
+/// starting `TARGET |`, so the script can collect them from every bench.
+pub fn target_row(what: &str, floor: &str, figure: &str, target: &str, met: bool) {
+    let verdict = if met { "met" } else { "missed" };
+    println!("TARGET | {what} | {floor} | {figure} | {target} | {verdict} |");
 }
 
 /// One line: count, p50, p99, max, and the target if there is one.
@@ -307,6 +318,16 @@ impl CpuMeter {
                 .map(|(name, pid)| (name.to_string(), *pid, cpu_time(*pid)))
                 .collect(),
         )
+    }
+
+    /// CPU the process named `name` has used since `start`.
+    pub fn used(&self, name: &str) -> Duration {
+        self.0
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map_or(Duration::ZERO, |(_, pid, before)| {
+                cpu_time(*pid).saturating_sub(*before)
+            })
     }
 
     /// "name 1.23 s, ..." of CPU used since `start`, over `wall`.

@@ -11,6 +11,7 @@
 #   DUCKGRID_BENCH_OUT            a folder for any files they write (set here)
 # Output, in $DUCKGRID_CI_OUT/bench-smoke/:
 #   figures.txt   everything the benchmarks printed
+#   targets.txt   the targets table (benches/targets.sh, quick)
 #   context.txt   commit, toolchain, machine and settings of the run
 # Smoke figures from a shared CI runner show that the benchmarks run and give
 # a rough order of magnitude; they are not a performance baseline.
@@ -46,5 +47,9 @@ endgroup
 
 group "run benchmarks (quick)"
 cargo bench --locked --profile dev --benches 2>&1 | tee "$out/figures.txt"
+endgroup
+
+group "targets table (quick)"
+DUCKGRID_BENCH_LOGS="$out/targets" benches/targets.sh 2>&1 | tee "$out/targets.txt"
 endgroup
 log "bench-smoke: figures in $out"

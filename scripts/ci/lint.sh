@@ -11,7 +11,7 @@
 #   schemas     workflows (JSON schema, and every job needs timeout-minutes),
 #               dependabot.yml and compose.yaml against their published schemas
 #   yaml        yamllint on the repository's own YAML
-#   shell       shellcheck on scripts/**/*.sh and .ci/run
+#   shell       shellcheck on scripts/**/*.sh, benches/*.sh and .ci/run
 #   hadolint    the Dockerfile
 #   precommit   .pre-commit-config.yaml is valid
 #   dashboard   deploy/grafana/duckgrid.json is a dashboard of exactly the
@@ -92,7 +92,7 @@ part_yaml() {
 part_shell() {
     local files=()
     mapfile -t files < <(
-        find scripts -name '*.sh' -type f | sort
+        find scripts benches -name '*.sh' -type f | sort
         [[ -f .ci/run ]] && echo .ci/run
     )
     # -x: follow `source` lines (env.sh, lib.sh); -s bash: sourced files
