@@ -152,7 +152,7 @@ impl Server {
                     })
                     .await
                     .context("opening the database")??;
-                let pool = ReadPool::new(&db.conn, config.read_connections)?;
+                let pool = ReadPool::new(&db.conn, config.read_connections, db.head)?;
                 let history = ChangelogHistory::new(Arc::clone(&pool));
                 let feed: Arc<dyn Feed> = match &redis {
                     None => Arc::new(MemoryFeed::new(history, db.head, &db.database_id, live)),
@@ -192,6 +192,14 @@ impl Server {
                     writer_config,
                     Arc::clone(&feed),
                 )?;
+                let (handle, head) = (writer.handle.clone(), Arc::clone(&published));
+                pool.follow_writer(store::PoolWriter {
+                    catch_up: Box::new(move || {
+                        let handle = handle.clone();
+                        Box::pin(async move { handle.catch_up().await })
+                    }),
+                    head: Box::new(move || head.current().revision),
+                });
                 let sheets = Arc::new(LocalSheets {
                     model: Arc::clone(&model),
                     published: Arc::clone(&published),

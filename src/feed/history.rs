@@ -43,6 +43,8 @@ impl ChangelogHistory {
 impl History for ChangelogHistory {
     fn events(&self, from: i64, limit: usize) -> BoxFuture<'_, Result<Vec<EventRef>>> {
         async move {
+            // The newest revisions may still be in the journal only.
+            self.pool.through(from).await?;
             let rows = self
                 .pool
                 .run(move |conn| read::events(conn, from, limit, PAGE_BYTES))

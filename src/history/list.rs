@@ -220,6 +220,7 @@ pub async fn list(
     let from = start(&r)?;
     let ascending = r.oldest_first;
     let listing = listing(&r);
+    pool.current().await?;
     pool.run(move |conn| {
         let mut sql = "SELECT revision, reverted_by, event FROM changelog WHERE true".to_owned();
         let mut args: Vec<Value> = Vec::new();

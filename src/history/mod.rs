@@ -50,6 +50,7 @@ pub async fn grid_at(
         return Ok(grid::read(&snapshot, model, &query));
     }
     let model = Arc::clone(model);
+    pool.through(head).await?;
     pool.run(move |conn| {
         let tx = conn.transaction()?;
         let oldest = history::history_from(&tx)?;
@@ -95,6 +96,7 @@ pub async fn undo_target(
     session: Option<&str>,
 ) -> Result<Option<i64>> {
     let (actor, session) = (actor.to_owned(), session.map(str::to_owned));
+    pool.current().await?;
     pool.run(move |conn| Ok(changelog::undo_target(conn, &actor, session.as_deref())?))
         .await
 }
@@ -131,6 +133,7 @@ pub async fn get(pool: &Arc<ReadPool>, caller: Caller, revision: i64) -> Result<
             "revision must be positive (it is {revision}); revision 0 is the import"
         )));
     }
+    pool.through(revision).await?;
     let found = pool
         .run(move |conn| {
             let row = conn
@@ -194,6 +197,7 @@ pub async fn edits_behind(
     revision: i64,
 ) -> Result<Option<Vec<pb::CellEdit>>> {
     const MAX_HOPS: usize = 64;
+    pool.through(revision).await?;
     pool.run(move |conn| {
         let mut at = revision;
         for _ in 0..MAX_HOPS {

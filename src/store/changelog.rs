@@ -1,100 +1,17 @@
-//! Writing and finding changelog rows (the writer's side).
+//! The changelog rows the writer reads and marks: finding a retried
+//! request, the revision to undo, and what reverts are in effect.
 //!
-//! A commit group's rows are inserted together just before it commits
-//! ([`Rows`]), with a few multi-row statements (`store::rows`). A row holds no NULL: none is `''` or 0
-//! (DuckDB's commit pays ~0.4 ms for a NULL in an appended row, a third of
-//! a leaf write). Rows written before schema version 4 hold NULLs, and every
-//! query here reads both as none.
+//! The rows themselves are written from the journal, behind the commits
+//! (`super::catch_up`); the writer catches up before anything here reads
+//! them (see `crate::writer`). Rows written before schema version 4 hold
+//! NULL where later ones hold '' or 0, and every query reads both as none.
 
-use duckdb::types::{TimeUnit, Value};
 use duckdb::{Connection, OptionalExt, params};
-
-use super::rows;
-
-/// The row of a revision.
-pub struct Entry {
-    pub revision: i64,
-    pub committed_at_micros: i64,
-    pub actor: String,
-    pub request_id: Option<String>,
-    pub event: Vec<u8>,
-    pub session: Option<String>,
-    /// For a revert: the revision it took back.
-    pub reverts: Option<i64>,
-}
-
-/// The rows of a commit group: those appended so far (`appended`) and the
-/// rest.
-#[derive(Default)]
-pub struct Rows {
-    entries: Vec<Entry>,
-    appended: usize,
-}
-
-impl Rows {
-    /// Adds the row of a revision. A revert's row is appended at once, with
-    /// the rows before it: it flips what is in effect down the chain of
-    /// reverts below it (its target is reverted, by it; what the target
-    /// reverted is in effect again; what that one reverted is reverted
-    /// again, and so on), which the group's later requests must see.
-    pub fn push(&mut self, conn: &Connection, entry: Entry) -> duckdb::Result<()> {
-        let reverts = entry.reverts.map(|target| (target, entry.revision));
-        self.entries.push(entry);
-        if let Some((target, revision)) = reverts {
-            self.flush(conn)?;
-            mark_reverted(conn, target, revision)?;
-        }
-        Ok(())
-    }
-
-    /// The revision and encoded event of the group's row with this request
-    /// id (an earlier request of the same group).
-    pub fn find(&self, request_id: &str) -> Option<(i64, &[u8])> {
-        self.entries
-            .iter()
-            .find(|e| e.request_id.as_deref() == Some(request_id))
-            .map(|e| (e.revision, e.event.as_slice()))
-    }
-
-    /// The request ids of the group's rows.
-    pub fn into_request_ids(self) -> impl Iterator<Item = String> {
-        self.entries.into_iter().filter_map(|e| e.request_id)
-    }
-
-    /// Appends the rows not yet appended (on the group's open
-    /// transaction), so that queries of the changelog see them.
-    pub fn flush(&mut self, conn: &Connection) -> duckdb::Result<()> {
-        let rows = &self.entries[self.appended..];
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let text = |s: Option<&String>| Value::Text(s.cloned().unwrap_or_default());
-        let values: Vec<Value> = rows
-            .iter()
-            .flat_map(|e| {
-                [
-                    Value::BigInt(e.revision),
-                    Value::Timestamp(TimeUnit::Microsecond, e.committed_at_micros),
-                    text(Some(&e.actor)),
-                    text(e.request_id.as_ref()),
-                    Value::Blob(e.event.clone()),
-                    text(e.session.as_ref()),
-                    Value::BigInt(e.reverts.unwrap_or(0)),
-                    // Not reverted (yet).
-                    Value::BigInt(0),
-                ]
-            })
-            .collect();
-        rows::insert(conn, "changelog", 8, &values)?;
-        self.appended = self.entries.len();
-        Ok(())
-    }
-}
 
 /// Records that `revision` reverted `target`: each level of the chain of
 /// reverts below it flips between reverted (by the revision above it) and
 /// in effect.
-fn mark_reverted(conn: &Connection, target: i64, revision: i64) -> duckdb::Result<()> {
+pub fn mark_reverted(conn: &Connection, target: i64, revision: i64) -> duckdb::Result<()> {
     // Each level of the chain with the revision that reverted it.
     let chain = conn
         .prepare_cached(

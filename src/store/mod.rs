@@ -11,12 +11,13 @@
 //! measures and months (the storage signature) are kept in `duckgrid_meta`,
 //! and a model that disagrees is refused; sheets and titles may change.
 
+pub mod catch_up;
 pub mod changelog;
 pub mod facts;
 pub mod history;
+pub mod journal;
 mod pool;
 pub mod read;
-pub mod rows;
 pub mod schema;
 
 use std::path::{Path, PathBuf};
@@ -25,7 +26,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use duckdb::{Connection, params};
 
-pub use pool::ReadPool;
+pub use pool::{ReadPool, Writer as PoolWriter};
 
 use crate::demo::DemoSpec;
 use crate::diagnostics::Problems;
@@ -98,14 +99,17 @@ pub fn open(
             conn.execute_batch(schema::REQUEST_ID_INDEX)?;
             def
         }
-        Some(v) if v == "2" || v == "3" => {
+        Some(v) if v == "2" || v == "3" || v == "4" => {
             let def = reopen(&conn, source)?;
             if v == "2" {
                 migrate_2_to_3(&conn, &def)
                     .context("upgrading the database to schema version 3")?;
                 conn.execute_batch(schema::REQUEST_ID_INDEX)?;
             }
-            migrate_3_to_4(&conn).context("upgrading the database to schema version 4")?;
+            if v != "4" {
+                migrate_3_to_4(&conn).context("upgrading the database to schema version 4")?;
+            }
+            migrate_4_to_5(&conn).context("upgrading the database to schema version 5")?;
             def
         }
         Some(v) => bail!(
@@ -115,18 +119,19 @@ pub fn open(
         ),
     };
     let model = Arc::new(load_model(&conn, def)?);
-    let head = read::head_revision(&conn)?;
-    // What a crash left unwritten is in the fact history: the facts catch
-    // up with the head before anything reads them.
+    // What the last run left in the journal (it stopped before writing it
+    // into the tables, or crashed) is written before anything reads them.
     let started = std::time::Instant::now();
-    let replayed = facts::catch_up(&conn, model.def.measures.len(), head)
-        .context("writing the facts of the revisions committed before the last stop")?;
-    if replayed > 0 {
+    let caught_up = catch_up::catch_up(&conn, model.def.measures.len(), usize::MAX)
+        .context("writing the revisions committed before the last stop into the tables")?;
+    let head = caught_up.to;
+    if caught_up.revisions > 0 || caught_up.values > 0 {
         tracing::info!(
-            values = replayed,
+            revisions = caught_up.revisions,
+            values = caught_up.values,
             head,
             elapsed_ms = started.elapsed().as_millis() as u64,
-            "wrote the fact changes of revisions committed before the last stop"
+            "wrote the revisions committed before the last stop into the tables"
         );
     }
     Ok(Database {
@@ -250,6 +255,17 @@ fn migrate_3_to_4(conn: &Connection) -> anyhow::Result<()> {
         [head.to_string()],
     )?;
     conn.execute_batch("UPDATE duckgrid_meta SET value = '4' WHERE key = 'schema_version'")?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Adds the journal to a version 4 database: it wrote its changelog and
+/// fact history with every revision (its facts may lag them: the next
+/// catch-up writes them).
+fn migrate_4_to_5(conn: &Connection) -> anyhow::Result<()> {
+    let tx = conn.unchecked_transaction()?;
+    conn.execute_batch(schema::JOURNAL_DDL)?;
+    conn.execute_batch("UPDATE duckgrid_meta SET value = '5' WHERE key = 'schema_version'")?;
     tx.commit()?;
     Ok(())
 }

@@ -13,27 +13,27 @@
 //!   facts and the creating revision for adjustment facts;
 //!   `removed_revision` is 0 for a live fact and the revision that removed
 //!   it (a revert of its creation) otherwise. A removed fact keeps its id
-//!   (ids stay dense) and holds zeros. The values are those of revision
-//!   `duckgrid_meta.facts_at`: later revisions' changes are in
-//!   `fact_history` and are written here behind the writes (see
-//!   `facts::catch_up`); new facts are inserted by the revision that
-//!   creates them.
-//! - `changelog`: one row per revision, written in the same transaction as
-//!   the facts — the source of truth for change events — with the client
-//!   session, the revision a revert took back and the revert in effect that
-//!   took this one back (what Undo looks for).
+//!   (ids stay dense) and holds zeros.
+//! - `journal (revision, record)`: one row per commit group — its newest
+//!   revision and everything its revisions did (`super::journal`) — the
+//!   only table a commit writes, and the durable record of every revision
+//!   after `duckgrid_meta.facts_at`. The tables below, and `facts`, hold
+//!   the revisions up to `facts_at`: they are written from the journal
+//!   behind the commits, which then loses those rows
+//!   (`super::catch_up`, also run at start).
+//! - `changelog`: one row per revision — the source of truth for change
+//!   events — with the client session, the revision a revert took back and
+//!   the revert in effect that took this one back (what Undo looks for).
 //! - `fact_history (revision, fact_id, measure, before, after)`: every
-//!   fact value a revision changed, in the same transaction — the durable
-//!   record of a write's facts; `measure` 255 ([`EXISTENCE`]) records a
+//!   fact value a revision changed; `measure` 255 ([`EXISTENCE`]) records a
 //!   fact's creation (0 → 1) or removal (1 → 0). `duckgrid_meta.history_from`
 //!   is the oldest revision whose state the rows can rebuild (see
-//!   `crate::history`); the rows after `facts_at` are kept whatever the
-//!   retention.
+//!   `crate::history`).
 //! - the view `cube`: every fact with the model's names — its month (the
 //!   first day), its key and members in every dimension (`<dimension>` and
 //!   `<dimension>_<level>`), its measures as exact decimals — for anyone
-//!   who queries the database with SQL (current once duckgrid has stopped,
-//!   or caught up: see `facts_at`).
+//!   who queries the database with SQL (current once duckgrid has stopped:
+//!   see `facts_at`).
 
 use duckdb::Connection;
 
@@ -43,8 +43,9 @@ use crate::model::def::ModelDef;
 /// Bumped whenever the schema changes (1: the fixed demo schema of the
 /// first phase; 2: models; 3: the fact history, migrated from 2 by
 /// [`MIGRATE_2_TO_3`]; 4: facts written behind the writes, `facts_at`,
-/// `store::migrate_3_to_4`).
-pub const VERSION: &str = "4";
+/// `store::migrate_3_to_4`; 5: the journal, the changelog and the fact
+/// history written behind too, [`JOURNAL_DDL`]).
+pub const VERSION: &str = "5";
 
 /// The `fact_history.measure` of a fact's existence: `before`/`after` are
 /// 0 (absent) or 1 (live).
@@ -76,6 +77,12 @@ pub const MIGRATE_2_TO_3: &str = "DROP VIEW cube;
          ALTER TABLE changelog ADD COLUMN reverts BIGINT;
          ALTER TABLE changelog ADD COLUMN reverted_by BIGINT;
          UPDATE duckgrid_meta SET value = '3' WHERE key = 'schema_version';";
+
+/// The journal (what version 5 has beyond version 4).
+pub const JOURNAL_DDL: &str = "CREATE TABLE journal (
+             revision BIGINT NOT NULL,
+             record   BLOB NOT NULL
+         );";
 
 /// The changelog's index of request ids (a retried write is found by it).
 pub const REQUEST_ID_INDEX: &str =
@@ -115,7 +122,8 @@ pub fn ddl(def: &ModelDef) -> String {
              reverted_by  BIGINT
          );
          {REQUEST_ID_INDEX}
-         {HISTORY_DDL}",
+         {HISTORY_DDL}
+         {JOURNAL_DDL}",
         facts.join(", ")
     )
 }

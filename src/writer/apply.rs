@@ -2,9 +2,10 @@
 //! check compare-and-set and bounds, spread the target over the facts (or
 //! create adjustment facts for an empty cell), roll the changes up into the
 //! summary, and verify the target against the facts before anyone commits.
-//! Facts change in the mirror; DuckDB gets their deltas (and new facts)
-//! when the group flushes ([`Deltas`], [`NewFacts`]), and the `facts` table
-//! catches up behind the writes.
+//! Facts change in the mirror; the request's journal record gets their
+//! deltas ([`Deltas`]), and the tables catch up with the journal behind
+//! the writes. New facts are inserted when the group flushes
+//! ([`NewFacts`]): a database that refuses one fails the write.
 
 use super::changes::Changes;
 use super::deltas::Deltas;
@@ -59,9 +60,8 @@ pub struct Applier<'a> {
     pub mirror: &'a mut Mirror,
     /// The facts the group created, inserted before commit.
     pub created: &'a mut NewFacts,
-    /// Every fact value changed, before and after: the durable record of
-    /// the group's facts (and the fact history).
-    pub deltas: &'a mut Deltas,
+    /// Every fact value the request changed, before and after.
+    pub deltas: Deltas,
     /// The oldest revision the fact history can rebuild (only later ones
     /// can be reverted); `None` with the history off.
     pub history_from: Option<i64>,
@@ -177,11 +177,12 @@ impl Applier<'_> {
         // Sized once: growing vectors of ~100,000s of facts by doubling
         // copies them and faults in fresh memory several times over.
         let mut deltas = Vec::with_capacity(atoms.len());
+        self.deltas.reserve(atoms.len());
         for (atom, new) in atoms.iter().zip(&new_values) {
             if *new != atom.value {
                 self.mirror.set(atom.fact_id, cell.measure, *new);
                 self.deltas
-                    .changed(revision, atom.fact_id, cell.measure, atom.value, *new);
+                    .changed(atom.fact_id, cell.measure, atom.value, *new);
                 let mut values = [0; MAX_MEASURES];
                 values[cell.measure] = new - atom.value;
                 deltas.push(FactDelta {
@@ -271,9 +272,9 @@ impl Applier<'_> {
                 values,
             };
             self.mirror.append(&fact);
-            self.deltas.existence(revision, fact.fact_id, true);
+            self.deltas.existence(fact.fact_id, true);
             self.deltas
-                .changed(revision, fact.fact_id, edit.cell.measure, 0, value);
+                .changed(fact.fact_id, edit.cell.measure, 0, value);
             values_created.push(value);
             deltas.push(FactDelta {
                 keys,

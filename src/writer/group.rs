@@ -11,6 +11,11 @@
 //!   happens while publishing: a durable write is never reported failed.
 //! - A group stops taking requests once it has touched the fact budget
 //!   (`--max-facts-per-write`); the rest wait for the next group.
+//! - What a group writes is one journal row (`store::journal`): every
+//!   revision's event, changelog columns, fact deltas and new facts. The
+//!   tables catch up from it later (`store::catch_up`), so a request that
+//!   reads them — a revert, an Undo, a retried request id — starts a group
+//!   of its own once they have ([`Writer::take_group`]).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -19,18 +24,20 @@ use chrono::Utc;
 use duckdb::Connection;
 use prost::Message;
 
+use std::collections::VecDeque;
+
 use super::apply::{Applier, ApplyError, clean};
 use super::changes::Changes;
-use super::deltas::Deltas;
 use super::faults::FaultPoint;
 use super::request_ids::RequestIds;
 use super::writes::NewFacts;
-use super::{Command, WriteOutcome, Writer};
+use super::{Command, MAX_GROUP, WriteOutcome, Writer};
 use crate::edit::{RevertTarget, WriteRequest};
 use crate::error::{Error, Result};
 use crate::feed::Event;
 use crate::proto::v1 as pb;
-use crate::store::changelog::{self, Entry, Rows};
+use crate::store::changelog;
+use crate::store::journal::{self, Group, Revision};
 use crate::summary::{Snapshot, Summary};
 
 /// A group that committed: each applied request's outcome, and the summary
@@ -56,6 +63,37 @@ fn panicked() -> Error {
 }
 
 impl Writer {
+    /// The next group from `backlog`: up to [`MAX_GROUP`] requests, ending
+    /// before any request that reads the tables, which starts a group of
+    /// its own once they hold every earlier revision. (Empty when such a
+    /// request was answered instead: the tables could not catch up.)
+    pub(super) fn take_group(&mut self, backlog: &mut VecDeque<Command>) -> Vec<Command> {
+        let reads_tables = |known: &RequestIds, cmd: &Command| {
+            let request = &cmd.request;
+            request.revert.is_some() || request.dedup_key().is_some_and(|k| known.may_hold(&k))
+        };
+        if backlog
+            .front()
+            .is_some_and(|cmd| reads_tables(&self.request_ids, cmd))
+            && let Err(e) = self.catch_up()
+        {
+            let cmd = backlog.pop_front().expect("a front");
+            let _ = cmd.reply.send(Err(Error::Unavailable {
+                reason: "COMMIT_FAILED",
+                message: format!(
+                    "the database could not bring its tables up to date ({e}); nothing was applied"
+                ),
+                resume_revision: None,
+            }));
+            return Vec::new();
+        }
+        let mut n = 1;
+        while n < backlog.len().min(MAX_GROUP) && !reads_tables(&self.request_ids, &backlog[n]) {
+            n += 1;
+        }
+        backlog.drain(..n.min(backlog.len())).collect()
+    }
+
     /// Applies a group of requests in one transaction, commits, publishes
     /// and answers them. Returns the requests left for the next group.
     pub(super) fn run_group(&mut self, mut group: Vec<Command>) -> Vec<Command> {
@@ -200,9 +238,8 @@ impl Writer {
             .unchecked_transaction()
             .map_err(|e| GroupFailure::Commit(e.into(), group.len()))?;
         let mut results = Vec::with_capacity(group.len());
+        let mut record = Group::default();
         let mut created = NewFacts::default();
-        let mut deltas = Deltas::default();
-        let mut log = Rows::default();
         let budget = self.config.max_facts_per_write;
         let (mut applied, mut touched) = (0, 0);
         for (i, cmd) in group.iter().enumerate() {
@@ -218,14 +255,21 @@ impl Writer {
                 summary: &mut summary,
                 mirror: &mut self.mirror,
                 created: &mut created,
-                deltas: &mut deltas,
+                deltas: Default::default(),
                 history_from: self.history_from,
             };
             let faults = &self.config.faults;
             let outcome = catch_unwind(AssertUnwindSafe(|| {
                 faults.at(FaultPoint::Apply, &cmd.request);
                 let known = &self.request_ids;
-                apply_request(conn, &mut applier, &mut log, known, &cmd.request, revision)
+                apply_request(
+                    conn,
+                    &mut applier,
+                    &mut record,
+                    known,
+                    &cmd.request,
+                    revision,
+                )
             }));
             touched += budget - applier.facts_left;
             match outcome {
@@ -261,11 +305,9 @@ impl Writer {
         created
             .flush(conn, &self.model, &self.mirror)
             .map_err(|e| GroupFailure::Commit(e, applied))?;
-        deltas
-            .flush(conn)
-            .map_err(|e| GroupFailure::Commit(e.into(), applied))?;
-        log.flush(conn)
-            .map_err(|e| GroupFailure::Commit(e.into(), applied))?;
+        if !record.revisions.is_empty() {
+            journal::append(conn, &record).map_err(|e| GroupFailure::Commit(e.into(), applied))?;
+        }
         let committing = std::time::Instant::now();
         tx.commit()
             .map_err(|e| GroupFailure::Commit(e.into(), applied))?;
@@ -276,7 +318,7 @@ impl Writer {
         metrics.group_requests.observe(applied as f64);
         tracing::debug!(
             requests = applied,
-            facts = ?committing.duration_since(flushing),
+            journal = ?committing.duration_since(flushing),
             commit = ?committing.elapsed(),
             "group committed"
         );
@@ -284,17 +326,22 @@ impl Writer {
             results,
             summary,
             applied,
-            request_ids: log.into_request_ids().collect(),
+            request_ids: record
+                .revisions
+                .into_iter()
+                .map(|r| r.request_id)
+                .filter(|id| !id.is_empty())
+                .collect(),
         })
     }
 }
 
 /// Applies one request (all its edits) inside the open transaction and
-/// records its changelog row in the group's `log`.
+/// adds its record to the group's.
 fn apply_request(
     conn: &Connection,
     applier: &mut Applier<'_>,
-    log: &mut Rows,
+    group: &mut Group,
     known: &RequestIds,
     request: &WriteRequest,
     revision: i64,
@@ -305,9 +352,10 @@ fn apply_request(
         dirty: true,
     };
     if let Some(key) = request.dedup_key() {
-        // The group's own rows, then the changelog when it may hold the id.
-        let earlier = match log.find(&key) {
-            Some((original, bytes)) => Some((original, bytes.to_vec())),
+        // The group's own revisions, then the changelog when it may hold
+        // the id (it holds every earlier group's: see `take_group`).
+        let earlier = match group.revisions.iter().find(|r| r.request_id == key) {
+            Some(r) => Some((r.revision, r.event.clone())),
             None if known.may_hold(&key) => {
                 changelog::find_by_request_id(conn, &key).map_err(|e| clean(e.into()))?
             }
@@ -316,11 +364,6 @@ fn apply_request(
         if let Some((original, bytes)) = earlier {
             return replay(request, original, &bytes);
         }
-    }
-    if request.revert.is_some() {
-        // What a revert or Undo looks up in the changelog includes the
-        // group's earlier revisions.
-        log.flush(conn).map_err(storage)?;
     }
     if let Some(expected) = request.expected_head
         && expected != revision - 1
@@ -373,8 +416,9 @@ fn apply_request(
         });
     }
 
+    let mut deltas = std::mem::take(&mut applier.deltas);
     if request.edits.len() > 1 {
-        applier.deltas.coalesce(revision);
+        deltas.coalesce();
     }
     let now = Utc::now();
     let change = pb::ChangeEvent {
@@ -391,19 +435,22 @@ fn apply_request(
         reverts_revision: reverts.unwrap_or(0),
         session_id: request.session.clone().unwrap_or_default(),
     };
-    log.push(
-        conn,
-        Entry {
-            revision,
-            committed_at_micros: now.timestamp_micros(),
-            actor: request.actor.clone(),
-            request_id: request.dedup_key(),
-            event: change.encode_to_vec(),
-            session: request.session.clone(),
-            reverts,
-        },
-    )
-    .map_err(storage)?;
+    if let Some(target) = reverts {
+        // Later reverts and Undo see what is in effect.
+        changelog::mark_reverted(conn, target, revision).map_err(storage)?;
+    }
+    let mut record = Revision {
+        revision,
+        committed_at_micros: now.timestamp_micros(),
+        actor: request.actor.clone(),
+        request_id: request.dedup_key().unwrap_or_default(),
+        session: request.session.clone().unwrap_or_default(),
+        reverts: reverts.unwrap_or(0),
+        event: change.encode_to_vec(),
+        ..Default::default()
+    };
+    deltas.into_record(&mut record);
+    group.revisions.push(record);
     Ok(WriteOutcome {
         event: Event::new(revision, change),
         replayed: false,

@@ -2,25 +2,27 @@
 //!
 //! Every write goes through its queue. The thread takes the requests waiting
 //! in the queue as one group, applies them in order inside one transaction
-//! (each gets its own revision, changelog row and change event), commits
-//! once, then publishes the events and replies ([`group`]). Group commit
-//! amortises the commit over concurrent writers without weakening anything:
-//! each request is still all-or-nothing (a request that fails after
-//! changing data rolls the group back and the rest are re-applied without
-//! it).
+//! (each gets its own revision and change event), commits once, then
+//! publishes the events and replies ([`group`]). Group commit amortises the
+//! commit over concurrent writers without weakening anything: each request
+//! is still all-or-nothing (a request that fails after changing data rolls
+//! the group back and the rest are re-applied without it).
 //!
 //! Architecture invariant: revisions are gap-free. A revision is assigned
-//! only to a request that commits, in the same transaction as its fact
-//! deltas, its new facts and its changelog row.
+//! only to a request that commits, in the same transaction as its journal
+//! record (its event, changelog columns and fact deltas) and its new facts.
 //!
-//! A commit appends; it does not update `facts`. The group's fact deltas in
-//! `fact_history` are the durable record of what it changed, and the `facts`
-//! table catches up with them behind the writes (`store::facts::catch_up`):
-//! when the writer has been idle for `catch_up_idle`, under load once the
-//! oldest change it lacks is [`CATCH_UP_AGE`] old or [`CATCH_UP_REVISIONS`]
-//! behind, when asked ([`WriterHandle::catch_up`]), and before it stops; a
-//! crash in between is caught up at the next start. Nothing reads `facts`
-//! for values meanwhile: the mirror and the summary are the authority.
+//! A commit appends one journal row (`store::journal`), and inserts the
+//! facts its writes created, if any; nothing else:
+//! the changelog, the fact history and `facts` catch up with the journal
+//! behind the writes (`store::catch_up`): when the writer has been idle
+//! for `catch_up_idle`, under load once the oldest revision they lack is
+//! [`CATCH_UP_AGE`] old or [`CATCH_UP_REVISIONS`] behind, before a request
+//! that reads them (a revert, an Undo, a retried request id), when asked
+//! ([`WriterHandle::catch_up`]: reads of the history do), and before it
+//! stops; a crash in between is caught up at the next start. Nothing reads
+//! `facts` for values meanwhile: the mirror and the summary are the
+//! authority.
 
 mod apply;
 mod changes;
@@ -52,7 +54,7 @@ use crate::feed::{EventRef, Feed};
 use crate::history::Retention;
 use crate::metrics::WriterMetrics;
 use crate::model::Model;
-use crate::store::{facts, history};
+use crate::store::{catch_up, history};
 use crate::summary::{Published, Snapshot};
 
 /// The most requests committed together.
@@ -226,7 +228,7 @@ fn start_history(
             // Only the facts' durable record stays: the rows they lack.
             conn.execute(
                 "DELETE FROM fact_history WHERE revision <= ?",
-                [facts::facts_at(conn)?],
+                [catch_up::facts_at(conn)?],
             )?;
         }
         history::set_history_from(conn, from)?;
@@ -261,7 +263,7 @@ pub fn spawn(
     conn.set_prepared_statement_cache_capacity(64);
     let committed = published.current();
     let history_from = start_history(&conn, config.history_retention, committed.revision)?;
-    let facts_at = facts::facts_at(&conn)?;
+    let facts_at = catch_up::facts_at(&conn)?;
     let request_ids = request_ids::RequestIds::load(&conn)?;
     let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
     let (alive_tx, alive) = watch::channel(true);
@@ -371,9 +373,8 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            if !inbox.backlog.is_empty() {
-                let n = inbox.backlog.len().min(MAX_GROUP);
-                let group: Vec<Command> = inbox.backlog.drain(..n).collect();
+            let group = self.take_group(&mut inbox.backlog);
+            if !group.is_empty() {
                 // What the group's fact budget left for later goes first next.
                 for cmd in self.run_group(group).into_iter().rev() {
                     inbox.backlog.push_front(cmd);

@@ -62,14 +62,14 @@ impl Applier<'_> {
                 database_id: None,
             }));
         }
-        // The group's earlier requests' deltas, so that the queries see them.
-        // A storage error here may have aborted the group's transaction, or
-        // lost the earlier requests' deltas: the group is re-applied.
+        // The tables hold every revision before this one: a revert starts a
+        // group of its own once they have caught up (see `super::group`).
+        // A storage error here may have aborted the group's transaction:
+        // the group is re-applied.
         let storage = |e: duckdb::Error| ApplyError {
             error: e.into(),
             dirty: true,
         };
-        self.deltas.flush(conn).map_err(storage)?;
         // Taken back twice, the bookkeeping of what is in effect would have
         // two reverts of one revision (and the second would change nothing).
         if let Some(by) = changelog::reverted_by(conn, target).map_err(storage)? {
@@ -96,19 +96,19 @@ impl Applier<'_> {
             let now = self.mirror.fact(r.fact_id);
             let was_live = self.mirror.is_live(r.fact_id);
             if r.live && !was_live {
-                self.set_live(r.fact_id, true, revision);
+                self.set_live(r.fact_id, true);
             }
             let mut values = [0; MAX_MEASURES];
             for (m, value) in values.iter_mut().enumerate() {
                 if r.values[m] != now.values[m] {
                     self.mirror.set(r.fact_id, m, r.values[m]);
                     self.deltas
-                        .changed(revision, r.fact_id, m, now.values[m], r.values[m]);
+                        .changed(r.fact_id, m, now.values[m], r.values[m]);
                     *value = r.values[m] - now.values[m];
                 }
             }
             if !r.live && was_live {
-                self.set_live(r.fact_id, false, revision);
+                self.set_live(r.fact_id, false);
             }
             deltas.push(FactDelta {
                 keys: now.keys,
@@ -203,9 +203,9 @@ impl Applier<'_> {
         Ok(plan)
     }
 
-    fn set_live(&mut self, fact_id: i64, live: bool, revision: i64) {
+    fn set_live(&mut self, fact_id: i64, live: bool) {
         self.mirror.set_live(fact_id, live);
-        self.deltas.existence(revision, fact_id, live);
+        self.deltas.existence(fact_id, live);
     }
 }
 

@@ -1,11 +1,11 @@
-//! What the writer does between groups: the `facts` table's catch-up
-//! with the committed writes, checkpoints while idle, and pruning.
+//! What the writer does between groups: the tables' catch-up with the
+//! journal, checkpoints while idle, and pruning.
 
 use std::time::Instant;
 
 use super::{CATCH_UP_AGE, CATCH_UP_REVISIONS, IDLE_CHECKPOINT_BYTES, PRUNE_EVERY, Writer};
 use crate::history::Retention;
-use crate::store::{facts, history};
+use crate::store::{catch_up, history};
 
 impl Writer {
     /// Whether the facts must catch up now, under load.
@@ -16,16 +16,26 @@ impl Writer {
                 .is_some_and(|t| t.elapsed() >= CATCH_UP_AGE.max(self.config.catch_up_idle))
     }
 
-    /// Writes the committed revisions' fact changes into `facts` (in a
-    /// transaction of its own, between groups). A failure is logged and
-    /// tried again later: the changes stay durable in the history.
+    /// Writes the committed revisions from the journal into the tables (in
+    /// a transaction of its own, between groups). A failure is logged and
+    /// tried again later: the revisions stay durable in the journal.
     pub(super) fn catch_up(&mut self) -> anyhow::Result<()> {
         if self.facts_at >= self.head {
             return Ok(());
         }
         let started = Instant::now();
-        match facts::catch_up(&self.conn, self.model.def.measures.len(), self.head) {
-            Ok(values) => {
+        let measures = self.model.def.measures.len();
+        match catch_up::catch_up(&self.conn, measures, usize::MAX) {
+            Ok(caught_up) if caught_up.to != self.head => {
+                let e = anyhow::anyhow!(
+                    "the journal held revisions up to {} where the head is {}",
+                    caught_up.to,
+                    self.head
+                );
+                tracing::error!(error = %e, "the journal and the writer disagree");
+                Err(e)
+            }
+            Ok(caught_up) => {
                 let metrics = &self.config.metrics;
                 metrics
                     .catch_up_seconds
@@ -34,9 +44,9 @@ impl Writer {
                 tracing::debug!(
                     from = self.facts_at,
                     to = self.head,
-                    values,
+                    values = caught_up.values,
                     elapsed_ms = started.elapsed().as_millis() as u64,
-                    "facts caught up"
+                    "tables caught up"
                 );
                 self.facts_at = self.head;
                 self.behind_since = None;
@@ -51,7 +61,7 @@ impl Writer {
             }
             Err(e) => {
                 tracing::error!(error = %e, facts_at = self.facts_at, head = self.head,
-                    "could not write the committed fact changes into facts; they stay in the history and are tried again");
+                    "could not write the committed revisions into the tables; they stay in the journal and are tried again");
                 // Not again before another CATCH_UP_AGE.
                 self.behind_since = Some(Instant::now());
                 Err(e)
@@ -90,6 +100,11 @@ impl Writer {
         let keep = self.config.changelog_retention as i64;
         if keep > 0 {
             let below = self.head - keep + 1;
+            // The changelog must hold what goes (the journal has the rest).
+            if below > self.facts_at + 1 {
+                let _ = self.catch_up();
+            }
+            let below = below.min(self.facts_at + 1);
             // (Should the DELETE fail, the ids of revisions about to go are
             // forgotten a little early: a retry of one would apply again.)
             if let Err(e) = self.request_ids.forget_below(&self.conn, below) {

@@ -2,10 +2,11 @@
 //! the group commits.
 //!
 //! Changed values are not written here: their durable record is the
-//! group's fact deltas (`deltas.rs`), and `facts` catches up with them
-//! behind the writes (`store::facts::catch_up`). A new fact has no row to
-//! catch up in, so it is inserted by the revision that creates it, with
-//! its values from the mirror (the group's final state), and counted.
+//! group's journal row (its deltas), and `facts` catches up with them
+//! behind the writes (`store::catch_up`). A new fact has no row to catch
+//! up in, so it is inserted by the revision that creates it, with its
+//! values from the mirror (the group's final state; the catch-up writes
+//! the same), and counted: a database that refuses it fails the group.
 
 use duckdb::Connection;
 

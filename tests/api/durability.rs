@@ -96,10 +96,10 @@ async fn the_largest_amounts_survive_a_restart() {
     app.shutdown().await;
 }
 
-/// An acknowledged write survives SIGKILL before the `facts` table has
-/// caught up with it (the server here would wait ten minutes idle): the
-/// file holds it in the fact history, and the next start writes it into
-/// the facts before serving.
+/// An acknowledged write survives SIGKILL before the tables have caught
+/// up with it (the server here would wait ten minutes idle): the file
+/// holds it in the journal, and the next start writes it into the
+/// changelog, the fact history and the facts before serving.
 #[tokio::test]
 async fn acknowledged_writes_survive_sigkill_before_the_facts_catch_up() {
     let dir = tempfile::tempdir().unwrap();
@@ -131,15 +131,18 @@ async fn acknowledged_writes_survive_sigkill_before_the_facts_catch_up() {
     let endpoint = duckgrid::tls::endpoint(addr.trim(), None).unwrap();
     let mut client = connect_endpoint(endpoint).await;
     let grid = get_grid(&mut client, PRODUCT).await;
+    let april = Cells::of(&grid)
+        .get(&[], "2024-04", "net_amount")
+        .to_owned();
     let leaf = first_leaf_with_value(&grid, "2024-03", "net_amount")
         .path
         .clone();
     // Leaf writes, a spread over every fact of a month, and new facts.
-    for v in ["10.00", "20.00", "30.00"] {
+    for (v, id) in [("10.00", "first"), ("20.00", ""), ("30.00", "")] {
         update(
             &mut client,
             set(cell(PRODUCT, &leaf, "2024-03", "net_amount"), v),
-            "",
+            id,
         )
         .await
         .unwrap();
@@ -164,19 +167,20 @@ async fn acknowledged_writes_survive_sigkill_before_the_facts_catch_up() {
     child.kill().unwrap();
     child.wait().unwrap();
 
-    // What the killed server left: five revisions, the facts at none of
-    // them yet (so the next start has to write them).
-    let (facts_at, head): (String, i64) = {
+    // What the killed server left: five revisions in the journal, the
+    // tables at none of them yet (so the next start has to write them).
+    let (facts_at, journal, changelog): (String, i64, i64) = {
         let conn = duckdb::Connection::open(&path).unwrap();
         conn.query_row(
             "SELECT (SELECT value FROM duckgrid_meta WHERE key = 'facts_at'),
-                    (SELECT max(revision) FROM changelog)",
+                    (SELECT max(revision) FROM journal),
+                    (SELECT count(*) FROM changelog)",
             [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .unwrap()
     };
-    assert_eq!((facts_at.as_str(), head), ("0", 5));
+    assert_eq!((facts_at.as_str(), journal, changelog), ("0", 5, 0));
 
     let app = spawn_with(test_config_with(|c| c.db = path.clone())).await;
     assert_eq!(app.grid(PRODUCT).await, before, "every acknowledged write");
@@ -197,6 +201,28 @@ async fn acknowledged_writes_survive_sigkill_before_the_facts_catch_up() {
     assert_eq!(
         app.query::<String>("SELECT value FROM duckgrid_meta WHERE key = 'facts_at'"),
         [["5"]]
+    );
+    // The changelog and the fact history have them too: who wrote what, a
+    // retry of the first write is its answer again, and the spread reverts.
+    assert_eq!(
+        app.query::<i64>("SELECT count(*) FROM changelog UNION ALL SELECT count(*) FROM journal"),
+        [[5], [0]]
+    );
+    let mut client = app.client.clone();
+    let again = update(
+        &mut client,
+        set(cell(PRODUCT, &leaf, "2024-03", "net_amount"), "10.00"),
+        "first",
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.revision, 1, "the retried write is revision 1's");
+    crate::history::revert(&app, 4, true).await.unwrap();
+    let reverted = app.grid(PRODUCT).await;
+    assert_eq!(
+        Cells::of(&reverted).get(&[], "2024-04", "net_amount"),
+        april,
+        "the month is as it was before the spread"
     );
     app.shutdown().await;
 }

@@ -1,7 +1,8 @@
 //! A database made by the duckgrid before the fact history (schema version
 //! 2) is upgraded in place: its revisions, values and changelog are kept,
 //! its history starts at its head, and its facts are those of its head
-//! (version 4 writes them behind the commits).
+//! (version 4 writes them behind the commits, version 5 the changelog and
+//! the history too, from the journal). So are versions 3 and 4.
 //!
 //! The fixture `tests/fixtures/schema-v2` is such a database, exported by
 //! DuckDB (`EXPORT DATABASE`: its schema and one CSV per table). It was made
@@ -55,8 +56,8 @@ async fn a_version_2_database_keeps_its_revisions_and_values_and_its_history_sta
         app.query::<String>(
             "SELECT value FROM duckgrid_meta WHERE key IN ('schema_version', 'facts_at') ORDER BY key"
         ),
-        [[head.to_string()], ["4".to_owned()]],
-        "facts at the head (version 2 wrote them with every revision), schema version 4"
+        [[head.to_string()], [duckgrid::store::schema::VERSION.to_owned()]],
+        "facts at the head (version 2 wrote them with every revision), the schema upgraded"
     );
     assert_eq!(app.head().await, head);
 
@@ -132,13 +133,11 @@ async fn a_version_2_database_keeps_its_revisions_and_values_and_its_history_sta
     );
 }
 
-/// A version 3 database wrote its facts with every revision: upgraded to
-/// version 4, its facts are those of its head. (Made from a version 4 one
-/// by taking away what version 4 added: `facts_at`.)
-#[tokio::test]
-async fn a_version_3_database_has_its_facts_at_its_head() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("v3.duckdb");
+/// A database of the current version after two writes and a shutdown,
+/// turned back into an earlier version by `downgrade` (SQL taking away
+/// what later versions added); returns its path, its config and the grid.
+async fn downgraded(dir: &Path, downgrade: &str) -> (duckgrid::Config, pb::Grid) {
+    let path = dir.join("old.duckdb");
     let config = test_config_with(|c| c.db = path.to_str().unwrap().into());
     let app = spawn_with(config.clone()).await;
     let leaf = first_leaf_with_value(&app.grid(PRODUCT).await, "2024-03", "net_amount")
@@ -153,19 +152,72 @@ async fn a_version_3_database_has_its_facts_at_its_head() {
     app.shutdown().await;
     duckdb::Connection::open(&path)
         .unwrap()
-        .execute_batch(
-            "DELETE FROM duckgrid_meta WHERE key = 'facts_at';
-             UPDATE duckgrid_meta SET value = '3' WHERE key = 'schema_version';",
-        )
+        .execute_batch(downgrade)
         .unwrap();
+    (config, before)
+}
 
+/// A version 3 database wrote its facts with every revision: upgraded, its
+/// facts are those of its head.
+#[tokio::test]
+async fn a_version_3_database_has_its_facts_at_its_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, before) = downgraded(
+        dir.path(),
+        "DROP TABLE journal;
+         DELETE FROM duckgrid_meta WHERE key = 'facts_at';
+         UPDATE duckgrid_meta SET value = '3' WHERE key = 'schema_version';",
+    )
+    .await;
     let app = spawn_with(config).await;
     assert_eq!(
         app.query::<String>(
             "SELECT value FROM duckgrid_meta WHERE key IN ('schema_version', 'facts_at') ORDER BY key"
         ),
-        [["2"], ["4"]]
+        [["2".to_owned()], [duckgrid::store::schema::VERSION.to_owned()]]
     );
     assert_eq!(app.grid(PRODUCT).await, before);
+    app.shutdown().await;
+}
+
+/// A version 4 database that stopped before its facts caught up (they are
+/// at revision 0, its changelog and fact history at 2) has them written at
+/// the next start, and then writes through the journal.
+#[tokio::test]
+async fn a_version_4_database_behind_its_history_has_its_facts_written() {
+    let dir = tempfile::tempdir().unwrap();
+    // The facts as before revision 1: each changed one's first `before`.
+    let (config, before) = downgraded(
+        dir.path(),
+        "DROP TABLE journal;
+         UPDATE facts SET m1 = h.before
+           FROM (SELECT fact_id, arg_min(before, revision) AS before
+                 FROM fact_history WHERE measure = 1 GROUP BY fact_id) h
+           WHERE facts.fact_id = h.fact_id;
+         UPDATE duckgrid_meta SET value = '0' WHERE key = 'facts_at';
+         UPDATE duckgrid_meta SET value = '4' WHERE key = 'schema_version';",
+    )
+    .await;
+    let app = spawn_with(config).await;
+    assert_eq!(app.grid(PRODUCT).await, before);
+    assert_eq!(
+        app.query::<String>("SELECT value FROM duckgrid_meta WHERE key = 'facts_at'"),
+        [["2"]]
+    );
+    let total = app.query::<String>("SELECT CAST(sum(net_amount) AS VARCHAR) FROM cube");
+    assert_eq!(
+        units(&total[0][0], 2),
+        units(Cells::of(&before).get(&[], "total", "net_amount"), 2),
+        "the facts hold both writes"
+    );
+    let written = app
+        .update(set(cell(PRODUCT, &[], "2024-05", "net_amount"), "777.00"))
+        .await
+        .unwrap();
+    assert_eq!(written.revision, 3);
+    assert_eq!(
+        app.query::<i64>("SELECT max(revision) FROM changelog"),
+        [[3]]
+    );
     app.shutdown().await;
 }

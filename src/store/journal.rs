@@ -1,0 +1,117 @@
+//! The journal: the durable record of committed revisions that the other
+//! tables do not hold yet.
+//!
+//! A commit group appends one row to `journal`: its newest revision and
+//! one [`Group`] message holding every revision of the group — what its
+//! changelog row holds (the encoded event, actor, request id, session, the
+//! revision it reverts) and every fact value it changed, before and after.
+//! That is all a commit writes, but for the facts its writes created (rare:
+//! writes to empty cells): DuckDB charges a commit for every table and
+//! every column it appends to, so one row of two columns is the cheapest
+//! durable record there is. The changelog, the fact history
+//! and the facts are written from the journal behind the commits
+//! ([`super::catch_up`]), which then deletes the rows it has written.
+//!
+//! The row's blob is protobuf, from the messages below (private to the
+//! database, not part of the gRPC contract): a new field gets a new tag,
+//! so rows written before stay readable.
+
+use duckdb::{Connection, params};
+use prost::Message;
+
+/// One commit group's revisions, in order.
+#[derive(Clone, PartialEq, Message)]
+pub struct Group {
+    #[prost(message, repeated, tag = "1")]
+    pub revisions: Vec<Revision>,
+}
+
+/// What one revision did.
+#[derive(Clone, PartialEq, Message)]
+pub struct Revision {
+    #[prost(int64, tag = "1")]
+    pub revision: i64,
+    /// The commit time, in microseconds since the epoch.
+    #[prost(int64, tag = "2")]
+    pub committed_at_micros: i64,
+    #[prost(string, tag = "3")]
+    pub actor: String,
+    /// The idempotency key (`WriteRequest::dedup_key`; empty: none).
+    #[prost(string, tag = "4")]
+    pub request_id: String,
+    /// The write's `x-duckgrid-session` (empty: none).
+    #[prost(string, tag = "5")]
+    pub session: String,
+    /// For a revert: the revision it took back (0: none).
+    #[prost(int64, tag = "6")]
+    pub reverts: i64,
+    /// The encoded `duckgrid.v1.ChangeEvent`.
+    #[prost(bytes = "vec", tag = "7")]
+    pub event: Vec<u8>,
+    /// The fact values it changed, a column each (`fact_history`'s rows).
+    #[prost(int64, repeated, tag = "8")]
+    pub fact_ids: Vec<i64>,
+    #[prost(uint32, repeated, tag = "9")]
+    pub measures: Vec<u32>,
+    #[prost(sint64, repeated, tag = "10")]
+    pub before: Vec<i64>,
+    #[prost(sint64, repeated, tag = "11")]
+    pub after: Vec<i64>,
+}
+
+impl Revision {
+    /// How many fact values it changed.
+    pub fn deltas(&self) -> usize {
+        self.fact_ids.len()
+    }
+}
+
+/// Appends a committed group's row (on the group's open transaction).
+pub fn append(conn: &Connection, group: &Group) -> duckdb::Result<()> {
+    let newest = group.revisions.last().map_or(0, |r| r.revision);
+    conn.prepare_cached("INSERT INTO journal VALUES (?, ?)")?
+        .execute(params![newest, group.encode_to_vec()])?;
+    Ok(())
+}
+
+/// Every revision the journal holds after `after`, in order, read from up
+/// to `max_rows` of its rows (the oldest).
+pub fn read(conn: &Connection, after: i64, max_rows: usize) -> anyhow::Result<Vec<Revision>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT revision, record FROM journal WHERE revision > ? ORDER BY revision LIMIT ?",
+    )?;
+    let mut rows = stmt.query(params![after, max_rows.min(i64::MAX as usize) as i64])?;
+    let mut out: Vec<Revision> = Vec::new();
+    while let Some(row) = rows.next()? {
+        let newest: i64 = row.get(0)?;
+        let blob = row.get_ref(1)?;
+        let group = Group::decode(blob.as_blob()?)
+            .map_err(|e| anyhow::anyhow!("the journal row of revision {newest} is corrupt: {e}"))?;
+        for r in group.revisions {
+            let expected = out.last().map_or(r.revision, |last| last.revision + 1);
+            if r.revision != expected || r.revision > newest {
+                anyhow::bail!(
+                    "the journal holds revision {} where {expected} was due (row of {newest})",
+                    r.revision
+                );
+            }
+            if r.revision > after {
+                out.push(r);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The newest revision the journal holds (0: none).
+pub fn newest(conn: &Connection) -> duckdb::Result<i64> {
+    conn.query_row("SELECT coalesce(max(revision), 0) FROM journal", [], |r| {
+        r.get(0)
+    })
+}
+
+/// Deletes the rows whose revisions are all up to `through`.
+pub fn delete_through(conn: &Connection, through: i64) -> duckdb::Result<usize> {
+    conn.prepare_cached("DELETE FROM journal WHERE revision <= ?")?
+        .execute([through])
+}
