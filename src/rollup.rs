@@ -11,7 +11,7 @@
 //! the cells they touch; many (a subtotal's spread) through a dense array
 //! of every (row, month), which is also how the summary is first computed.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::decimal::Units;
 use crate::model::{MAX_DIMENSIONS, MAX_MEASURES, Model, Sheet};
@@ -136,7 +136,7 @@ pub fn rollup_sheet(model: &Model, sheet_index: usize, facts: &[FactDelta]) -> V
 /// The same sums through hash maps of the touched cells only.
 fn sparse(sheet: &Sheet, facts: &[FactDelta], push: &mut impl FnMut(u32, u16, CellValue)) {
     // First per (deepest row, month): one hash update per fact...
-    let mut deepest: HashMap<(u32, u16), CellValue> = HashMap::new();
+    let mut deepest: HashMap<(u32, u16), CellValue> = HashMap::default();
     for f in facts {
         if let Some(row) = sheet.deepest_row(&f.keys) {
             deepest
@@ -146,7 +146,7 @@ fn sparse(sheet: &Sheet, facts: &[FactDelta], push: &mut impl FnMut(u32, u16, Ce
         }
     }
     // ...then up the (much smaller) set of touched rows.
-    let mut cells: HashMap<(u32, u16), CellValue> = HashMap::new();
+    let mut cells: HashMap<(u32, u16), CellValue> = HashMap::default();
     for (&(row, month), sum) in &deepest {
         let mut r = row;
         loop {

@@ -196,7 +196,7 @@ impl Server {
                 pool.follow_writer(store::PoolWriter {
                     catch_up: Box::new(move || {
                         let handle = handle.clone();
-                        Box::pin(async move { handle.catch_up().await })
+                        Box::pin(async move { handle.catch_up(false).await })
                     }),
                     head: Box::new(move || head.current().revision),
                 });

@@ -43,8 +43,8 @@ impl CellValue {
     }
 }
 
-/// Cells per shared chunk (about 40 KB).
-const CHUNK: usize = 512;
+/// Cells per shared chunk (about 10 KB: a leaf write copies a dozen).
+const CHUNK: usize = 128;
 
 /// The cells of one sheet, dense: rows (in the sheet's order), then
 /// columns, in chunks of [`CHUNK`] shared between summaries until one of

@@ -73,7 +73,7 @@ impl Model {
 
     /// The resource name of a sheet, `sheets/{id}`.
     pub fn sheet_name(&self, sheet: usize) -> String {
-        format!("sheets/{}", self.sheets[sheet].def.id)
+        self.sheets[sheet].name.clone()
     }
 
     /// How many row levels a sheet shows (grand total excluded).

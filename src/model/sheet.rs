@@ -66,6 +66,8 @@ pub struct Column {
 #[derive(Debug)]
 pub struct Sheet {
     pub def: SheetDef,
+    /// Its resource name, `sheets/{id}`.
+    pub name: String,
     pub rows: Vec<Row>,
     pub columns: Vec<Column>,
     /// The sheet's fixed members of other dimensions: (dimension, leaves).
@@ -103,6 +105,7 @@ impl Sheet {
             .map(|(i, c)| (c.key.clone(), i as u16))
             .collect();
         let mut sheet = Sheet {
+            name: format!("sheets/{}", def.id),
             def,
             rows: Vec::new(),
             columns,

@@ -1,43 +1,52 @@
-//! Writing what the journal holds into the tables it stands for: the
-//! changelog, the fact history and the facts — behind the commits.
+//! Writing what the journal holds into the tables it stands for, behind
+//! the commits, in two steps that cost differently:
 //!
-//! A commit appends one journal row (`super::journal`); this takes the
-//! oldest rows, in one transaction: inserts their changelog rows, appends
-//! their fact deltas to `fact_history`, sets every changed fact to the
-//! last value the revisions left in it, deletes the rows, and records the
-//! newest revision written as `duckgrid_meta.facts_at`. Either all of that
-//! commits or none of it, so the journal and the tables never both hold a
-//! revision, and a crash at any point leaves a database whose next
-//! catch-up (at start, before anything reads) finishes the job. The facts
-//! updated are confirmed: exactly those the deltas name. (New facts are
-//! inserted by the commit that creates them.)
+//! - **The log** ([`catch_up`] with records): the journal's oldest rows
+//!   become changelog rows and `fact_history` rows, and are deleted, in
+//!   one transaction — so the journal and the changelog never both hold a
+//!   revision, and together they hold every one. It costs about the same
+//!   per revision however often it runs; reads of recent history need it.
+//! - **The facts** (`facts: true`): each fact the revisions after
+//!   `duckgrid_meta.facts_at` changed is set to the last value they left
+//!   in it (from `fact_history`), and `facts_at` moves. Each run scans
+//!   the facts once and writes a fact changed many times once, so it runs
+//!   less often under load. Nothing reads a value from `facts` while the
+//!   writer runs (its in-memory copy is the authority); it is for SQL over
+//!   the file and the next start.
 //!
-//! The writer runs it between groups ([`crate::writer`]); `store::open`
-//! runs it at start.
+//! A crash at any point leaves a database whose next start finishes both
+//! ([`replay`]). The facts updated are confirmed: exactly those the deltas
+//! name. (New facts are inserted by the commit that creates them.)
+//!
+//! The writer runs it between groups ([`crate::writer`]) with the records
+//! of the groups it committed since the last time, which it keeps (reading
+//! back what it has just written would cost more than writing it).
 
 use std::sync::Arc;
 
-use duckdb::arrow::array::{Int64Array, UInt8Array};
+use duckdb::arrow::array::{
+    BinaryArray, Int64Array, StringArray, TimestampMicrosecondArray, UInt8Array,
+};
 use duckdb::arrow::datatypes::{DataType, Field, Schema};
 use duckdb::arrow::record_batch::RecordBatch;
-use duckdb::types::{TimeUnit, Value};
 use duckdb::{Connection, params};
 
 use super::journal::{self, Revision};
+use super::read;
 use super::schema::EXISTENCE;
 
-/// What a catch-up wrote.
+/// Where the tables stand after a catch-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CaughtUp {
-    /// The revision the tables now hold (`facts_at`).
-    pub to: i64,
-    /// Revisions written from the journal.
-    pub revisions: usize,
+    /// The newest revision the changelog and the fact history hold.
+    pub logged: i64,
+    /// The revision `facts` holds.
+    pub facts_at: i64,
     /// (fact, measure) values written into `facts`.
     pub values: usize,
 }
 
-/// The revision the tables hold: the journal holds every later one.
+/// The revision `facts` holds: `fact_history` has every later change.
 pub fn facts_at(conn: &Connection) -> duckdb::Result<i64> {
     let value: String = conn.query_row(
         "SELECT value FROM duckgrid_meta WHERE key = 'facts_at'",
@@ -49,73 +58,115 @@ pub fn facts_at(conn: &Connection) -> duckdb::Result<i64> {
     })
 }
 
-/// Writes the oldest `max_rows` journal rows (commit groups) into the
-/// tables, in one transaction of its own (see the module docs).
+/// Writes everything the journal holds into the tables, and the facts up
+/// to the head (at start, before anything reads them).
 ///
-/// A database made before the journal (schema version 4) may hold
-/// revisions in the changelog and the fact history that `facts` lacks
-/// (a crash before its facts caught up); with nothing in the journal,
-/// those are written.
-pub fn catch_up(conn: &Connection, measures: usize, max_rows: usize) -> anyhow::Result<CaughtUp> {
-    let from = facts_at(conn)?;
-    let tx = conn.unchecked_transaction()?;
-    let pending = journal::read(conn, from, max_rows)?;
-    let to = match (pending.first(), pending.last()) {
-        (Some(first), Some(last)) => {
-            if first.revision != from + 1 {
-                anyhow::bail!(
-                    "the journal's oldest revision is {} where {} was due",
-                    first.revision,
-                    from + 1
-                );
-            }
-            last.revision
-        }
-        _ => super::read::head_revision(conn)?.max(from),
-    };
-    if to == from {
-        return Ok(CaughtUp {
-            to,
-            revisions: 0,
-            values: 0,
-        });
+/// A database made before the journal (schema version 4) may have facts
+/// behind its fact history (a crash before they caught up): those are
+/// written too.
+pub fn replay(conn: &Connection, measures: usize) -> anyhow::Result<CaughtUp> {
+    let logged = read::head_revision(conn)?;
+    let pending = journal::read(conn, logged)?;
+    if let Some(first) = pending.first()
+        && first.revision != logged + 1
+    {
+        anyhow::bail!(
+            "the journal's oldest revision is {} where {} was due after the changelog's",
+            first.revision,
+            logged + 1
+        );
     }
-    insert_changelog(conn, &pending)?;
-    append_history(conn, &pending)?;
-    let values = write_facts(conn, measures, from, to)?;
-    journal::delete_through(conn, to)?;
-    conn.execute(
-        "UPDATE duckgrid_meta SET value = ? WHERE key = 'facts_at'",
-        [to.to_string()],
-    )?;
-    tx.commit()?;
-    Ok(CaughtUp {
-        to,
-        revisions: pending.len(),
-        values,
-    })
+    catch_up(conn, measures, logged, &pending, true)
 }
 
-/// The revisions' changelog rows (see `schema` for the columns).
+/// Writes `pending` — the records of the journal's oldest rows, in order,
+/// the first one after `logged` (the changelog's newest) — into the
+/// changelog and the fact history, and with `facts` the facts too, in one
+/// transaction of its own (see the module docs).
+pub fn catch_up(
+    conn: &Connection,
+    measures: usize,
+    logged: i64,
+    pending: &[Revision],
+    facts: bool,
+) -> anyhow::Result<CaughtUp> {
+    if let Some(first) = pending.first()
+        && first.revision != logged + 1
+    {
+        anyhow::bail!(
+            "revision {} follows {logged} in the catch-up",
+            first.revision
+        );
+    }
+    let logged = pending.last().map_or(logged, |r| r.revision);
+    let tx = conn.unchecked_transaction()?;
+    insert_changelog(conn, pending)?;
+    append_history(conn, pending)?;
+    journal::delete_through(conn, logged)?;
+    let mut caught_up = CaughtUp {
+        logged,
+        facts_at: 0,
+        values: 0,
+    };
+    if facts {
+        let from = facts_at(conn)?;
+        if logged > from {
+            caught_up.values = write_facts(conn, measures, from, logged)?;
+            conn.execute(
+                "UPDATE duckgrid_meta SET value = ? WHERE key = 'facts_at'",
+                [logged.to_string()],
+            )?;
+        }
+        caught_up.facts_at = logged.max(from);
+    }
+    tx.commit()?;
+    Ok(caught_up)
+}
+
+/// The revisions' changelog rows (see `schema` for the columns), as one
+/// columnar batch.
 fn insert_changelog(conn: &Connection, pending: &[Revision]) -> duckdb::Result<()> {
     if pending.is_empty() {
         return Ok(());
     }
+    let column = |f: fn(&Revision) -> i64| Int64Array::from_iter_values(pending.iter().map(f));
+    let text = |f: fn(&Revision) -> &str| StringArray::from_iter_values(pending.iter().map(f));
+    let schema = Schema::new(vec![
+        Field::new("revision", DataType::Int64, false),
+        Field::new(
+            "committed_at",
+            DataType::Timestamp(duckdb::arrow::datatypes::TimeUnit::Microsecond, None),
+            false,
+        ),
+        Field::new("actor", DataType::Utf8, false),
+        Field::new("request_id", DataType::Utf8, false),
+        Field::new("event", DataType::Binary, false),
+        Field::new("session", DataType::Utf8, false),
+        Field::new("reverts", DataType::Int64, false),
+        Field::new("reverted_by", DataType::Int64, false),
+    ]);
+    let batch = RecordBatch::try_new(
+        Arc::new(schema),
+        vec![
+            Arc::new(column(|r| r.revision)),
+            Arc::new(TimestampMicrosecondArray::from_iter_values(
+                pending.iter().map(|r| r.committed_at_micros),
+            )),
+            Arc::new(text(|r| &r.actor)),
+            Arc::new(text(|r| &r.request_id)),
+            Arc::new(BinaryArray::from_iter_values(
+                pending.iter().map(|r| r.event.as_slice()),
+            )),
+            Arc::new(text(|r| &r.session)),
+            Arc::new(column(|r| r.reverts)),
+            // In effect: a revert of it is a later revision, which marks
+            // this row once it is here (reverts wait for the catch-up).
+            Arc::new(column(|_| 0)),
+        ],
+    )
+    .map_err(|e| duckdb::Error::ToSqlConversionFailure(Box::new(e)))?;
     let mut app = conn.appender("changelog")?;
-    for r in pending {
-        app.append_row(duckdb::appender_params_from_iter([
-            Value::BigInt(r.revision),
-            Value::Timestamp(TimeUnit::Microsecond, r.committed_at_micros),
-            Value::Text(r.actor.clone()),
-            Value::Text(r.request_id.clone()),
-            Value::Blob(r.event.clone()),
-            Value::Text(r.session.clone()),
-            Value::BigInt(r.reverts),
-            // In effect: a revert of it would be a later revision, which
-            // updates this row once it is here (reverts wait for it).
-            Value::BigInt(0),
-        ]))?;
-    }
+    app.append_record_batch(batch)?;
     app.flush()
 }
 

@@ -74,18 +74,17 @@ pub fn append(conn: &Connection, group: &Group) -> duckdb::Result<()> {
     Ok(())
 }
 
-/// Every revision the journal holds after `after`, in order, read from up
-/// to `max_rows` of its rows (the oldest).
-pub fn read(conn: &Connection, after: i64, max_rows: usize) -> anyhow::Result<Vec<Revision>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT revision, record FROM journal WHERE revision > ? ORDER BY revision LIMIT ?",
-    )?;
-    let mut rows = stmt.query(params![after, max_rows.min(i64::MAX as usize) as i64])?;
+/// Every revision the journal holds after `after`, in order.
+pub fn read(conn: &Connection, after: i64) -> anyhow::Result<Vec<Revision>> {
+    // Sorted here: an ORDER BY would have DuckDB sort the blobs too.
+    let mut rows: Vec<(i64, Vec<u8>)> = conn
+        .prepare("SELECT revision, record FROM journal WHERE revision > ?")?
+        .query_map([after], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<duckdb::Result<_>>()?;
+    rows.sort_unstable_by_key(|(newest, _)| *newest);
     let mut out: Vec<Revision> = Vec::new();
-    while let Some(row) = rows.next()? {
-        let newest: i64 = row.get(0)?;
-        let blob = row.get_ref(1)?;
-        let group = Group::decode(blob.as_blob()?)
+    for (newest, blob) in rows {
+        let group = Group::decode(blob.as_slice())
             .map_err(|e| anyhow::anyhow!("the journal row of revision {newest} is corrupt: {e}"))?;
         for r in group.revisions {
             let expected = out.last().map_or(r.revision, |last| last.revision + 1);
@@ -101,13 +100,6 @@ pub fn read(conn: &Connection, after: i64, max_rows: usize) -> anyhow::Result<Ve
         }
     }
     Ok(out)
-}
-
-/// The newest revision the journal holds (0: none).
-pub fn newest(conn: &Connection) -> duckdb::Result<i64> {
-    conn.query_row("SELECT coalesce(max(revision), 0) FROM journal", [], |r| {
-        r.get(0)
-    })
 }
 
 /// Deletes the rows whose revisions are all up to `through`.

@@ -122,12 +122,11 @@ pub fn open(
     // What the last run left in the journal (it stopped before writing it
     // into the tables, or crashed) is written before anything reads them.
     let started = std::time::Instant::now();
-    let caught_up = catch_up::catch_up(&conn, model.def.measures.len(), usize::MAX)
+    let caught_up = catch_up::replay(&conn, model.def.measures.len())
         .context("writing the revisions committed before the last stop into the tables")?;
-    let head = caught_up.to;
-    if caught_up.revisions > 0 || caught_up.values > 0 {
+    let head = caught_up.logged;
+    if caught_up.values > 0 {
         tracing::info!(
-            revisions = caught_up.revisions,
             values = caught_up.values,
             head,
             elapsed_ms = started.elapsed().as_millis() as u64,

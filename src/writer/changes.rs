@@ -49,36 +49,38 @@ impl Changes {
         for (&(sheet, row, col), (before, now)) in &self.cells {
             // Only the measures the sheet shows: a sheet of amounts lists
             // no headcount, whatever its cells add up.
-            let changed: Vec<usize> = model.sheets[sheet]
+            let def = &model.sheets[sheet];
+            let mut changed = def
                 .def
                 .measures
                 .iter()
                 .copied()
                 .filter(|&m| m < MAX_MEASURES && shown(before, m) != shown(now, m))
-                .collect();
-            if changed.is_empty() {
+                .peekable();
+            if changed.peek().is_none() {
                 continue;
             }
-            let name = model.sheet_name(sheet);
-            if out.last().is_none_or(|s| s.sheet != name) {
+            if out.last().is_none_or(|s| s.sheet != def.name) {
                 out.push(pb::SheetChanges {
-                    sheet: name,
+                    sheet: def.name.clone(),
                     cells: Vec::new(),
                 });
             }
             let cells = &mut out.last_mut().expect("pushed above").cells;
-            let path = model.row_path(sheet, row);
+            let path = def.path(row);
+            let column = &def.columns[col as usize].key;
+            let shown = |cell, m| {
+                shown(cell, m)
+                    .map(|v| model.format(m, v))
+                    .unwrap_or_default()
+            };
             for m in changed {
                 cells.push(pb::CellChange {
                     row_path: path.clone(),
-                    column: model.sheets[sheet].columns[col as usize].key.clone(),
+                    column: column.clone(),
                     measure: model.def.measures[m].name.clone(),
-                    value: shown(now, m)
-                        .map(|v| model.format(m, v))
-                        .unwrap_or_default(),
-                    previous_value: shown(before, m)
-                        .map(|v| model.format(m, v))
-                        .unwrap_or_default(),
+                    value: shown(now, m),
+                    previous_value: shown(before, m),
                 });
             }
         }

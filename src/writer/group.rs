@@ -30,6 +30,7 @@ use super::apply::{Applier, ApplyError, clean};
 use super::changes::Changes;
 use super::faults::FaultPoint;
 use super::request_ids::RequestIds;
+use super::tx::GroupTx;
 use super::writes::NewFacts;
 use super::{Command, MAX_GROUP, WriteOutcome, Writer};
 use crate::edit::{RevertTarget, WriteRequest};
@@ -37,7 +38,7 @@ use crate::error::{Error, Result};
 use crate::feed::Event;
 use crate::proto::v1 as pb;
 use crate::store::changelog;
-use crate::store::journal::{self, Group, Revision};
+use crate::store::journal::{Group, Revision};
 use crate::summary::{Snapshot, Summary};
 
 /// A group that committed: each applied request's outcome, and the summary
@@ -46,8 +47,8 @@ struct Committed {
     results: Vec<Result<WriteOutcome>>,
     summary: Summary,
     applied: usize,
-    /// The request ids the group's revisions used.
-    request_ids: Vec<String>,
+    /// The group's journal records, for the catch-up.
+    records: Vec<Revision>,
 }
 
 enum GroupFailure {
@@ -75,7 +76,7 @@ impl Writer {
         if backlog
             .front()
             .is_some_and(|cmd| reads_tables(&self.request_ids, cmd))
-            && let Err(e) = self.catch_up()
+            && let Err(e) = self.catch_up(false)
         {
             let cmd = backlog.pop_front().expect("a front");
             let _ = cmd.reply.send(Err(Error::Unavailable {
@@ -171,19 +172,24 @@ impl Writer {
         let Committed {
             results,
             summary,
-            request_ids,
+            records,
             ..
         } = committed;
-        for id in &request_ids {
-            self.request_ids.add(id);
+        for r in &records {
+            if !r.request_id.is_empty() {
+                self.request_ids.add(&r.request_id);
+            }
+            self.pending_deltas += r.deltas();
         }
+        self.pending.extend(records);
         // The group is durable: from here on every caller gets its outcome,
         // whatever happens while publishing (watchers that miss an event
         // read it from the changelog).
         if self.head != self.committed.revision {
-            // The facts table has these changes only in the history so far.
-            self.behind_since
-                .get_or_insert_with(std::time::Instant::now);
+            // The tables have these revisions only in the journal so far.
+            let now = std::time::Instant::now();
+            self.behind_since.get_or_insert(now);
+            self.facts_behind_since.get_or_insert(now);
             self.config
                 .metrics
                 .facts_behind
@@ -229,14 +235,12 @@ impl Writer {
         self.prune();
     }
 
-    /// Applies the group in one transaction and commits.
+    /// Applies the group and commits it as one transaction ([`GroupTx`]).
     fn try_group(&mut self, group: &[Command]) -> Result<Committed, GroupFailure> {
         let started = std::time::Instant::now();
         let conn = &self.conn;
         let mut summary = self.committed.summary.clone();
-        let tx = conn
-            .unchecked_transaction()
-            .map_err(|e| GroupFailure::Commit(e.into(), group.len()))?;
+        let mut tx = GroupTx::new(conn);
         let mut results = Vec::with_capacity(group.len());
         let mut record = Group::default();
         let mut created = NewFacts::default();
@@ -263,6 +267,7 @@ impl Writer {
                 faults.at(FaultPoint::Apply, &cmd.request);
                 let known = &self.request_ids;
                 apply_request(
+                    &mut tx,
                     conn,
                     &mut applier,
                     &mut record,
@@ -301,15 +306,15 @@ impl Writer {
         for cmd in &group[..applied] {
             self.config.faults.at(FaultPoint::Flush, &cmd.request);
         }
-        let flushing = std::time::Instant::now();
-        created
-            .flush(conn, &self.model, &self.mirror)
-            .map_err(|e| GroupFailure::Commit(e, applied))?;
-        if !record.revisions.is_empty() {
-            journal::append(conn, &record).map_err(|e| GroupFailure::Commit(e.into(), applied))?;
-        }
         let committing = std::time::Instant::now();
-        tx.commit()
+        if !created.is_empty() {
+            tx.begin()
+                .map_err(|e| GroupFailure::Commit(e.into(), applied))?;
+            created
+                .flush(conn, &self.model, &self.mirror)
+                .map_err(|e| GroupFailure::Commit(e, applied))?;
+        }
+        tx.commit(&record)
             .map_err(|e| GroupFailure::Commit(e.into(), applied))?;
         let metrics = &self.config.metrics;
         metrics
@@ -318,7 +323,6 @@ impl Writer {
         metrics.group_requests.observe(applied as f64);
         tracing::debug!(
             requests = applied,
-            journal = ?committing.duration_since(flushing),
             commit = ?committing.elapsed(),
             "group committed"
         );
@@ -326,12 +330,7 @@ impl Writer {
             results,
             summary,
             applied,
-            request_ids: record
-                .revisions
-                .into_iter()
-                .map(|r| r.request_id)
-                .filter(|id| !id.is_empty())
-                .collect(),
+            records: record.revisions,
         })
     }
 }
@@ -339,6 +338,7 @@ impl Writer {
 /// Applies one request (all its edits) inside the open transaction and
 /// adds its record to the group's.
 fn apply_request(
+    tx: &mut GroupTx<'_>,
     conn: &Connection,
     applier: &mut Applier<'_>,
     group: &mut Group,
@@ -437,6 +437,7 @@ fn apply_request(
     };
     if let Some(target) = reverts {
         // Later reverts and Undo see what is in effect.
+        tx.begin().map_err(storage)?;
         changelog::mark_reverted(conn, target, revision).map_err(storage)?;
     }
     let mut record = Revision {

@@ -32,6 +32,7 @@ mod group;
 mod mirror;
 mod request_ids;
 mod revert;
+mod tx;
 mod upkeep;
 mod writes;
 
@@ -54,6 +55,7 @@ use crate::feed::{EventRef, Feed};
 use crate::history::Retention;
 use crate::metrics::WriterMetrics;
 use crate::model::Model;
+use crate::store::journal::Revision;
 use crate::store::{catch_up, history};
 use crate::summary::{Published, Snapshot};
 
@@ -69,11 +71,20 @@ const IDLE_CHECKPOINT_BYTES: u64 = 16 << 20;
 /// The log DuckDB checkpoints at in a commit regardless: only under
 /// writes with no pause at all, and it bounds the replay after a crash.
 const COMMIT_CHECKPOINT_THRESHOLD: &str = "128MiB";
-/// Under load, the `facts` table catches up once the oldest change it
-/// lacks is this old (or `catch_up_idle`, if longer)...
+/// Under load, the changelog and the fact history catch up with the
+/// journal once the oldest revision they lack is this old (or
+/// `catch_up_idle`, if longer)...
 const CATCH_UP_AGE: Duration = Duration::from_secs(1);
-/// ...or this many revisions behind (bounding the replay after a crash).
+/// ...or this many revisions behind (bounding the replay after a crash)...
 const CATCH_UP_REVISIONS: i64 = 4096;
+/// ...or this many fact values behind (bounding the records it keeps:
+/// about 28 bytes a value).
+const CATCH_UP_DELTAS: usize = 1 << 21;
+/// Under load, `facts` catches up once the oldest change it lacks is this
+/// old, or this many revisions behind: each time scans every fact, and
+/// writes a fact changed many times once.
+const FACTS_AGE: Duration = Duration::from_secs(10);
+const FACTS_REVISIONS: i64 = 1 << 16;
 
 /// Writer settings.
 #[derive(Debug, Clone)]
@@ -113,9 +124,12 @@ struct Command {
 
 enum Message {
     Write(Command),
-    /// Catch the `facts` table up with every committed write, then answer
-    /// the revision it holds.
-    CatchUp(oneshot::Sender<Result<i64>>),
+    /// Catch the tables (with `facts`, the facts too) up with every
+    /// committed write, then answer the revision they hold.
+    CatchUp {
+        facts: bool,
+        reply: oneshot::Sender<Result<i64>>,
+    },
     /// Apply what is queued, checkpoint and stop.
     Stop,
 }
@@ -137,13 +151,14 @@ impl WriterHandle {
         outcome.await.map_err(|_| stopped())?
     }
 
-    /// Has the `facts` table catch up with every write committed so far
-    /// (acknowledged ones included) and returns the revision it then holds:
-    /// for SQL over the database while the server runs.
-    pub async fn catch_up(&self) -> Result<i64> {
+    /// Has the changelog and the fact history catch up with every write
+    /// committed so far (acknowledged ones included), and with `facts` the
+    /// `facts` table too (for SQL over the database while the server
+    /// runs); returns the revision they then hold.
+    pub async fn catch_up(&self, facts: bool) -> Result<i64> {
         let (reply, done) = oneshot::channel();
         self.queue
-            .send(Message::CatchUp(reply))
+            .send(Message::CatchUp { facts, reply })
             .await
             .map_err(|_| stopped())?;
         done.await.map_err(|_| stopped())?
@@ -274,8 +289,12 @@ pub fn spawn(
         pruned_at: 0,
         history_from,
         facts_at,
+        logged: committed.revision,
+        facts_behind_since: (facts_at < committed.revision).then(Instant::now),
+        pending: Vec::new(),
+        pending_deltas: 0,
         request_ids,
-        behind_since: (facts_at < committed.revision).then(Instant::now),
+        behind_since: None,
         mirror,
         committed,
         published,
@@ -311,10 +330,18 @@ struct Writer {
     /// The oldest revision the fact history can rebuild; `None` when it
     /// is off.
     history_from: Option<i64>,
-    /// The revision the `facts` table holds (the rest is in the history).
-    facts_at: i64,
-    /// When the oldest revision `facts` lacks committed.
+    /// The newest revision the changelog and the fact history hold (the
+    /// journal has the later ones).
+    logged: i64,
+    /// The journal records of the revisions after `logged`, for the
+    /// catch-up, and how many fact values they changed.
+    pending: Vec<Revision>,
+    pending_deltas: usize,
+    /// When the oldest revision the changelog lacks committed.
     behind_since: Option<Instant>,
+    /// The revision `facts` holds, and since when it has been behind.
+    facts_at: i64,
+    facts_behind_since: Option<Instant>,
     /// The request ids the changelog holds.
     request_ids: request_ids::RequestIds,
     /// The facts, in memory (committed state between groups).
@@ -331,6 +358,8 @@ struct Writer {
 struct Inbox {
     backlog: VecDeque<Command>,
     catch_ups: Vec<oneshot::Sender<Result<i64>>>,
+    /// Whether one of them asked for the facts too.
+    facts_asked: bool,
     stopping: bool,
 }
 
@@ -339,7 +368,10 @@ impl Inbox {
     fn take(&mut self, message: Option<Message>) {
         match message {
             Some(Message::Write(cmd)) => self.backlog.push_back(cmd),
-            Some(Message::CatchUp(reply)) => self.catch_ups.push(reply),
+            Some(Message::CatchUp { facts, reply }) => {
+                self.facts_asked |= facts;
+                self.catch_ups.push(reply);
+            }
             Some(Message::Stop) | None => self.stopping = true,
         }
     }
@@ -382,11 +414,13 @@ impl Writer {
                 let waiting = inbox.backlog.len() + rx.len();
                 self.config.metrics.queue_depth.set(waiting as i64);
             }
-            if !inbox.catch_ups.is_empty() || self.catch_up_due() {
-                let caught_up = self.catch_up();
+            let due = self.catch_up_due();
+            if !inbox.catch_ups.is_empty() || due.is_some() {
+                let facts = due.unwrap_or(false) || std::mem::take(&mut inbox.facts_asked);
+                let caught_up = self.catch_up(facts);
                 for reply in inbox.catch_ups.drain(..) {
                     let _ = reply.send(match &caught_up {
-                        Ok(()) => Ok(self.facts_at),
+                        Ok(()) => Ok(self.logged),
                         Err(e) => Err(Error::Internal(format!("writing the facts failed: {e}"))),
                     });
                 }
@@ -397,7 +431,7 @@ impl Writer {
         }
         // Later writes find the queue closed: WRITER_STOPPED.
         drop(rx);
-        let _ = self.catch_up();
+        let _ = self.catch_up(true);
         if let Err(e) = self.conn.execute_batch("CHECKPOINT") {
             tracing::warn!(error = %e, "checkpoint at shutdown failed");
         }
@@ -419,7 +453,7 @@ impl Writer {
             if let Ok(message) = next {
                 return message;
             }
-            let _ = self.catch_up();
+            let _ = self.catch_up(true);
         }
         self.checkpoint_if_due();
         rx.blocking_recv()

@@ -1,66 +1,77 @@
 //! What the writer does between groups: the tables' catch-up with the
 //! journal, checkpoints while idle, and pruning.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use super::{CATCH_UP_AGE, CATCH_UP_REVISIONS, IDLE_CHECKPOINT_BYTES, PRUNE_EVERY, Writer};
+use super::{
+    CATCH_UP_AGE, CATCH_UP_DELTAS, CATCH_UP_REVISIONS, FACTS_AGE, FACTS_REVISIONS,
+    IDLE_CHECKPOINT_BYTES, PRUNE_EVERY, Writer,
+};
 use crate::history::Retention;
 use crate::store::{catch_up, history};
 
 impl Writer {
-    /// Whether the facts must catch up now, under load.
-    pub(super) fn catch_up_due(&self) -> bool {
-        self.head - self.facts_at >= CATCH_UP_REVISIONS
-            || self
-                .behind_since
-                .is_some_and(|t| t.elapsed() >= CATCH_UP_AGE.max(self.config.catch_up_idle))
+    /// Whether the tables must catch up now, under load: `None` when not
+    /// yet, `Some(true)` when the facts too.
+    pub(super) fn catch_up_due(&self) -> Option<bool> {
+        let age = |since: Option<Instant>, at_least: Duration| {
+            since.is_some_and(|t| t.elapsed() >= at_least.max(self.config.catch_up_idle))
+        };
+        let facts =
+            self.head - self.facts_at >= FACTS_REVISIONS || age(self.facts_behind_since, FACTS_AGE);
+        let log = self.head - self.logged >= CATCH_UP_REVISIONS
+            || self.pending_deltas >= CATCH_UP_DELTAS
+            || age(self.behind_since, CATCH_UP_AGE);
+        (log || facts).then_some(facts)
     }
 
-    /// Writes the committed revisions from the journal into the tables (in
-    /// a transaction of its own, between groups). A failure is logged and
+    /// Writes the committed revisions the journal holds into the changelog
+    /// and the fact history, and with `facts` into the facts too (in a
+    /// transaction of its own, between groups). A failure is logged and
     /// tried again later: the revisions stay durable in the journal.
-    pub(super) fn catch_up(&mut self) -> anyhow::Result<()> {
-        if self.facts_at >= self.head {
+    pub(super) fn catch_up(&mut self, facts: bool) -> anyhow::Result<()> {
+        let facts = facts && self.facts_at < self.head;
+        if self.logged >= self.head && !facts {
             return Ok(());
         }
         let started = Instant::now();
         let measures = self.model.def.measures.len();
-        match catch_up::catch_up(&self.conn, measures, usize::MAX) {
-            Ok(caught_up) if caught_up.to != self.head => {
-                let e = anyhow::anyhow!(
-                    "the journal held revisions up to {} where the head is {}",
-                    caught_up.to,
-                    self.head
-                );
-                tracing::error!(error = %e, "the journal and the writer disagree");
-                Err(e)
-            }
+        let caught_up = catch_up::catch_up(&self.conn, measures, self.logged, &self.pending, facts);
+        match caught_up {
             Ok(caught_up) => {
+                debug_assert_eq!(caught_up.logged, self.head, "every record was pending");
                 let metrics = &self.config.metrics;
                 metrics
                     .catch_up_seconds
                     .observe(started.elapsed().as_secs_f64());
-                metrics.facts_behind.set(0);
                 tracing::debug!(
-                    from = self.facts_at,
+                    from = self.logged,
                     to = self.head,
+                    facts,
                     values = caught_up.values,
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "tables caught up"
                 );
-                self.facts_at = self.head;
+                self.logged = caught_up.logged;
+                self.pending.clear();
+                self.pending_deltas = 0;
                 self.behind_since = None;
-                if self.history_from.is_none() {
-                    // With the history off, the rows were only the changes'
-                    // durable record.
-                    if let Err(e) = history::prune(&self.conn, self.facts_at, false) {
-                        tracing::warn!(error = %e, "could not drop the written fact changes");
+                if facts {
+                    self.facts_at = caught_up.facts_at;
+                    self.facts_behind_since = None;
+                    metrics.facts_behind.set(self.head - self.facts_at);
+                    if self.history_from.is_none() {
+                        // With the history off, the rows were only on their
+                        // way into the facts.
+                        if let Err(e) = history::prune(&self.conn, self.facts_at, false) {
+                            tracing::warn!(error = %e, "could not drop the written fact changes");
+                        }
                     }
                 }
                 Ok(())
             }
             Err(e) => {
-                tracing::error!(error = %e, facts_at = self.facts_at, head = self.head,
+                tracing::error!(error = %e, logged = self.logged, facts_at = self.facts_at, head = self.head,
                     "could not write the committed revisions into the tables; they stay in the journal and are tried again");
                 // Not again before another CATCH_UP_AGE.
                 self.behind_since = Some(Instant::now());
@@ -101,10 +112,10 @@ impl Writer {
         if keep > 0 {
             let below = self.head - keep + 1;
             // The changelog must hold what goes (the journal has the rest).
-            if below > self.facts_at + 1 {
-                let _ = self.catch_up();
+            if below > self.logged + 1 {
+                let _ = self.catch_up(false);
             }
-            let below = below.min(self.facts_at + 1);
+            let below = below.min(self.logged + 1);
             // (Should the DELETE fail, the ids of revisions about to go are
             // forgotten a little early: a retry of one would apply again.)
             if let Err(e) = self.request_ids.forget_below(&self.conn, below) {
@@ -158,7 +169,7 @@ impl Writer {
         .max(changelog_floor);
         // Whatever the retention, never the changes the facts still lack.
         if upto > from && upto > self.facts_at {
-            let _ = self.catch_up();
+            let _ = self.catch_up(true);
         }
         let upto = upto.min(self.facts_at);
         if upto > from {

@@ -29,6 +29,11 @@ impl NewFacts {
         }
     }
 
+    /// Whether the group created none.
+    pub fn is_empty(&self) -> bool {
+        self.created.is_empty()
+    }
+
     /// Inserts every new fact and checks that the database has exactly
     /// them. An error here fails the whole group.
     pub fn flush(

@@ -135,7 +135,7 @@ impl TestApp {
         let (conn, writer) = self.db.as_ref().expect("a writer's database");
         // The writer is a thread of its own: blocking this one (the test's
         // runtime) on its answer is safe.
-        futures::executor::block_on(writer.catch_up()).expect("the facts catch up");
+        futures::executor::block_on(writer.catch_up(true)).expect("the tables catch up");
         conn
     }
 
