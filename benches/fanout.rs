@@ -8,7 +8,9 @@
 //! Every subscriber checks that it receives every revision once, in order;
 //! the figures are the commit-to-receive latency (from the event's
 //! `commit_time`, taken just before the writer's COMMIT, to the subscriber
-//! decoding it) and delivered/expected counts.
+//! reading it) and delivered/expected counts. Subscribers read only each
+//! change's revision and commit time (`common::light_watch`): they share
+//! the machine with what they measure.
 //!
 //! The floor, first, in the same run: raw Redis, one producer XADDing
 //! entries of the same size at the same rate while the same number of
@@ -23,14 +25,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use duckgrid::proto::v1::{self as pb, watch_updates_response::Kind};
+use duckgrid::proto::v1 as pb;
 use fred::prelude::{ClientLike, Config, StreamsInterface, Value};
 use fred::types::streams::XReadResponse;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 mod common;
-use common::{CpuMeter, ms, report};
+use common::{CpuMeter, light_watch, ms, report};
 
 #[path = "../tests/api/redis_server.rs"]
 #[allow(dead_code)]
@@ -106,6 +108,8 @@ struct Outcome {
     rate: f64,
     /// Every revision delivered to every subscriber once, in order.
     complete: bool,
+    /// The CPU of the fan-out's source (Redis, for the floor) per delivery.
+    cpu_per_delivery: Option<Duration>,
 }
 
 /// Totals over all subscribers, printed as one block.
@@ -135,6 +139,7 @@ fn summarise(
         p99,
         rate,
         complete: faults == 0 && delivered == subscribers * per_subscriber,
+        cpu_per_delivery: None,
     }
 }
 
@@ -249,8 +254,10 @@ async fn redis_floor(
         "raw redis: {total} entries of {payload} bytes at {achieved:.0}/s, {} readers",
         s.subscribers
     );
-    let outcome = summarise("floor: XADD -> XREAD latency", seen, total, achieved, None);
+    let delivered: u64 = seen.iter().map(|s| s.delivered).sum();
+    let mut outcome = summarise("floor: XADD -> XREAD latency", seen, total, achieved, None);
     println!("  {}", cpu.report(started.elapsed()));
+    outcome.cpu_per_delivery = Some(cpu.used("redis") / delivered.max(1) as u32);
     producer.quit().await?;
     Ok(outcome)
 }
@@ -275,14 +282,20 @@ async fn main() -> anyhow::Result<()> {
         if i == 0 {
             let redis_pid = redis.pid().expect("redis runs");
             let floor = redis_floor(&redis.url(), redis_pid, &s, payload).await?;
-            targets(&s, &outcome, &floor, edge_cpu);
+            // What h2 does once per delivered event (see socket_floor).
+            let write = common::socket_floor::cpu_per_write(payload, 16, 200_000)?;
+            println!(
+                "floor: one write of {payload} bytes to a loopback TCP connection: {:.1} us of the writer's CPU",
+                write.as_secs_f64() * 1e6
+            );
+            targets(&s, &outcome, &floor, edge_cpu, write);
         }
     }
     Ok(())
 }
 
 /// Issue 14's fan-out rows of the targets table (`benches/targets.sh`).
-fn targets(s: &Settings, duckgrid: &Outcome, floor: &Outcome, edge_cpu: Duration) {
+fn targets(s: &Settings, duckgrid: &Outcome, floor: &Outcome, edge_cpu: Duration, write: Duration) {
     let (n, rate) = (s.subscribers, s.rate);
     let lost = |o: &Outcome| if o.complete { "" } else { ", some lost" };
     common::target_row(
@@ -302,9 +315,15 @@ fn targets(s: &Settings, duckgrid: &Outcome, floor: &Outcome, edge_cpu: Duration
         "<= 25 ms, nothing lost",
         duckgrid.complete && duckgrid.p99 <= Duration::from_millis(25),
     );
+    let per_entry = floor.cpu_per_delivery.map_or(String::new(), |d| {
+        format!("; raw Redis {:.1} us per entry", d.as_secs_f64() * 1e6)
+    });
     common::target_row(
         &format!("edge CPU per delivered event, {n} subscribers"),
-        "—",
+        &format!(
+            "one loopback write of the event {:.1} us{per_entry}",
+            write.as_secs_f64() * 1e6
+        ),
         &format!("{:.1} us", edge_cpu.as_secs_f64() * 1e6),
         "<= 3 us",
         edge_cpu <= Duration::from_micros(3),
@@ -418,7 +437,7 @@ async fn run(
             .subscribers
             .div_ceil(servers.len() * STREAMS_PER_CONNECTION)
         {
-            of_server.push(server.client().await?);
+            of_server.push(tonic::client::Grpc::new(server.channel().await?));
         }
         connections.push(of_server);
     }
@@ -426,12 +445,17 @@ async fn run(
         let (server, k) = (i % servers.len(), i / servers.len());
         let mut watcher = connections[server][k / STREAMS_PER_CONNECTION].clone();
         let sheet = if i % 2 == 0 { PRODUCT } else { REGION };
+        watcher.ready().await?;
         let mut stream = watcher
-            .watch_updates(pb::WatchUpdatesRequest {
-                sheet: sheet.into(),
-                start_revision: head + 1,
-                ..Default::default()
-            })
+            .server_streaming(
+                tonic::Request::new(pb::WatchUpdatesRequest {
+                    sheet: sheet.into(),
+                    start_revision: head + 1,
+                    ..Default::default()
+                }),
+                light_watch::PATH.parse()?,
+                light_watch::LightCodec,
+            )
             .await?
             .into_inner();
         let last = Arc::clone(&last);
@@ -445,11 +469,8 @@ async fn run(
                         Ok(_) => break,
                         Err(_) => continue, // Check `last` again.
                     };
-                if let Some(Kind::Change(change)) = message.kind {
-                    let t = change.commit_time.unwrap();
-                    seen.latencies.push(since_micros(
-                        t.seconds * 1_000_000 + i64::from(t.nanos) / 1_000,
-                    ));
+                if let Some(change) = message {
+                    seen.latencies.push(since_micros(change.commit_micros));
                     seen.revision(change.revision, &mut next);
                 }
             }

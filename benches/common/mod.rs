@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // Each benchmark uses its own part.
 
+pub mod light_watch;
+pub mod socket_floor;
 pub mod writes;
 
 use std::path::{Path, PathBuf};
@@ -251,6 +253,13 @@ impl Server {
     }
 
     pub async fn client(&self) -> anyhow::Result<Client> {
+        Ok(GridServiceClient::new(self.channel().await?)
+            .max_decoding_message_size(256 * 1024 * 1024))
+    }
+
+    /// A new connection carrying this variant's key (and TLS), for calls
+    /// made without the generated client (with a codec of one's own).
+    pub async fn channel(&self) -> anyhow::Result<InterceptedService<Channel, Bearer>> {
         let tls = match &self.ca {
             Some(ca) => Some(duckgrid::tls::client(ca, None)?),
             None => None,
@@ -264,8 +273,7 @@ impl Server {
             .as_ref()
             .map(|t| MetadataValue::try_from(format!("Bearer {t}")))
             .transpose()?;
-        Ok(GridServiceClient::with_interceptor(channel, Bearer(key))
-            .max_decoding_message_size(256 * 1024 * 1024))
+        Ok(InterceptedService::new(channel, Bearer(key)))
     }
 
     /// Graceful shutdown, as SIGTERM does it; fails if the exit is not clean.
