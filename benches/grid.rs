@@ -14,7 +14,9 @@
 //!   (`DUCKGRID_BENCH_CONCURRENT_WRITES`, default 20,000);
 //! - the time of a write to a top-level subtotal over >= 100,000 facts, and
 //!   of one to the grand total (every fact of the measure);
-//! - full-grid GetSheet latency for both sheets.
+//! - full-grid GetSheet latency for both sheets;
+//! - at up to 100,000 facts, a commit's cost on the demo and on a model
+//!   with more than ten times its sheet rows (`common::model_size`).
 //!
 //! The database is a file in a temporary directory (commits write the WAL).
 //! With `DUCKGRID_BENCH_BASELINE=/path/to/duckgrid` the same measurements run
@@ -114,6 +116,12 @@ async fn main() -> anyhow::Result<()> {
             floor,
         )
         .await?;
+    }
+    // Commit cost against model size, with up to 100,000 facts (the rows
+    // are what differ; more facts would only slow the import).
+    if s.facts <= 100_000 {
+        let variant = &common::variants()[0];
+        common::model_size::compare(variant, dir.path(), s.facts, s.leaf_writes / 2).await?;
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code)] // Each benchmark uses its own part.
 
 pub mod light_watch;
+pub mod model_size;
 pub mod socket_floor;
 pub mod writes;
 
