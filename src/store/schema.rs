@@ -16,11 +16,12 @@
 //!   (ids stay dense) and holds zeros.
 //! - `journal (revision, record)`: one row per commit group — its newest
 //!   revision and everything its revisions did (`super::journal`) — the
-//!   only table a commit writes, and the durable record of every revision
-//!   after `duckgrid_meta.facts_at`. The tables below, and `facts`, hold
-//!   the revisions up to `facts_at`: they are written from the journal
-//!   behind the commits, which then loses those rows
-//!   (`super::catch_up`, also run at start).
+//!   table a commit writes (with any new facts), and the durable record of
+//!   the revisions the two tables below do not hold yet: they are written
+//!   from it behind the commits, which then loses those rows
+//!   (`super::catch_up`, also run at start). `facts` holds the values of
+//!   revision `duckgrid_meta.facts_at`; the fact history has every later
+//!   change.
 //! - `changelog`: one row per revision — the source of truth for change
 //!   events — with the client session, the revision a revert took back and
 //!   the revert in effect that took this one back (what Undo looks for).

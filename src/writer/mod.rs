@@ -13,16 +13,17 @@
 //! record (its event, changelog columns and fact deltas) and its new facts.
 //!
 //! A commit appends one journal row (`store::journal`), and inserts the
-//! facts its writes created, if any; nothing else:
-//! the changelog, the fact history and `facts` catch up with the journal
-//! behind the writes (`store::catch_up`): when the writer has been idle
-//! for `catch_up_idle`, under load once the oldest revision they lack is
-//! [`CATCH_UP_AGE`] old or [`CATCH_UP_REVISIONS`] behind, before a request
-//! that reads them (a revert, an Undo, a retried request id), when asked
+//! facts its writes created, if any; nothing else. The changelog and the
+//! fact history catch up with the journal behind the writes
+//! (`store::catch_up`): when the writer has been idle for `catch_up_idle`,
+//! under load once the oldest revision they lack is [`CATCH_UP_AGE`] old
+//! or [`CATCH_UP_REVISIONS`] behind, before a request that reads them (a
+//! revert, an Undo, a retried request id), when asked
 //! ([`WriterHandle::catch_up`]: reads of the history do), and before it
-//! stops; a crash in between is caught up at the next start. Nothing reads
-//! `facts` for values meanwhile: the mirror and the summary are the
-//! authority.
+//! stops. `facts` catches up with the fact history when idle, under load
+//! every [`FACTS_AGE`] or [`FACTS_REVISIONS`], and before it stops. A
+//! crash in between is caught up at the next start. Nothing reads `facts`
+//! for values meanwhile: the mirror and the summary are the authority.
 
 mod apply;
 mod changes;
