@@ -44,7 +44,7 @@ run() {
         echo "targets: $name failed (whole output: $out)" >&2
         exit 1
     fi
-    grep -E '^(floor|duckgrid|raw redis|UpdateCell|  )' "$out" || true
+    grep -E '^(floor|duckgrid|raw redis|UpdateCell|commit cost|  )' "$out" || true
 }
 
 for n in "${facts[@]}"; do
