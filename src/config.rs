@@ -182,11 +182,13 @@ pub struct Config {
     /// reverted; who changed what stays in the changelog.
     #[arg(long, env = "DUCKGRID_HISTORY_RETENTION", default_value_t = Retention::All)]
     pub history_retention: Retention,
-    /// How long the writer waits with nothing to do before it writes
-    /// committed fact changes into the `facts` table, in milliseconds. A
-    /// commit makes them durable in the fact history; the table catches up
-    /// behind the writes (under load at least every second, or this long
-    /// if longer), at shutdown, or at the next start after a crash.
+    /// How long the writer waits with nothing to do before it writes the
+    /// committed revisions into the changelog, the fact history and the
+    /// `facts` table, in milliseconds. A commit makes a revision durable
+    /// in the journal; the tables catch up behind the writes (under load
+    /// the changelog and fact history at least every second, the `facts`
+    /// table every 10 seconds), at shutdown, or at the next start after a
+    /// crash.
     #[arg(long, env = "DUCKGRID_FACTS_CATCH_UP_IDLE_MS", default_value_t = 50)]
     pub facts_catch_up_idle_ms: u64,
     /// Address to listen on (port 0 picks a free port).

@@ -100,54 +100,103 @@ impl<'a> RowMonths<'a> {
 /// row, column). Cells whose delta is zero (changes that cancel out) are
 /// left out.
 pub fn rollup(model: &Model, facts: &[FactDelta]) -> Vec<CellDelta> {
-    (0..model.sheets.len())
-        .flat_map(|sheet| rollup_sheet(model, sheet, facts))
-        .collect()
+    rollup_each(model, facts.len(), facts.iter().copied())
+}
+
+/// The same over `count` changes made on the fly, in one pass for every
+/// sheet: a spread over 1,000,000 facts would otherwise collect ~100 MB of
+/// them first, and read them once per sheet.
+pub fn rollup_each(
+    model: &Model,
+    count: usize,
+    facts: impl Iterator<Item = FactDelta>,
+) -> Vec<CellDelta> {
+    let mut sums: Vec<Sums> = (0..model.sheets.len())
+        .map(|sheet| Sums::new(model, sheet, count))
+        .collect();
+    for f in facts {
+        for s in &mut sums {
+            s.add(&f);
+        }
+    }
+    sums.into_iter().flat_map(Sums::into_cells).collect()
 }
 
 /// The same for one sheet.
 pub fn rollup_sheet(model: &Model, sheet_index: usize, facts: &[FactDelta]) -> Vec<CellDelta> {
-    let months = model.def.months.count as usize;
-    let sheet = &model.sheets[sheet_index];
-    let mut out = Vec::new();
-    let mut push = |row, col, cell: CellValue| {
-        out.push(CellDelta {
-            sheet: sheet_index,
-            row,
-            col,
-            facts: cell.facts,
-            values: cell.values,
-        })
-    };
-    // The dense array costs its size whatever the write; below an eighth
-    // of it, the hash maps are cheaper.
-    if facts.len() * 8 >= sheet.rows.len() * months {
-        let mut sums = RowMonths::new(sheet, months);
-        for f in facts {
-            sums.add(&f.keys, f.month, f.facts, &f.values);
-        }
-        sums.into_cells(push);
-    } else {
-        sparse(sheet, facts, &mut push);
+    let mut sums = Sums::new(model, sheet_index, facts.len());
+    for f in facts {
+        sums.add(f);
     }
-    out
+    sums.into_cells()
 }
 
-/// The same sums through hash maps of the touched cells only.
-fn sparse(sheet: &Sheet, facts: &[FactDelta], push: &mut impl FnMut(u32, u16, CellValue)) {
-    // First per (deepest row, month): one hash update per fact...
-    let mut deepest: HashMap<(u32, u16), CellValue> = HashMap::default();
-    for f in facts {
-        if let Some(row) = sheet.deepest_row(&f.keys) {
-            deepest
-                .entry((row, f.month))
-                .or_default()
-                .add(f.facts, &f.values);
+/// One sheet's sums of changes, per (deepest row, month).
+enum Sums<'a> {
+    /// The dense array: it costs its size whatever the write.
+    Dense(usize, RowMonths<'a>),
+    /// Hash maps of the touched cells only: cheaper below an eighth of
+    /// the dense array.
+    Sparse(usize, &'a Sheet, HashMap<(u32, u16), CellValue>),
+}
+
+impl<'a> Sums<'a> {
+    fn new(model: &'a Model, sheet_index: usize, count: usize) -> Self {
+        let months = model.def.months.count as usize;
+        let sheet = &model.sheets[sheet_index];
+        if count * 8 >= sheet.rows.len() * months {
+            Sums::Dense(sheet_index, RowMonths::new(sheet, months))
+        } else {
+            Sums::Sparse(sheet_index, sheet, HashMap::default())
         }
     }
-    // ...then up the (much smaller) set of touched rows.
+
+    fn add(&mut self, f: &FactDelta) {
+        match self {
+            Sums::Dense(_, sums) => sums.add(&f.keys, f.month, f.facts, &f.values),
+            Sums::Sparse(_, sheet, deepest) => {
+                if let Some(row) = sheet.deepest_row(&f.keys) {
+                    deepest
+                        .entry((row, f.month))
+                        .or_default()
+                        .add(f.facts, &f.values);
+                }
+            }
+        }
+    }
+
+    /// The sheet's changed cells, in (row, column) order.
+    fn into_cells(self) -> Vec<CellDelta> {
+        let mut out = Vec::new();
+        let sheet_index = match &self {
+            Sums::Dense(i, _) | Sums::Sparse(i, _, _) => *i,
+        };
+        let mut push = |row, col, cell: CellValue| {
+            out.push(CellDelta {
+                sheet: sheet_index,
+                row,
+                col,
+                facts: cell.facts,
+                values: cell.values,
+            })
+        };
+        match self {
+            Sums::Dense(_, sums) => sums.into_cells(push),
+            Sums::Sparse(_, sheet, deepest) => up_the_rows(sheet, &deepest, &mut push),
+        }
+        out
+    }
+}
+
+/// The sparse sums of the deepest rows added up the (much smaller) set of
+/// touched rows and into the columns of their months.
+fn up_the_rows(
+    sheet: &Sheet,
+    deepest: &HashMap<(u32, u16), CellValue>,
+    push: &mut impl FnMut(u32, u16, CellValue),
+) {
     let mut cells: HashMap<(u32, u16), CellValue> = HashMap::default();
-    for (&(row, month), sum) in &deepest {
+    for (&(row, month), sum) in deepest {
         let mut r = row;
         loop {
             for &col in sheet.columns_of(month) {

@@ -104,6 +104,11 @@ impl HoldSet {
         set
     }
 
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.by_dimension.is_empty() && self.others.is_empty() && !self.whole_months.contains(&true)
+    }
+
     /// Whether a fact with these dimension keys and month is held.
     pub fn contains(&self, keys: &[u32], month: u16) -> bool {
         self.whole_months

@@ -70,8 +70,82 @@ impl Revision {
 pub fn append(conn: &Connection, group: &Group) -> duckdb::Result<()> {
     let newest = group.revisions.last().map_or(0, |r| r.revision);
     conn.prepare_cached("INSERT INTO journal VALUES (?, ?)")?
-        .execute(params![newest, group.encode_to_vec()])?;
+        .execute(params![newest, encode(group)])?;
     Ok(())
+}
+
+/// The group's row: what `Group::encode_to_vec` makes, byte for byte, in
+/// one pass over each column of deltas. Prost sizes every nested message
+/// and packed field before it writes them, which walks each column three
+/// more times, and writes each byte through `BufMut`: ~30 ms of a spread
+/// over 1,000,000 facts, whose revision has 4,000,000 values.
+fn encode(group: &Group) -> Vec<u8> {
+    use prost::encoding::{WireType, bytes, encode_key, encode_varint, int64, string};
+    let (mut out, mut body, mut column) = (Vec::new(), Vec::new(), Vec::new());
+    for r in &group.revisions {
+        body.clear();
+        // Proto3: a field at its default value is left out.
+        for (tag, value) in [(1, r.revision), (2, r.committed_at_micros)] {
+            if value != 0 {
+                int64::encode(tag, &value, &mut body);
+            }
+        }
+        for (tag, value) in [(3, &r.actor), (4, &r.request_id), (5, &r.session)] {
+            if !value.is_empty() {
+                string::encode(tag, value, &mut body);
+            }
+        }
+        if r.reverts != 0 {
+            int64::encode(6, &r.reverts, &mut body);
+        }
+        if !r.event.is_empty() {
+            bytes::encode(7, &r.event, &mut body);
+        }
+        let zigzag = |v: &i64| ((v << 1) ^ (v >> 63)) as u64;
+        packed(
+            8,
+            r.fact_ids.iter().map(|&v| v as u64),
+            &mut column,
+            &mut body,
+        );
+        packed(
+            9,
+            r.measures.iter().map(|&v| u64::from(v)),
+            &mut column,
+            &mut body,
+        );
+        packed(10, r.before.iter().map(zigzag), &mut column, &mut body);
+        packed(11, r.after.iter().map(zigzag), &mut column, &mut body);
+        encode_key(1, WireType::LengthDelimited, &mut out);
+        encode_varint(body.len() as u64, &mut out);
+        out.extend_from_slice(&body);
+    }
+    return out;
+
+    /// A packed repeated field of varints, encoded once into `column`
+    /// (by hand: prost's `encode_varint` goes through `BufMut`, about
+    /// five times slower than pushing to a `Vec` with room).
+    fn packed(
+        tag: u32,
+        values: impl ExactSizeIterator<Item = u64>,
+        column: &mut Vec<u8>,
+        body: &mut Vec<u8>,
+    ) {
+        column.clear();
+        column.reserve(values.len() * 4);
+        for mut v in values {
+            while v >= 0x80 {
+                column.push(v as u8 | 0x80);
+                v >>= 7;
+            }
+            column.push(v as u8);
+        }
+        if !column.is_empty() {
+            encode_key(tag, WireType::LengthDelimited, body);
+            encode_varint(column.len() as u64, body);
+            body.extend_from_slice(column);
+        }
+    }
 }
 
 /// Every revision the journal holds after `after`, in order.
@@ -106,4 +180,60 @@ pub fn read(conn: &Connection, after: i64) -> anyhow::Result<Vec<Revision>> {
 pub fn delete_through(conn: &Connection, through: i64) -> duckdb::Result<usize> {
     conn.prepare_cached("DELETE FROM journal WHERE revision <= ?")?
         .execute([through])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn revision() -> impl Strategy<Value = Revision> {
+        let text = || prop_oneof![Just(String::new()), "[a-zé]{1,8}"];
+        let column = || prop::collection::vec(any::<i64>(), 0..20);
+        (
+            (
+                any::<i64>(),
+                prop_oneof![Just(0i64), any::<i64>()],
+                text(),
+                text(),
+                text(),
+            ),
+            (
+                prop_oneof![Just(0i64), any::<i64>()],
+                prop::collection::vec(any::<u8>(), 0..40),
+                column(),
+                prop::collection::vec(any::<u32>(), 0..20),
+                column(),
+                column(),
+            ),
+        )
+            .prop_map(|((revision, at, actor, request_id, session), rest)| {
+                let (reverts, event, fact_ids, measures, before, after) = rest;
+                Revision {
+                    revision,
+                    committed_at_micros: at,
+                    actor,
+                    request_id,
+                    session,
+                    reverts,
+                    event,
+                    fact_ids,
+                    measures,
+                    before,
+                    after,
+                }
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn a_row_is_what_prost_encodes_byte_for_byte(
+            revisions in prop::collection::vec(revision(), 0..4)
+        ) {
+            let group = Group { revisions };
+            let row = encode(&group);
+            prop_assert_eq!(&row, &group.encode_to_vec());
+            prop_assert_eq!(Group::decode(row.as_slice()).unwrap(), group);
+        }
+    }
 }

@@ -15,7 +15,7 @@ use crate::decimal::{self, Units};
 use crate::edit::Edit;
 use crate::error::Error;
 use crate::model::{MAX_DIMENSIONS, MAX_MEASURES, Model};
-use crate::rollup::{self, FactDelta};
+use crate::rollup::{self, CellDelta, FactDelta};
 use crate::spread::{self, Method, SpreadError};
 use crate::store::facts;
 use crate::summary::Summary;
@@ -123,29 +123,36 @@ impl Applier<'_> {
         self.take_facts(facts)?;
 
         let atoms = self.mirror.atoms(&filter, cell.measure, facts as usize);
-        if atoms.len() as i64 != facts {
+        if atoms.ids.len() as i64 != facts {
             return Err(clean(Error::Internal(format!(
                 "summary of {} counts {facts} facts, the writer's facts {}",
                 model.describe(cell),
-                atoms.len()
+                atoms.ids.len()
             ))));
         }
-        let current_values: Vec<Units> = atoms.iter().map(|a| a.value).collect();
-        let held: Vec<bool> = atoms
-            .iter()
-            .map(|a| edit.holds.contains(&a.keys, a.month))
-            .collect();
-        let new_values = spread::spread_with_holds(target, &current_values, &held, edit.method)
-            .map_err(|e| match e {
-                SpreadError::EverythingHeld => clean(Error::precondition(
-                    "EVERYTHING_HELD",
-                    format!(
-                        "every fact beneath {} is held: nothing is free to change",
-                        model.describe(cell)
-                    ),
-                )),
-                SpreadError::Overflow => clean(Error::invalid("the new value is out of range")),
-            })?;
+        let held: Option<Vec<bool>> = (!edit.holds.is_empty()).then(|| {
+            let mirror = &*self.mirror;
+            atoms
+                .ids
+                .iter()
+                .map(|&id| {
+                    let (keys, month) = mirror.place(id);
+                    edit.holds.contains(keys, month)
+                })
+                .collect()
+        });
+        let new_values =
+            spread::spread_with_holds(target, &atoms.values, held.as_deref(), edit.method)
+                .map_err(|e| match e {
+                    SpreadError::EverythingHeld => clean(Error::precondition(
+                        "EVERYTHING_HELD",
+                        format!(
+                            "every fact beneath {} is held: nothing is free to change",
+                            model.describe(cell)
+                        ),
+                    )),
+                    SpreadError::Overflow => clean(Error::invalid("the new value is out of range")),
+                })?;
         // Every fact must fit the column, checked here so the group's
         // deferred UPDATE cannot fail on one request's values.
         if new_values
@@ -174,33 +181,44 @@ impl Applier<'_> {
         }
 
         let spread_at = started.elapsed();
-        // Sized once: growing vectors of ~100,000s of facts by doubling
-        // copies them and faults in fresh memory several times over.
-        let mut deltas = Vec::with_capacity(atoms.len());
-        self.deltas.reserve(atoms.len());
-        for (atom, new) in atoms.iter().zip(&new_values) {
-            if *new != atom.value {
-                self.mirror.set(atom.fact_id, cell.measure, *new);
-                self.deltas
-                    .changed(atom.fact_id, cell.measure, atom.value, *new);
-                let mut values = [0; MAX_MEASURES];
-                values[cell.measure] = new - atom.value;
-                deltas.push(FactDelta {
-                    keys: atom.keys,
-                    month: atom.month,
-                    facts: 0,
-                    values,
-                });
+        self.mirror.reserve(atoms.ids.len());
+        self.deltas.reserve(atoms.ids.len());
+        let mut facts_changed = 0;
+        for ((&id, &old), &new) in atoms.ids.iter().zip(&atoms.values).zip(&new_values) {
+            let old = Units::from(old);
+            if new != old {
+                self.mirror.set(i64::from(id), cell.measure, new);
+                self.deltas.changed(i64::from(id), cell.measure, old, new);
+                facts_changed += 1;
             }
         }
-        let facts_changed = deltas.len() as i64;
-        self.roll_up(&deltas, changes);
+        // Rolled up from the atoms, without collecting a delta per fact.
+        let (mirror, measure) = (&*self.mirror, cell.measure);
+        let changed = atoms
+            .ids
+            .iter()
+            .zip(&atoms.values)
+            .zip(&new_values)
+            .filter(|((_, old), new)| **new != Units::from(**old))
+            .map(|((&id, &old), &new)| {
+                let (keys, month) = mirror.place(id);
+                let mut values = [0; MAX_MEASURES];
+                values[measure] = new - Units::from(old);
+                FactDelta {
+                    keys: *keys,
+                    month,
+                    facts: 0,
+                    values,
+                }
+            });
+        let cells = rollup::rollup_each(model, facts_changed, changed);
+        self.record(&cells, changes);
         self.post_check(edit, target, &new_values)?;
         tracing::debug!(facts, ?spread_at, total = ?started.elapsed(), "edit applied");
         Ok(EditOutcome {
             previous: Some(value),
             new: Some(target),
-            facts_changed,
+            facts_changed: facts_changed as i64,
         })
     }
 
@@ -313,8 +331,13 @@ impl Applier<'_> {
 
     pub(super) fn roll_up(&mut self, deltas: &[FactDelta], changes: &mut Changes) {
         let cells = rollup::rollup(self.model, deltas);
-        let rows = self.summary.apply(&cells);
-        changes.record(&cells, &rows);
+        self.record(&cells, changes);
+    }
+
+    /// Applies changed cells to the summary and records them for the event.
+    fn record(&mut self, cells: &[CellDelta], changes: &mut Changes) {
+        let rows = self.summary.apply(cells);
+        changes.record(cells, &rows);
     }
 
     /// Before anyone commits, the cell must hold exactly the target: the
