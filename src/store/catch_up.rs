@@ -18,9 +18,10 @@
 //! ([`replay`]). The facts updated are confirmed: exactly those the deltas
 //! name. (New facts are inserted by the commit that creates them.)
 //!
-//! The writer runs it between groups ([`crate::writer`]) with the records
-//! of the groups it committed since the last time, which it keeps (reading
-//! back what it has just written would cost more than writing it).
+//! The writer runs it between groups, or has its scribe thread run it on a
+//! connection of its own ([`crate::writer`]), with the records of the
+//! groups it committed since the last time, which it keeps (reading back
+//! what it has just written would cost more than writing it).
 
 use std::sync::Arc;
 

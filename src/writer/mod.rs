@@ -22,8 +22,10 @@
 //! ([`WriterHandle::catch_up`]: reads of the history do), and before it
 //! stops. `facts` catches up with the fact history when idle, under load
 //! every [`FACTS_AGE`] or [`FACTS_REVISIONS`], and before it stops. A
-//! crash in between is caught up at the next start. Nothing reads `facts`
-//! for values meanwhile: the mirror and the summary are the authority.
+//! large catch-up (and every one of the facts) is written by the
+//! [`scribe`] thread while the writer goes on. A crash in between is
+//! caught up at the next start. Nothing reads `facts` for values
+//! meanwhile: the mirror and the summary are the authority.
 
 mod apply;
 mod changes;
@@ -33,6 +35,7 @@ mod group;
 mod mirror;
 mod request_ids;
 mod revert;
+mod scribe;
 mod tx;
 mod upkeep;
 mod writes;
@@ -86,6 +89,10 @@ const CATCH_UP_DELTAS: usize = 1 << 21;
 /// writes a fact changed many times once.
 const FACTS_AGE: Duration = Duration::from_secs(10);
 const FACTS_REVISIONS: i64 = 1 << 16;
+/// Under load, a catch-up of this many revisions or fact values, or of
+/// the facts, goes to the scribe; a smaller one is done between groups.
+const SCRIBE_REVISIONS: usize = 2048;
+const SCRIBE_DELTAS: usize = 1 << 16;
 
 /// Writer settings.
 #[derive(Debug, Clone)]
@@ -281,6 +288,7 @@ pub fn spawn(
     let history_from = start_history(&conn, config.history_retention, committed.revision)?;
     let facts_at = catch_up::facts_at(&conn)?;
     let request_ids = request_ids::RequestIds::load(&conn)?;
+    let scribe = scribe::Scribe::spawn(conn.try_clone()?, model.def.measures.len())?;
     let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
     let (alive_tx, alive) = watch::channel(true);
     let mut writer = Writer {
@@ -295,6 +303,7 @@ pub fn spawn(
         pending: Vec::new(),
         pending_deltas: 0,
         request_ids,
+        scribe,
         behind_since: None,
         mirror,
         committed,
@@ -345,6 +354,8 @@ struct Writer {
     facts_behind_since: Option<Instant>,
     /// The request ids the changelog holds.
     request_ids: request_ids::RequestIds,
+    /// Writes the tables' catch-up under load, on a thread of its own.
+    scribe: scribe::Scribe,
     /// The facts, in memory (committed state between groups).
     mirror: Mirror,
     /// The summary at `head`, as published.
@@ -416,7 +427,11 @@ impl Writer {
                 self.config.metrics.queue_depth.set(waiting as i64);
             }
             let due = self.catch_up_due();
-            if !inbox.catch_ups.is_empty() || due.is_some() {
+            if inbox.catch_ups.is_empty() {
+                if let Some(facts) = due {
+                    self.hand_over(facts);
+                }
+            } else {
                 let facts = due.unwrap_or(false) || std::mem::take(&mut inbox.facts_asked);
                 let caught_up = self.catch_up(facts);
                 for reply in inbox.catch_ups.drain(..) {
@@ -437,26 +452,5 @@ impl Writer {
             tracing::warn!(error = %e, "checkpoint at shutdown failed");
         }
         tracing::info!(head = self.head, "writer stopped");
-    }
-
-    /// Waits for the next message with nothing queued: first (when the
-    /// facts are behind) for `catch_up_idle`, then catches up and
-    /// checkpoints if due before waiting for as long as it takes.
-    fn wait(
-        &mut self,
-        clock: &tokio::runtime::Runtime,
-        rx: &mut mpsc::Receiver<Message>,
-    ) -> Option<Message> {
-        if self.facts_at < self.head {
-            let idle = self.config.catch_up_idle;
-            // The timer is made inside the runtime (it needs its clock).
-            let next = clock.block_on(async { tokio::time::timeout(idle, rx.recv()).await });
-            if let Ok(message) = next {
-                return message;
-            }
-            let _ = self.catch_up(true);
-        }
-        self.checkpoint_if_due();
-        rx.blocking_recv()
     }
 }

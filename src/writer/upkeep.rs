@@ -1,14 +1,18 @@
 //! What the writer does between groups: the tables' catch-up with the
-//! journal, checkpoints while idle, and pruning.
+//! journal (handed to the scribe, or done before going on), waiting while
+//! idle, checkpoints, and pruning.
 
 use std::time::{Duration, Instant};
 
+use tokio::sync::mpsc;
+
+use super::scribe::{self, Batch, Done};
 use super::{
     CATCH_UP_AGE, CATCH_UP_DELTAS, CATCH_UP_REVISIONS, FACTS_AGE, FACTS_REVISIONS,
-    IDLE_CHECKPOINT_BYTES, PRUNE_EVERY, Writer,
+    IDLE_CHECKPOINT_BYTES, Message, PRUNE_EVERY, SCRIBE_DELTAS, SCRIBE_REVISIONS, Writer,
 };
 use crate::history::Retention;
-use crate::store::{catch_up, history};
+use crate::store::history;
 
 impl Writer {
     /// Whether the tables must catch up now, under load: `None` when not
@@ -25,40 +29,99 @@ impl Writer {
         (log || facts).then_some(facts)
     }
 
-    /// Writes the committed revisions the journal holds into the changelog
-    /// and the fact history, and with `facts` into the facts too (in a
-    /// transaction of its own, between groups). A failure is logged and
+    /// Has the scribe write what the tables lack (with `facts`, into the
+    /// facts too) while the writer goes on, unless it is still busy with
+    /// the last batch (then this waits for the next call).
+    pub(super) fn hand_over(&mut self, facts: bool) {
+        if let Some(done) = self.scribe.poll() {
+            let _ = self.caught_up(done);
+        }
+        if self.scribe.busy() {
+            return;
+        }
+        let Some(batch) = self.batch(facts) else {
+            return;
+        };
+        // A small batch is cheaper written here: a few milliseconds for the
+        // next write to wait, where a concurrent one slows every write it
+        // overlaps (its commit holds DuckDB's log), which shows in a
+        // single client's p99.
+        let small = !batch.facts
+            && batch.records.len() < SCRIBE_REVISIONS
+            && batch.records.iter().map(|r| r.deltas()).sum::<usize>() < SCRIBE_DELTAS;
+        let batch = if small {
+            batch
+        } else {
+            match self.scribe.hand(batch) {
+                Ok(()) => return,
+                // The scribe is gone (it never should be): the writer does it.
+                Err(batch) => batch,
+            }
+        };
+        let done = batch.write(&self.conn, self.model.def.measures.len());
+        let _ = self.caught_up(done);
+    }
+
+    /// Writes every committed revision the journal holds into the
+    /// changelog and the fact history, and with `facts` into the facts
+    /// too, before the writer goes on: after the scribe's batch in flight,
+    /// the rest on the writer's own connection. A failure is logged and
     /// tried again later: the revisions stay durable in the journal.
     pub(super) fn catch_up(&mut self, facts: bool) -> anyhow::Result<()> {
-        let facts = facts && self.facts_at < self.head;
-        if self.logged >= self.head && !facts {
-            return Ok(());
+        if let Some(done) = self.scribe.wait() {
+            self.caught_up(done)?;
         }
-        let started = Instant::now();
-        let measures = self.model.def.measures.len();
-        let caught_up = catch_up::catch_up(&self.conn, measures, self.logged, &self.pending, facts);
-        match caught_up {
+        match self.batch(facts) {
+            Some(batch) => {
+                let done = batch.write(&self.conn, self.model.def.measures.len());
+                self.caught_up(done)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// What the tables lack, taken from the writer's pending records:
+    /// `None` when nothing.
+    fn batch(&mut self, facts: bool) -> Option<Batch> {
+        let facts = facts && self.facts_at < self.head;
+        if self.pending.is_empty() && !facts {
+            return None;
+        }
+        self.pending_deltas = 0;
+        self.behind_since = None;
+        Some(Batch {
+            logged: self.logged,
+            records: std::mem::take(&mut self.pending),
+            facts,
+        })
+    }
+
+    /// Takes in a written batch: where the tables stand now, or (when it
+    /// failed) its records back, to be tried again after
+    /// [`CATCH_UP_AGE`].
+    pub(super) fn caught_up(&mut self, done: Done) -> anyhow::Result<()> {
+        let Done {
+            batch,
+            result,
+            elapsed,
+        } = done;
+        let metrics = &self.config.metrics;
+        match result {
             Ok(caught_up) => {
-                debug_assert_eq!(caught_up.logged, self.head, "every record was pending");
-                let metrics = &self.config.metrics;
-                metrics
-                    .catch_up_seconds
-                    .observe(started.elapsed().as_secs_f64());
+                metrics.catch_up_seconds.observe(elapsed.as_secs_f64());
                 tracing::debug!(
-                    from = self.logged,
-                    to = self.head,
-                    facts,
+                    from = batch.logged,
+                    to = caught_up.logged,
+                    facts = batch.facts,
                     values = caught_up.values,
-                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    elapsed_ms = elapsed.as_millis() as u64,
                     "tables caught up"
                 );
                 self.logged = caught_up.logged;
-                self.pending.clear();
-                self.pending_deltas = 0;
-                self.behind_since = None;
-                if facts {
+                if batch.facts {
                     self.facts_at = caught_up.facts_at;
-                    self.facts_behind_since = None;
+                    // Revisions committed meanwhile are still behind.
+                    self.facts_behind_since = (self.facts_at < self.head).then(Instant::now);
                     metrics.facts_behind.set(self.head - self.facts_at);
                     if self.history_from.is_none() {
                         // With the history off, the rows were only on their
@@ -73,6 +136,10 @@ impl Writer {
             Err(e) => {
                 tracing::error!(error = %e, logged = self.logged, facts_at = self.facts_at, head = self.head,
                     "could not write the committed revisions into the tables; they stay in the journal and are tried again");
+                let mut records = batch.records;
+                records.append(&mut self.pending);
+                self.pending_deltas = records.iter().map(|r| r.deltas()).sum();
+                self.pending = records;
                 // Not again before another CATCH_UP_AGE.
                 self.behind_since = Some(Instant::now());
                 Err(e)
@@ -84,6 +151,10 @@ impl Writer {
     /// [`IDLE_CHECKPOINT_BYTES`], so that commits rarely pay for it.
     pub(super) fn checkpoint_if_due(&mut self) {
         let Some(wal) = &self.config.wal else { return };
+        if self.scribe.busy() {
+            // Its transaction would defer the checkpoint anyway.
+            return;
+        }
         let bytes = std::fs::metadata(wal).map_or(0, |m| m.len());
         if bytes < IDLE_CHECKPOINT_BYTES {
             return;
@@ -178,5 +249,51 @@ impl Writer {
             tracing::debug!(rows, history_from = upto, "pruned the fact history");
         }
         Ok(())
+    }
+
+    /// Waits for the next message with nothing queued: first (when the
+    /// tables are behind) for `catch_up_idle`, then has them catch up and
+    /// checkpoints if due before waiting for as long as it takes.
+    pub(super) fn wait(
+        &mut self,
+        clock: &tokio::runtime::Runtime,
+        rx: &mut mpsc::Receiver<Message>,
+    ) -> Option<Message> {
+        enum Wake {
+            Message(Option<Message>),
+            Written(Option<scribe::Done>),
+            Idle,
+        }
+        while self.facts_at < self.head || self.scribe.busy() {
+            let idle = self.config.catch_up_idle;
+            let scribe = &mut self.scribe;
+            let busy = scribe.busy();
+            // The timer is made inside the runtime (it needs its clock).
+            let wake = clock.block_on(async {
+                tokio::select! {
+                    message = rx.recv() => Wake::Message(message),
+                    done = scribe.finished(), if busy => Wake::Written(done),
+                    _ = tokio::time::sleep(idle), if !busy => Wake::Idle,
+                }
+            });
+            match wake {
+                Wake::Message(message) => return message,
+                Wake::Written(Some(done)) => {
+                    if self.caught_up(done).is_err() {
+                        // Tried again under load, or before the stop.
+                        break;
+                    }
+                }
+                Wake::Written(None) => break,
+                Wake::Idle => {
+                    self.hand_over(true);
+                    if !self.scribe.busy() && self.facts_at < self.head {
+                        break; // written here, and failed: tried again later
+                    }
+                }
+            }
+        }
+        self.checkpoint_if_due();
+        rx.blocking_recv()
     }
 }
