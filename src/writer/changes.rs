@@ -67,16 +67,22 @@ impl Changes {
                 });
             }
             let cells = &mut out.last_mut().expect("pushed above").cells;
-            let path = def.path(row);
+            let mut path = Some(def.path(row));
             let column = &def.columns[col as usize].key;
             let shown = |cell, m| {
                 shown(cell, m)
                     .map(|v| model.format(m, v))
                     .unwrap_or_default()
             };
-            for m in changed {
+            while let Some(m) = changed.next() {
+                // The last measure takes the path itself: events are built
+                // for every revision, a string per row level each.
+                let row_path = match changed.peek() {
+                    Some(_) => path.clone(),
+                    None => path.take(),
+                };
                 cells.push(pb::CellChange {
-                    row_path: path.clone(),
+                    row_path: row_path.expect("taken by the last measure only"),
                     column: column.clone(),
                     measure: model.def.measures[m].name.clone(),
                     value: shown(now, m),
