@@ -39,6 +39,7 @@ impl Writer {
         if self.scribe.busy() {
             return;
         }
+        let deltas = self.pending_deltas;
         let Some(batch) = self.batch(facts) else {
             return;
         };
@@ -46,9 +47,8 @@ impl Writer {
         // next write to wait, where a concurrent one slows every write it
         // overlaps (its commit holds DuckDB's log), which shows in a
         // single client's p99.
-        let small = !batch.facts
-            && batch.records.len() < SCRIBE_REVISIONS
-            && batch.records.iter().map(|r| r.deltas()).sum::<usize>() < SCRIBE_DELTAS;
+        let small =
+            !batch.facts && batch.records.len() < SCRIBE_REVISIONS && deltas < SCRIBE_DELTAS;
         let batch = if small {
             batch
         } else {
