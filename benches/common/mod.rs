@@ -302,7 +302,13 @@ impl Drop for Server {
 /// zero elsewhere). Where the CPU goes tells what a run on a small machine
 /// measured.
 pub fn cpu_time(pid: u32) -> Duration {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+    stat_cpu_time(&format!("/proc/{pid}/stat"))
+}
+
+/// The CPU time a `/proc` stat file (`/proc/<pid>/stat`,
+/// `/proc/thread-self/stat`) reports.
+pub fn stat_cpu_time(path: &str) -> Duration {
+    let Ok(stat) = std::fs::read_to_string(path) else {
         return Duration::ZERO;
     };
     // Fields after the parenthesised command name; utime and stime are the

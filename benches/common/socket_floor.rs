@@ -15,16 +15,7 @@ use std::time::Duration;
 
 /// CPU (user + system) of the calling thread so far, from /proc (Linux).
 fn thread_cpu() -> Duration {
-    let Ok(stat) = std::fs::read_to_string("/proc/thread-self/stat") else {
-        return Duration::ZERO;
-    };
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields
-        .get(11..13)
-        .map(|f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum())
-        .unwrap_or(0);
-    Duration::from_millis(ticks * 10)
+    super::stat_cpu_time("/proc/thread-self/stat")
 }
 
 /// The sender's CPU per write of `size` bytes, `writes` of them spread
