@@ -43,10 +43,12 @@ impl Writer {
         let Some(batch) = self.batch(facts) else {
             return;
         };
-        // A small batch is cheaper written here: a few milliseconds for the
-        // next write to wait, where a concurrent one slows every write it
-        // overlaps (its commit holds DuckDB's log), which shows in a
-        // single client's p99.
+        // A small batch is written here: the next write waits for it
+        // (5-45 ms for 240-1,600 revisions, measured), where a concurrent
+        // one slows every write it overlaps (its commit holds DuckDB's
+        // log): one slow write a second rather than dozens, which shows
+        // in a single client's p99 (2.09 ms with every batch here, 2.72
+        // ms with every batch on the scribe, in one run).
         let small =
             !batch.facts && batch.records.len() < SCRIBE_REVISIONS && deltas < SCRIBE_DELTAS;
         let batch = if small {
