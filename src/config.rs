@@ -205,6 +205,13 @@ pub struct Config {
     /// (UNAVAILABLE, nothing applied).
     #[arg(long, env = "DUCKGRID_DUCKDB_MEMORY_LIMIT_MIB")]
     pub duckdb_memory_limit_mib: Option<u64>,
+    /// DuckDB's threads once the server is up (the import and the start
+    /// use every core). With one, a commit that checkpoints does the work
+    /// itself instead of spinning while a DuckDB worker does it, and the
+    /// catch-up of the tables takes one core, not every core the writer
+    /// and the gRPC edges need; more threads speed up large history reads.
+    #[arg(long, env = "DUCKGRID_DUCKDB_THREADS", default_value_t = 1)]
+    pub duckdb_threads: u32,
     /// The model file (TOML, see docs/MODEL.md). Without it: the built-in
     /// demo, with data generated from --seed and --facts.
     #[arg(long, env = "DUCKGRID_MODEL")]
@@ -340,6 +347,7 @@ impl Config {
         if let Some(mib) = self.duckdb_memory_limit_mib {
             at_least("duckdb-memory-limit-mib", mib.into(), 64);
         }
+        at_least("duckdb-threads", self.duckdb_threads.into(), 1);
         at_least("progress-interval-ms", self.progress_interval_ms.into(), 1);
         at_least(
             "watch-stall-timeout-ms",

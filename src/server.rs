@@ -179,6 +179,7 @@ impl Server {
                     changelog_retention: config.changelog_retention,
                     history_retention: config.history_retention,
                     catch_up_idle: std::time::Duration::from_millis(config.facts_catch_up_idle_ms),
+                    duckdb_threads: config.duckdb_threads,
                     wal: (config.db != ":memory:")
                         .then(|| std::path::PathBuf::from(format!("{}.wal", config.db))),
                     faults: config.faults.clone(),
