@@ -87,7 +87,9 @@ pub async fn write_revisions(
                 client.ready().await?;
                 let codec = tonic_prost::ProstCodec::<_, Committed>::default();
                 let path = PathAndQuery::from_static("/duckgrid.v1.GridService/UpdateCell");
-                let reply = client.unary(tonic::Request::new(request), path, codec).await?;
+                let reply = client
+                    .unary(tonic::Request::new(request), path, codec)
+                    .await?;
                 anyhow::ensure!(reply.get_ref().revision > 0, "a write without a revision");
             }
         }));
