@@ -511,6 +511,7 @@ mod tests {
     fn every_bad_setting_is_named_at_once() {
         let config = Config {
             progress_interval_ms: 0,
+            duckdb_threads: 0,
             max_facts_per_write: u64::MAX,
             role: Role::Edge,
             redis_url: Some("http://user:s3cret@host".into()),
@@ -519,6 +520,7 @@ mod tests {
         let message = config.validate().unwrap_err().to_string();
         for part in [
             "--progress-interval-ms must be at least 1",
+            "--duckdb-threads must be at least 1",
             "--max-facts-per-write must be at most",
             "needs --writer and --redis-url",
             "--redis-url must start with",

@@ -211,6 +211,20 @@ async fn bad_settings_fail_at_start_with_every_problem_named() {
     assert!(message.contains("--redis-maxlen"), "{message}");
 }
 
+/// DuckDB runs `--duckdb-threads` threads once the server is up (one by
+/// default, so that the writer's commits never wait on a worker thread).
+#[tokio::test]
+async fn duckdb_runs_the_threads_it_is_given_once_serving() {
+    for threads in [1, 2] {
+        let app = spawn_with(test_config_with(|c| c.duckdb_threads = threads)).await;
+        assert_eq!(
+            app.query::<i64>("SELECT current_setting('threads')"),
+            [[i64::from(threads)]]
+        );
+        app.shutdown().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn shutdown_keeps_its_deadline_with_a_client_that_stopped_reading_and_checkpoints() {
     let dir = tempfile::tempdir().unwrap();
