@@ -45,6 +45,7 @@ pub mod metrics;
 pub mod model;
 pub mod proto;
 pub mod rollup;
+pub mod route;
 pub mod rpc;
 pub mod server;
 pub mod service;

@@ -43,11 +43,12 @@ use crate::metrics::{self, Metrics};
 use crate::model::Model;
 use crate::model::file::ModelFile;
 use crate::proto::v1::grid_service_server::GridServiceServer;
-use crate::service::GridApi;
+use crate::route::{Beside, Limits};
+use crate::service::{GridApi, WriteRoute};
 use crate::store::{self, ModelSource, ReadPool};
 use crate::summary::{Published, Snapshot, Summary};
 use crate::telemetry;
-use crate::watch::{LocalSheets, WatchConfig, WatchStats, Watches, WithWatchRoute};
+use crate::watch::{LocalSheets, WatchConfig, WatchRoute, WatchStats, Watches};
 use crate::wire::CallLimitsLayer;
 use crate::writer::{self, Mirror, Running, WriterConfig};
 
@@ -394,6 +395,10 @@ impl Server {
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha);
         let max_request = config.max_request_bytes;
+        let limits = Limits {
+            max_decoding: max_request,
+            max_encoding: MAX_ENCODING_MESSAGE_SIZE,
+        };
         let (router, writer) = match role {
             RoleState::Writer {
                 model,
@@ -401,17 +406,17 @@ impl Server {
                 published,
                 writer,
             } => {
-                let api = GridApi {
+                let api = Arc::new(GridApi {
                     model,
                     published,
                     writer: writer.handle.clone(),
                     pool,
-                };
-                let service = GridServiceServer::new(api)
+                });
+                let service = GridServiceServer::from_arc(Arc::clone(&api))
                     .max_decoding_message_size(max_request)
                     .max_encoding_message_size(MAX_ENCODING_MESSAGE_SIZE);
-                let service =
-                    WithWatchRoute::new(service, watches, max_request, MAX_ENCODING_MESSAGE_SIZE);
+                let service = Beside::new(service, WriteRoute(api), limits);
+                let service = Beside::new(service, WatchRoute(watches), limits);
                 tokio::spawn(crate::health::follow_writer(
                     writer.alive.clone(),
                     health.clone(),
@@ -436,8 +441,7 @@ impl Server {
                 })
                 .max_decoding_message_size(max_request)
                 .max_encoding_message_size(MAX_ENCODING_MESSAGE_SIZE);
-                let service =
-                    WithWatchRoute::new(service, watches, max_request, MAX_ENCODING_MESSAGE_SIZE);
+                let service = Beside::new(service, WatchRoute(watches), limits);
                 (router.add_service(service), None)
             }
         };

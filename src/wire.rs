@@ -62,13 +62,19 @@ where
     }
 
     fn decoder(&mut self) -> Self::Decoder {
-        GridDecoder(PhantomData)
+        GridDecoder::default()
     }
 }
 
 /// Decodes `U` with prost; a malformed message is INVALID_ARGUMENT.
 #[derive(Debug)]
 pub struct GridDecoder<U>(PhantomData<U>);
+
+impl<U> Default for GridDecoder<U> {
+    fn default() -> Self {
+        Self(PhantomData)
+    }
+}
 
 impl<U: Message + Default> Decoder for GridDecoder<U> {
     type Item = U;
@@ -107,7 +113,7 @@ impl Codec for WatchCodec {
     }
 
     fn decoder(&mut self) -> Self::Decoder {
-        GridDecoder(PhantomData)
+        GridDecoder::default()
     }
 }
 

@@ -57,7 +57,7 @@ const FORWARD_DEADLINE: Duration = Duration::from_secs(30);
 const HEALTH_EVERY: Duration = Duration::from_secs(1);
 
 /// The GridService of an edge: forwards to the writer (its watches are
-/// answered locally, by [`crate::watch::WithWatchRoute`]).
+/// answered locally, by [`crate::watch::WatchRoute`]).
 pub struct EdgeApi {
     pub writer: Arc<WriterLink>,
     pub metrics: EdgeMetrics,

@@ -25,7 +25,10 @@ use crate::telemetry;
 use crate::watch;
 use crate::writer::{WriteOutcome, WriterHandle};
 
+mod reply;
 mod revert;
+
+pub use reply::WriteRoute;
 
 /// The request metadata naming who writes (until authentication exists).
 pub const ACTOR_HEADER: &str = "x-duckgrid-actor";
@@ -303,35 +306,16 @@ impl GridService for GridApi {
 
     async fn update_cell(
         &self,
-        request: Request<pb::UpdateCellRequest>,
+        _request: Request<pb::UpdateCellRequest>,
     ) -> Result<Response<pb::UpdateCellResponse>, Status> {
-        let outcome = self
-            .write_edits("UpdateCell", request, |r| {
-                let edit = r.edit.ok_or_else(|| Error::invalid("edit is required"))?;
-                Ok((vec![edit], r.request_id))
-            })
-            .await?;
-        let change = &outcome.event.change;
-        Ok(Response::new(pb::UpdateCellResponse {
-            revision: change.revision,
-            result: change.results.first().cloned(),
-            changes: change.changes.clone(),
-        }))
+        Err(reply::unrouted())
     }
 
     async fn batch_update_cells(
         &self,
-        request: Request<pb::BatchUpdateCellsRequest>,
+        _request: Request<pb::BatchUpdateCellsRequest>,
     ) -> Result<Response<pb::BatchUpdateCellsResponse>, Status> {
-        let outcome = self
-            .write_edits("BatchUpdateCells", request, |r| Ok((r.edits, r.request_id)))
-            .await?;
-        let change = &outcome.event.change;
-        Ok(Response::new(pb::BatchUpdateCellsResponse {
-            revision: change.revision,
-            results: change.results.clone(),
-            changes: change.changes.clone(),
-        }))
+        Err(reply::unrouted())
     }
 
     async fn list_revisions(

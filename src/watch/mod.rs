@@ -20,7 +20,7 @@ mod route;
 mod stream;
 
 pub use request::{LocalSheets, Selection, SheetSource, WatchRequest};
-pub use route::{Unrouted, WithWatchRoute, unrouted};
+pub use route::{Unrouted, WatchRoute, unrouted};
 pub use stream::WatchStream;
 
 use std::collections::HashMap;
