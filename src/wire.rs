@@ -23,7 +23,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use prost::Message;
 use prost::bytes::{BufMut, Bytes};
-use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::http;
 use tonic::{Code, Status};
 use tonic_prost::ProstEncoder;
@@ -38,30 +38,42 @@ pub const MALFORMED_MESSAGE: &str = "MALFORMED_MESSAGE";
 
 /// The codec of every duckgrid service: prost, with decoding errors
 /// answered as the client's.
-#[derive(Debug, Clone)]
-pub struct GridCodec<T, U>(PhantomData<(T, U)>);
+pub type GridCodec<T, U> = ServiceCodec<ProstEncoder<T>, U>;
 
-impl<T, U> Default for GridCodec<T, U> {
+/// Requests decoded with [`GridDecoder`], responses encoded with `E`:
+/// prost for the generated server ([`GridCodec`]), a route's own encoder
+/// for the calls answered beside it ([`crate::route`]).
+#[derive(Debug)]
+pub struct ServiceCodec<E, U>(PhantomData<(E, U)>);
+
+impl<E, U> Default for ServiceCodec<E, U> {
     fn default() -> Self {
         Self(PhantomData)
     }
 }
 
-impl<T, U> Codec for GridCodec<T, U>
+impl<E, U> Clone for ServiceCodec<E, U> {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl<E, U> Codec for ServiceCodec<E, U>
 where
-    T: Message + Send + 'static,
+    E: Encoder<Error = Status> + Default + Send + 'static,
+    E::Item: Send + 'static,
     U: Message + Default + Send + 'static,
 {
-    type Encode = T;
+    type Encode = E::Item;
     type Decode = U;
-    type Encoder = ProstEncoder<T>;
+    type Encoder = E;
     type Decoder = GridDecoder<U>;
 
-    fn encoder(&mut self) -> Self::Encoder {
-        ProstEncoder::new(BufferSettings::default())
+    fn encoder(&mut self) -> E {
+        E::default()
     }
 
-    fn decoder(&mut self) -> Self::Decoder {
+    fn decoder(&mut self) -> GridDecoder<U> {
         GridDecoder::default()
     }
 }
@@ -97,27 +109,11 @@ pub enum WatchFrame {
     Message(pb::WatchUpdatesResponse),
 }
 
-/// The codec of WatchUpdates (see [`crate::watch::route`]): requests
-/// decode as with [`GridCodec`]; encoded frames are copied out as they are.
-#[derive(Debug, Clone, Default)]
-pub struct WatchCodec;
+/// The codec of WatchUpdates (see [`crate::watch::route`]): encoded frames
+/// are copied out as they are.
+pub type WatchCodec = ServiceCodec<WatchEncoder, pb::WatchUpdatesRequest>;
 
-impl Codec for WatchCodec {
-    type Encode = WatchFrame;
-    type Decode = pb::WatchUpdatesRequest;
-    type Encoder = WatchEncoder;
-    type Decoder = GridDecoder<pb::WatchUpdatesRequest>;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        WatchEncoder
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
-        GridDecoder::default()
-    }
-}
-
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct WatchEncoder;
 
 impl Encoder for WatchEncoder {

@@ -48,7 +48,7 @@ pub fn spread_edit(i: usize) -> pb::UpdateCellRequest {
 /// Prost steps over the other fields without parsing them. The clients
 /// share the two cores with the server they measure, and decoding every
 /// changed cell of a reply (154 of them for a leaf at 1,000,000 facts) took
-/// them about a third of the machine; real clients run elsewhere.
+/// them about a third of a core; real clients run elsewhere.
 #[derive(Clone, PartialEq, prost::Message)]
 struct Committed {
     #[prost(int64, tag = "1")]

@@ -20,16 +20,16 @@ use prost::bytes::BufMut;
 use prost::encoding::{int64, message};
 use tonic::Status;
 use tonic::body::Body as TonicBody;
-use tonic::codec::{Codec, EncodeBuf, Encoder};
+use tonic::codec::{EncodeBuf, Encoder};
 use tonic::codegen::{Body, StdError, http};
 use tonic::server::{Grpc, UnaryService};
 
 use super::GridApi;
-use crate::error::Error;
+use crate::error::{Error, Result};
 use crate::feed::EventRef;
 use crate::proto::v1 as pb;
 use crate::route::{Limits, Route};
-use crate::wire::GridDecoder;
+use crate::wire::ServiceCodec;
 
 const UPDATE: &str = "/duckgrid.v1.GridService/UpdateCell";
 const BATCH: &str = "/duckgrid.v1.GridService/BatchUpdateCells";
@@ -65,32 +65,8 @@ impl Reply {
     }
 }
 
-/// Decodes requests as [`crate::wire::GridCodec`] does; encodes [`Reply`].
-#[derive(Debug)]
-pub struct ReplyCodec<U>(PhantomData<U>);
-
-impl<U> Default for ReplyCodec<U> {
-    fn default() -> Self {
-        Self(PhantomData)
-    }
-}
-
-impl<U: Message + Default + Send + 'static> Codec for ReplyCodec<U> {
-    type Encode = Reply;
-    type Decode = U;
-    type Encoder = ReplyEncoder;
-    type Decoder = GridDecoder<U>;
-
-    fn encoder(&mut self) -> ReplyEncoder {
-        ReplyEncoder
-    }
-
-    fn decoder(&mut self) -> GridDecoder<U> {
-        GridDecoder::default()
-    }
-}
-
-#[derive(Debug)]
+/// Encodes [`Reply`] (see [`Reply::encode`]).
+#[derive(Debug, Default)]
 pub struct ReplyEncoder;
 
 impl Encoder for ReplyEncoder {
@@ -122,61 +98,78 @@ impl Route for WriteRoute {
         B: Body + Send + 'static,
         B::Error: Into<StdError> + Send + 'static,
     {
-        let (decoding, encoding) = (Some(limits.max_decoding), Some(limits.max_encoding));
         let api = Arc::clone(&self.0);
         if request.uri().path() == UPDATE {
-            Box::pin(async move {
-                let mut grpc = Grpc::new(ReplyCodec::<pb::UpdateCellRequest>::default())
-                    .apply_max_message_size_config(decoding, encoding);
-                grpc.unary(UpdateCall(api), request).await
-            })
+            serve::<pb::UpdateCellRequest, B>(api, request, limits)
         } else {
-            Box::pin(async move {
-                let mut grpc = Grpc::new(ReplyCodec::<pb::BatchUpdateCellsRequest>::default())
-                    .apply_max_message_size_config(decoding, encoding);
-                grpc.unary(BatchCall(api), request).await
-            })
+            serve::<pb::BatchUpdateCellsRequest, B>(api, request, limits)
         }
     }
 }
 
-type ReplyFuture = BoxFuture<'static, Result<tonic::Response<Reply>, Status>>;
+/// One write call of request type `T`, as tonic's unary machinery runs it.
+fn serve<T: WriteRpc, B>(
+    api: Arc<GridApi>,
+    request: http::Request<B>,
+    limits: Limits,
+) -> BoxFuture<'static, http::Response<TonicBody>>
+where
+    B: Body + Send + 'static,
+    B::Error: Into<StdError> + Send + 'static,
+{
+    Box::pin(async move {
+        let mut grpc = Grpc::new(ServiceCodec::<ReplyEncoder, T>::default())
+            .apply_max_message_size_config(Some(limits.max_decoding), Some(limits.max_encoding));
+        grpc.unary(WriteCall::<T>(api, PhantomData), request).await
+    })
+}
 
-/// One UpdateCell call, as tonic's unary machinery runs it.
-struct UpdateCall(Arc<GridApi>);
+/// A write call's request: the edits it asks for, and its reply.
+trait WriteRpc: Message + Default + Send + 'static {
+    /// The RPC's name, for the audit log and the errors.
+    const RPC: &'static str;
+    fn edits(self) -> Result<(Vec<pb::CellEdit>, String)>;
+    fn reply(event: EventRef) -> Reply;
+}
 
-impl UnaryService<pb::UpdateCellRequest> for UpdateCall {
-    type Response = Reply;
-    type Future = ReplyFuture;
+impl WriteRpc for pb::UpdateCellRequest {
+    const RPC: &'static str = "UpdateCell";
 
-    fn call(&mut self, request: tonic::Request<pb::UpdateCellRequest>) -> ReplyFuture {
-        let api = Arc::clone(&self.0);
-        Box::pin(async move {
-            let outcome = api
-                .write_edits("UpdateCell", request, |r| {
-                    let edit = r.edit.ok_or_else(|| Error::invalid("edit is required"))?;
-                    Ok((vec![edit], r.request_id))
-                })
-                .await?;
-            Ok(tonic::Response::new(Reply::Update(outcome.event)))
-        })
+    fn edits(self) -> Result<(Vec<pb::CellEdit>, String)> {
+        let edit = self
+            .edit
+            .ok_or_else(|| Error::invalid("edit is required"))?;
+        Ok((vec![edit], self.request_id))
+    }
+
+    fn reply(event: EventRef) -> Reply {
+        Reply::Update(event)
     }
 }
 
-/// One BatchUpdateCells call.
-struct BatchCall(Arc<GridApi>);
+impl WriteRpc for pb::BatchUpdateCellsRequest {
+    const RPC: &'static str = "BatchUpdateCells";
 
-impl UnaryService<pb::BatchUpdateCellsRequest> for BatchCall {
+    fn edits(self) -> Result<(Vec<pb::CellEdit>, String)> {
+        Ok((self.edits, self.request_id))
+    }
+
+    fn reply(event: EventRef) -> Reply {
+        Reply::Batch(event)
+    }
+}
+
+struct WriteCall<T>(Arc<GridApi>, PhantomData<fn() -> T>);
+
+impl<T: WriteRpc> UnaryService<T> for WriteCall<T> {
     type Response = Reply;
-    type Future = ReplyFuture;
+    type Future = BoxFuture<'static, std::result::Result<tonic::Response<Reply>, Status>>;
 
-    fn call(&mut self, request: tonic::Request<pb::BatchUpdateCellsRequest>) -> ReplyFuture {
+    fn call(&mut self, request: tonic::Request<T>) -> Self::Future {
         let api = Arc::clone(&self.0);
         Box::pin(async move {
-            let outcome = api
-                .write_edits("BatchUpdateCells", request, |r| Ok((r.edits, r.request_id)))
-                .await?;
-            Ok(tonic::Response::new(Reply::Batch(outcome.event)))
+            let outcome = api.write_edits(T::RPC, request, T::edits).await?;
+            Ok(tonic::Response::new(T::reply(outcome.event)))
         })
     }
 }

@@ -46,7 +46,7 @@ impl Route for WatchRoute {
         Box::pin(async move {
             // No compression: tonic would compress each frame again for
             // every subscriber (and duckgrid enables none anyway).
-            let mut grpc = Grpc::new(WatchCodec).apply_max_message_size_config(
+            let mut grpc = Grpc::new(WatchCodec::default()).apply_max_message_size_config(
                 Some(limits.max_decoding),
                 Some(limits.max_encoding),
             );
