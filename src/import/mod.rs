@@ -11,7 +11,7 @@
 mod dimensions;
 mod facts;
 mod sources;
-mod sql;
+pub(crate) mod sql;
 
 pub use dimensions::load as load_dimension;
 pub use sources::detach as detach_sources;

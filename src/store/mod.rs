@@ -14,6 +14,7 @@
 pub mod catch_up;
 pub mod changelog;
 pub mod facts;
+pub mod file;
 pub mod history;
 pub mod journal;
 mod pool;
@@ -74,14 +75,14 @@ pub fn open(
     memory_limit_mib: Option<u64>,
 ) -> anyhow::Result<Database> {
     let existed = path != ":memory:" && Path::new(path).exists();
-    let conn = connect(path)?;
+    let (conn, row_group_size) = file::connect(path)?;
     if let Some(mib) = memory_limit_mib {
         // A number, never text from outside: nothing to quote.
         conn.execute_batch(&format!("SET memory_limit = '{mib}MiB'"))
             .context("setting DuckDB's memory limit")?;
     }
     let def = match schema::version(&conn)? {
-        None => match create(&conn, source) {
+        None => match create(&conn, source, row_group_size) {
             Ok(def) => def,
             Err(e) => {
                 drop(conn);
@@ -141,23 +142,13 @@ pub fn open(
     })
 }
 
-fn connect(path: &str) -> anyhow::Result<Connection> {
-    if path == ":memory:" {
-        return Ok(Connection::open_in_memory()?);
-    }
-    if let Some(dir) = Path::new(path)
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-    {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating the directory of {path}"))?;
-    }
-    Connection::open(path).with_context(|| format!("opening DuckDB database {path}"))
-}
-
 /// Creates a new database's tables and imports the model's data, in one
 /// transaction: a failed import leaves nothing behind.
-fn create(conn: &Connection, source: &ModelSource) -> anyhow::Result<ModelDef> {
+fn create(
+    conn: &Connection,
+    source: &ModelSource,
+    row_group_size: Option<u64>,
+) -> anyhow::Result<ModelDef> {
     let started = std::time::Instant::now();
     // The demo's data is generated into a directory of its own first.
     let scratch = tempfile::tempdir().context("a scratch directory")?;
@@ -206,6 +197,9 @@ fn create(conn: &Connection, source: &ModelSource) -> anyhow::Result<ModelDef> {
         ("history_from", "0".to_owned()),
         ("facts_at", "0".to_owned()),
     ];
+    if let Some(rows) = row_group_size {
+        meta.push(("row_group_size", rows.to_string()));
+    }
     if let ModelSource::Demo(spec) = source {
         meta.push(("seed", spec.seed.to_string()));
         meta.push(("facts", spec.facts.to_string()));

@@ -48,13 +48,13 @@ impl ReadPool {
     /// every revision up to `tables_at`.
     pub fn new(conn: &Connection, size: usize, tables_at: i64) -> duckdb::Result<Arc<Self>> {
         let idle = (0..size)
-            .map(|_| conn.try_clone())
+            .map(|_| super::file::clone(conn))
             .collect::<duckdb::Result<Vec<_>>>()?;
         Ok(Arc::new(Self {
             tables_at: AtomicI64::new(tables_at),
             writer: OnceLock::new(),
             idle: Mutex::new(idle),
-            root: Mutex::new(conn.try_clone()?),
+            root: Mutex::new(super::file::clone(conn)?),
             permits: Arc::new(Semaphore::new(size)),
         }))
     }
@@ -110,7 +110,7 @@ impl ReadPool {
     /// A new connection to the database, for tools and tests that want to
     /// look at it directly. Never use it to write: only the writer writes.
     pub fn connection(&self) -> duckdb::Result<Connection> {
-        self.root.lock().expect("pool lock").try_clone()
+        super::file::clone(&self.root.lock().expect("pool lock"))
     }
 
     fn checkout(&self) -> Result<Connection> {
@@ -118,7 +118,7 @@ impl ReadPool {
             return Ok(conn);
         }
         // A permit without an idle connection: one was lost to a panic.
-        Ok(self.root.lock().expect("pool lock").try_clone()?)
+        Ok(super::file::clone(&self.root.lock().expect("pool lock"))?)
     }
 }
 

@@ -2,7 +2,8 @@
 //! numbered after the model's dimensions and measures (the model itself is
 //! kept in `duckgrid_meta`, so the numbers always have their names).
 //!
-//! - `duckgrid_meta (key, value)`: schema version, database id, the model.
+//! - `duckgrid_meta (key, value)`: schema version, database id, the model,
+//!   the row-group size the file is opened with (`super::file`).
 //! - `dim_<d> (leaf, key, l0, c0, l1, c1, …)`: dimension `d`, one row per
 //!   leaf, leaves numbered in hierarchy order (see the model invariant), a
 //!   member's name `l<i>` (null where a ragged level is skipped) and caption

@@ -295,7 +295,8 @@ pub fn spawn(
     let history_from = start_history(&conn, config.history_retention, committed.revision)?;
     let facts_at = catch_up::facts_at(&conn)?;
     let request_ids = request_ids::RequestIds::load(&conn)?;
-    let scribe = scribe::Scribe::spawn(conn.try_clone()?, model.def.measures.len())?;
+    let scribe =
+        scribe::Scribe::spawn(crate::store::file::clone(&conn)?, model.def.measures.len())?;
     let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
     let (alive_tx, alive) = watch::channel(true);
     let mut writer = Writer {
