@@ -86,23 +86,18 @@ fn kept_size(conn: &Connection, path: &str) -> anyhow::Result<Option<u64>> {
     const PEEK: &str = "duckgrid_peek";
     conn.execute_batch(&format!("ATTACH {} AS {PEEK} (READ_ONLY)", literal(path)))?;
     let read = || -> duckdb::Result<Option<String>> {
-        let tables: i64 = conn.query_row(
-            &format!("SELECT count(*) FROM duckdb_tables() WHERE database_name = '{PEEK}'"),
+        let (tables, meta): (i64, i64) = conn.query_row(
+            &format!(
+                "SELECT count(*), count(*) FILTER (table_name = 'duckgrid_meta') \
+                 FROM duckdb_tables() WHERE database_name = '{PEEK}'"
+            ),
             [],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
         if tables == 0 {
             return Ok(Some(ROW_GROUP_SIZE.to_string()));
         }
-        let has_meta: i64 = conn.query_row(
-            &format!(
-                "SELECT count(*) FROM duckdb_tables() \
-                 WHERE database_name = '{PEEK}' AND table_name = 'duckgrid_meta'"
-            ),
-            [],
-            |r| r.get(0),
-        )?;
-        if has_meta == 0 {
+        if meta == 0 {
             return Ok(None);
         }
         let kept: Option<String> = conn
@@ -120,8 +115,8 @@ fn kept_size(conn: &Connection, path: &str) -> anyhow::Result<Option<u64>> {
     };
     let kept = read();
     conn.execute_batch(&format!("DETACH {PEEK}"))?;
-    // A wrong size would corrupt the file: a value that is not one stops
-    // the open.
+    // Rather than guess a size: a value that is not a number stops the
+    // open.
     kept?
         .map(|v| {
             v.parse::<u64>()
