@@ -60,9 +60,12 @@ pub fn connect(path: &str) -> anyhow::Result<(Connection, Option<u64>)> {
         Some(ROW_GROUP_SIZE)
     };
     let option = size.map_or(String::new(), |n| format!(" (ROW_GROUP_SIZE {n})"));
+    // DuckDB spills to `<main database>.tmp`, which for an in-memory main
+    // database is `.tmp` in the working directory: keep it beside the file.
     conn.execute_batch(&format!(
-        "ATTACH {} AS {CATALOG}{option}; USE {CATALOG};",
-        literal(path)
+        "ATTACH {} AS {CATALOG}{option}; USE {CATALOG}; SET temp_directory = {};",
+        literal(path),
+        literal(&format!("{path}.tmp"))
     ))
     .with_context(|| format!("opening DuckDB database {path}"))?;
     Ok((conn, size))
@@ -171,6 +174,11 @@ mod tests {
             )
             .unwrap();
         assert_eq!(kept, ROW_GROUP_SIZE.to_string());
+        let spills: String = db
+            .conn
+            .query_row("SELECT current_setting('temp_directory')", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(spills, format!("{path}.tmp"));
         drop(db);
 
         // Reopened, appends still go into row groups of that size, on
