@@ -1,6 +1,9 @@
 //! Restart durability: revisions, data and the changelog survive a restart
 //! of the server on the same database file.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+
 use duckgrid::proto::v1::grid_service_client::GridServiceClient;
 use tonic::transport::Channel;
 
@@ -244,8 +247,8 @@ async fn acknowledged_writes_survive_sigkill_before_the_facts_catch_up() {
 /// Under a load with no pause, the tables catch up on the scribe thread
 /// while the writer goes on committing (the idle catch-up is ten minutes
 /// away): leaf writes from eight clients and a spread over every fact five
-/// times a second, ~100,000 fact deltas a second: batches the writer
-/// hands to the scribe. SIGKILL just after the last acknowledged write (a
+/// times a second, ~100,000 fact deltas a second, past 6,000 revisions:
+/// batches the writer hands to the scribe. SIGKILL just after the last acknowledged write (a
 /// batch may be in flight) loses none, and logs none twice: the next start
 /// serves the same grid, and the fact history holds exactly the deltas
 /// between the first grid and the last.
@@ -262,24 +265,34 @@ async fn the_tables_catch_up_under_load_and_survive_sigkill_mid_batch() {
         .filter(|r| r.leaf)
         .map(|r| r.path.clone())
         .collect();
-    let until = std::time::Instant::now() + std::time::Duration::from_millis(2_500);
+    // Load until well past the 4,096 revisions that hand a batch to the
+    // scribe (at least 2.5 s; on a machine busy enough to commit slower,
+    // longer, up to a minute).
+    let started = std::time::Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let head = Arc::new(AtomicI64::new(0));
     let mut tasks = Vec::new();
     for c in 0..8usize {
         let (mut client, leaves) = (client.clone(), leaves.clone());
+        let (stop, head) = (stop.clone(), head.clone());
         tasks.push(tokio::spawn(async move {
             let mut i = c;
-            while std::time::Instant::now() < until {
+            while !stop.load(Ordering::Relaxed) {
                 let leaf = &leaves[i % leaves.len()];
                 let month = format!("2024-{:02}", 1 + i % 12);
                 let value = format!("{}.{:02}", 100 + i % 900, i % 100);
                 let edit = set(cell(PRODUCT, leaf, &month, "net_amount"), &value);
-                update(&mut client, edit, "").await.unwrap();
+                let reply = update(&mut client, edit, "").await.unwrap();
+                head.fetch_max(reply.revision, Ordering::Relaxed);
                 i += 8;
             }
         }));
     }
     let mut spreads = 0;
-    while std::time::Instant::now() < until {
+    while started.elapsed() < std::time::Duration::from_secs(60)
+        && (started.elapsed() < std::time::Duration::from_millis(2_500)
+            || head.load(Ordering::Relaxed) < 6_000)
+    {
         let value = if spreads % 2 == 0 {
             "90000000.00"
         } else {
@@ -295,6 +308,7 @@ async fn the_tables_catch_up_under_load_and_survive_sigkill_mid_batch() {
         spreads += 1;
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
+    stop.store(true, Ordering::Relaxed);
     for task in tasks {
         task.await.unwrap();
     }
