@@ -153,6 +153,17 @@ mod tests {
         store::open(path, &ModelSource::Demo(DemoSpec::new(7, 20_000)), None).unwrap()
     }
 
+    /// A demo database file in a new directory, then changed by `sql` on a
+    /// plain DuckDB connection (as another program would).
+    fn demo_file(sql: &str) -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("grid.duckdb");
+        let path = path.to_str().unwrap().to_owned();
+        drop(demo(&path));
+        Connection::open(&path).unwrap().execute_batch(sql).unwrap();
+        (dir, path)
+    }
+
     #[test]
     fn a_new_database_keeps_small_row_groups_across_restarts() {
         let dir = tempfile::tempdir().unwrap();
@@ -195,20 +206,13 @@ mod tests {
 
     #[test]
     fn a_database_made_before_keeps_duckdbs_row_groups() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("grid.duckdb");
-        let path = path.to_str().unwrap();
-        drop(demo(path));
         // As a database from before the size was kept: no meta row, and a
         // table whose last row group is larger than ROW_GROUP_SIZE.
-        Connection::open(path)
-            .unwrap()
-            .execute_batch(
-                "DELETE FROM duckgrid_meta WHERE key = 'row_group_size';
-                 CREATE TABLE t AS SELECT range AS i FROM range(140000);",
-            )
-            .unwrap();
-        let db = demo(path);
+        let (_dir, path) = demo_file(
+            "DELETE FROM duckgrid_meta WHERE key = 'row_group_size';
+             CREATE TABLE t AS SELECT range AS i FROM range(140000);",
+        );
+        let db = demo(&path);
         let mut insert = db.conn.prepare("INSERT INTO t VALUES (?)").unwrap();
         for i in 140_000..140_100_i64 {
             insert.execute([i]).unwrap();
@@ -229,15 +233,9 @@ mod tests {
 
     #[test]
     fn a_kept_size_that_is_not_a_number_stops_the_open() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("grid.duckdb");
-        let path = path.to_str().unwrap();
-        drop(demo(path));
-        Connection::open(path)
-            .unwrap()
-            .execute_batch("UPDATE duckgrid_meta SET value = 'x' WHERE key = 'row_group_size'")
-            .unwrap();
-        let err = connect(path).unwrap_err();
+        let (_dir, path) =
+            demo_file("UPDATE duckgrid_meta SET value = 'x' WHERE key = 'row_group_size'");
+        let err = connect(&path).unwrap_err();
         assert!(format!("{err:#}").contains("row_group_size"), "{err:#}");
     }
 }
