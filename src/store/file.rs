@@ -15,11 +15,12 @@
 //! nowhere in the file. A file is always opened with the size it was
 //! created with: DuckDB's append code assumes no row group holds more rows
 //! than the size it was given (`RowGroupCollection::Append` subtracts the
-//! rows from the size, unsigned). So the size is kept in
-//! `duckgrid_meta.row_group_size`, read before the database is attached
-//! for writing; databases made before it have none and keep DuckDB's
-//! default. The database is attached under [`CATALOG`]
-//! and every connection to it uses that catalog ([`clone`]).
+//! rows from the size, unsigned; DuckDB 1.5 starts a new row group for
+//! appends after a reload, so we could not provoke it). So the size is
+//! kept in `duckgrid_meta.row_group_size`, read before the database is
+//! attached for writing; databases made before it have none and keep
+//! DuckDB's default. The database is attached as catalog `duckgrid`, and
+//! every connection to it uses that catalog ([`clone`]).
 
 use std::path::Path;
 
@@ -31,14 +32,15 @@ use crate::import::sql::literal;
 /// Rows per row group in the databases duckgrid creates.
 ///
 /// `benches/row_groups.rs` (DuckDB alone storing what 32 clients' writes
-/// at 1,000,000 facts store, 30 s a size) on this machine: 5,700-5,900
-/// revisions/s with DuckDB's 122,880 rows, ~8,000 with 2,048 and 16,384,
-/// 10,400-10,600 with 8,192. Smaller groups spend more on each group's
-/// metadata, larger ones on the rewrite.
+/// at 1,000,000 facts store, 20 s a size) on this machine: 5,593
+/// revisions/s with DuckDB's 122,880 rows, 7,090 with 2,048, 9,320 with
+/// 8,192, 7,275 with 16,384 (earlier 30 s runs of the same loop:
+/// 5,700-5,900 with 122,880, 10,400-10,600 with 8,192). Smaller groups
+/// spend more on each group's metadata, larger ones on the rewrite.
 pub const ROW_GROUP_SIZE: u64 = 8192;
 
 /// The catalog the database file is attached as.
-pub const CATALOG: &str = "duckgrid";
+const CATALOG: &str = "duckgrid";
 
 /// A connection to the database at `path` (`:memory:`: a new in-memory
 /// one), and the row-group size it was attached with if it is duckgrid's.
