@@ -95,6 +95,13 @@ pub fn parse_any(text: &str, max_scale: u32) -> Result<(Units, u32), DecimalErro
 /// thousands of values per read; the `fmt` machinery cost several times
 /// more).
 pub fn format(units: Units, scale: u32) -> String {
+    let mut out = String::new();
+    format_into(units, scale, &mut out);
+    out
+}
+
+/// [`format`], appended to `out` (an encoder reuses one buffer).
+pub fn format_into(units: Units, scale: u32, out: &mut String) {
     let mut digits = [0u8; 48];
     let mut i = digits.len();
     let abs = units.unsigned_abs();
@@ -124,7 +131,7 @@ pub fn format(units: Units, scale: u32) -> String {
         digits[i] = b'0';
     }
     let int_end = digits.len() - scale as usize;
-    let mut out = String::with_capacity(digits.len() - i + 2);
+    out.reserve(digits.len() - i + 2);
     if units < 0 {
         out.push('-');
     }
@@ -134,7 +141,6 @@ pub fn format(units: Units, scale: u32) -> String {
         out.push('.');
         out.push_str(ascii(&digits[int_end..]));
     }
-    out
 }
 
 /// `num / den` rounded half away from zero. `den` must not be zero.

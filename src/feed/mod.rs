@@ -15,7 +15,7 @@ pub mod live;
 pub mod memory;
 pub mod redis;
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -31,22 +31,38 @@ pub use cache::EventCache;
 pub use history::{ChangelogHistory, History};
 pub use live::{Live, Lookup};
 
-/// One committed revision.
-#[derive(Debug, Clone, PartialEq)]
+/// One committed revision: its `ChangeEvent` encoded, decoded on first
+/// use.
+///
+/// The writer encodes each event once, straight from its own state
+/// (`writer::event`), and the bytes are what every path that only passes
+/// the event on sends: the journal, the write's reply, the Redis entry,
+/// every watch that selects everything. Only a path that reads the event's
+/// fields (a filtered watch, the history, an Undo) decodes it, on its own
+/// thread and once for all of them.
+#[derive(Debug)]
 pub struct Event {
     pub revision: i64,
-    pub change: pb::ChangeEvent,
     /// The event's encoded size in bytes: what a watch's send budget and
     /// history pages are bounded by (what goes over the wire).
     pub size: usize,
-    /// About what the decoded event occupies in memory: what the live
-    /// buffer is bounded by. Decoded cells are several times their encoded
-    /// size (every name is its own allocation), so bounding memory by the
-    /// encoded size would let the buffer hold many times its limit.
+    /// About what the event occupies in memory once decoded, with its
+    /// encoding: what the live buffer is bounded by. Decoded cells are
+    /// several times their encoded size (every name is its own
+    /// allocation), so bounding memory by the encoded size would let the
+    /// buffer hold many times its limit.
     pub resident: usize,
+    encoded: Bytes,
+    decoded: OnceLock<pb::ChangeEvent>,
     /// The event as each watch selection sends it, encoded once per
     /// selection by the first watch that sends it.
     encodings: Encodings,
+}
+
+impl PartialEq for Event {
+    fn eq(&self, other: &Self) -> bool {
+        self.revision == other.revision && self.encoded == other.encoded
+    }
 }
 
 /// Selections an event keeps the encoding of: beyond these, a watch
@@ -80,73 +96,103 @@ impl Encodings {
     }
 }
 
-// A cache: not part of what the event is.
-impl Clone for Encodings {
-    fn clone(&self) -> Self {
-        Self::default()
-    }
-}
-
-impl PartialEq for Encodings {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
 impl std::fmt::Debug for Encodings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Encodings")
     }
 }
 
-/// An estimate of the heap a decoded event holds: every struct, vector and
-/// string, each string rounded up to the allocator's 16-byte granule.
-fn resident_size(change: &pb::ChangeEvent) -> usize {
-    use std::mem::size_of;
-    fn text(s: &String) -> usize {
-        size_of::<String>() + s.capacity().next_multiple_of(16)
+/// What a decoded event holds on the heap, estimated from its parts:
+/// every struct, vector and string, each string rounded up to the
+/// allocator's 16-byte granule. The writer counts the same as it encodes
+/// (`writer::event`) without decoding anything.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Resident(pub usize);
+
+impl Resident {
+    /// A string of `len` bytes.
+    pub fn text(&mut self, len: usize) {
+        self.0 += std::mem::size_of::<String>() + len.next_multiple_of(16);
     }
-    let cells: usize = change
-        .changes
-        .iter()
-        .flat_map(|sheet| &sheet.cells)
-        .map(|c| {
-            size_of::<pb::CellChange>()
-                + c.row_path.iter().map(text).sum::<usize>()
-                + text(&c.column)
-                + text(&c.measure)
-                + text(&c.value)
-                + text(&c.previous_value)
-        })
-        .sum();
-    // Edits and results are a few per event: a rough figure will do.
-    size_of::<Event>()
-        + text(&change.actor)
-        + text(&change.request_id)
-        + text(&change.session_id)
-        + cells
-        + change
-            .edits
-            .iter()
-            .map(|e| 2 * e.encoded_len())
-            .sum::<usize>()
-        + change.results.len() * 64
+
+    /// A changed cell, before its strings.
+    pub fn cell(&mut self) {
+        self.0 += std::mem::size_of::<pb::CellChange>();
+    }
+
+    /// The event's edits and results (a few per event: a rough figure).
+    pub fn edits(&mut self, edits: &[pb::CellEdit], results: usize) {
+        self.0 += edits.iter().map(|e| 2 * e.encoded_len()).sum::<usize>() + results * 64;
+    }
+
+    /// All of a decoded event, and the event itself with its encoding.
+    fn of(change: &pb::ChangeEvent, encoded: usize) -> usize {
+        let mut r = Resident::default();
+        for s in [&change.actor, &change.request_id, &change.session_id] {
+            r.text(s.len());
+        }
+        for c in change.changes.iter().flat_map(|sheet| &sheet.cells) {
+            r.cell();
+            for s in c
+                .row_path
+                .iter()
+                .chain([&c.column, &c.measure, &c.value, &c.previous_value])
+            {
+                r.text(s.len());
+            }
+        }
+        r.edits(&change.edits, change.results.len());
+        r.total(encoded)
+    }
+
+    /// With the event itself and its encoding of `encoded` bytes.
+    pub fn total(self, encoded: usize) -> usize {
+        self.0 + std::mem::size_of::<Event>() + encoded
+    }
 }
 
 /// Events are shared by every subscriber, never copied per subscriber.
 pub type EventRef = Arc<Event>;
 
 impl Event {
+    /// An event from its fields (encoded here).
     pub fn new(revision: i64, change: pb::ChangeEvent) -> EventRef {
-        let size = change.encoded_len();
-        let resident = resident_size(&change);
+        let encoded = Bytes::from(change.encode_to_vec());
+        let resident = Resident::of(&change, encoded.len());
         Arc::new(Event {
             revision,
-            change,
-            size,
+            size: encoded.len(),
             resident,
+            encoded,
+            decoded: OnceLock::from(change),
             encodings: Encodings::default(),
         })
+    }
+
+    /// An event the writer encoded (`writer::event`), with what it will
+    /// hold once decoded. The bytes must be a `ChangeEvent` of `revision`.
+    pub fn encoded_by_writer(revision: i64, encoded: Bytes, resident: Resident) -> EventRef {
+        Arc::new(Event {
+            revision,
+            size: encoded.len(),
+            resident: resident.total(encoded.len()),
+            encoded,
+            decoded: OnceLock::new(),
+            encodings: Encodings::default(),
+        })
+    }
+
+    /// The event's fields, decoded on first use.
+    pub fn change(&self) -> &pb::ChangeEvent {
+        self.decoded.get_or_init(|| {
+            pb::ChangeEvent::decode(&self.encoded[..])
+                .expect("events are decoded when read in, or encoded by the writer")
+        })
+    }
+
+    /// The `ChangeEvent`, encoded.
+    pub fn bytes(&self) -> &Bytes {
+        &self.encoded
     }
 
     /// The `WatchUpdatesResponse` a watch with `selection` sends for this
@@ -156,14 +202,15 @@ impl Event {
     pub async fn encoded(&self, selection: &Arc<Selection>) -> Bytes {
         match self.encodings.slot(selection) {
             Some(slot) => slot
-                .get_or_init(|| async { selection.encode(&self.change) })
+                .get_or_init(|| async { selection.encode(self) })
                 .await
                 .clone(),
-            None => selection.encode(&self.change),
+            None => selection.encode(self),
         }
     }
 
-    /// Decodes an encoded `ChangeEvent` (a changelog row, a stream entry).
+    /// Reads an encoded `ChangeEvent` in (a changelog row, a stream entry),
+    /// checking it decodes as `revision`'s.
     pub fn decode(revision: i64, bytes: &[u8]) -> Result<EventRef> {
         let change = pb::ChangeEvent::decode(bytes)
             .map_err(|e| Error::Internal(format!("revision {revision} is corrupt: {e}")))?;
@@ -173,7 +220,16 @@ impl Event {
                 change.revision
             )));
         }
-        Ok(Event::new(revision, change))
+        let encoded = Bytes::copy_from_slice(bytes);
+        let resident = Resident::of(&change, encoded.len());
+        Ok(Arc::new(Event {
+            revision,
+            size: encoded.len(),
+            resident,
+            encoded,
+            decoded: OnceLock::from(change),
+            encodings: Encodings::default(),
+        }))
     }
 }
 
@@ -280,6 +336,6 @@ mod tests {
             sheet: Some("sheets/own".into()),
             ..Default::default()
         });
-        assert_eq!(event.encoded(&own).await, own.encode(&event.change));
+        assert_eq!(event.encoded(&own).await, own.encode(&event));
     }
 }

@@ -253,15 +253,21 @@ impl Sheet {
 
     /// The row's path of names from the top.
     pub fn path(&self, row: u32) -> Vec<String> {
-        let mut path = Vec::with_capacity(self.depth(row));
+        let mut names = Vec::with_capacity(self.depth(row));
+        self.path_names(row, &mut names);
+        names.into_iter().map(str::to_owned).collect()
+    }
+
+    /// [`Sheet::path`], borrowed, into `out` (cleared first).
+    pub fn path_names<'a>(&'a self, row: u32, out: &mut Vec<&'a str>) {
+        out.clear();
         let mut r = row;
         while r != 0 {
             let row = &self.rows[r as usize];
-            path.push(row.name.clone());
+            out.push(&row.name);
             r = row.parent;
         }
-        path.reverse();
-        path
+        out.reverse();
     }
 
     /// How deep a row is (0: the grand total).

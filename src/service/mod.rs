@@ -136,7 +136,7 @@ impl GridApi {
             via = who.caller.edge().map_or("-", |e| e.id.as_str()),
             peer = %who.peer.map_or_else(|| "-".to_owned(), |a| a.to_string()),
             replayed = outcome.replayed,
-            facts_changed = outcome.event.change.results.iter().map(|r| r.facts_changed).sum::<i64>(),
+            facts_changed = outcome.facts_changed,
             elapsed_us = started.elapsed().as_micros() as u64,
             "write committed"
         );

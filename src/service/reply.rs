@@ -17,7 +17,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use prost::Message;
 use prost::bytes::BufMut;
-use prost::encoding::{int64, message};
+use prost::encoding::{WireType, decode_key, decode_varint, encode_key, encode_varint};
 use tonic::Status;
 use tonic::body::Body as TonicBody;
 use tonic::codec::{EncodeBuf, Encoder};
@@ -45,22 +45,43 @@ pub enum Reply {
 impl Reply {
     /// Writes the reply as prost writes the response message: revision
     /// (1), result or results (2), changes (3), each field skipped when
-    /// empty.
+    /// empty. They are the event's fields 1, 6 and 7, in that order in
+    /// its encoding: copied from it, nothing decoded.
     pub fn encode(&self, buf: &mut impl BufMut) {
         let (Self::Update(event) | Self::Batch(event)) = self;
-        let change = &event.change;
-        if change.revision != 0 {
-            int64::encode(1, &change.revision, buf);
-        }
-        let results = match self {
-            Self::Update(_) => &change.results[..change.results.len().min(1)],
-            Self::Batch(_) => &change.results[..],
+        let mut results = match self {
+            Self::Update(_) => 1,
+            Self::Batch(_) => usize::MAX,
         };
-        for result in results {
-            message::encode(2, result, buf);
-        }
-        for sheet in &change.changes {
-            message::encode(3, sheet, buf);
+        let mut rest = &event.bytes()[..];
+        while !rest.is_empty() {
+            let (field, wire_type) = decode_key(&mut rest).expect("an encoded event");
+            match wire_type {
+                WireType::Varint => {
+                    let value = decode_varint(&mut rest).expect("an encoded event");
+                    if field == 1 {
+                        encode_key(1, WireType::Varint, buf);
+                        encode_varint(value, buf);
+                    }
+                }
+                WireType::LengthDelimited => {
+                    let len = decode_varint(&mut rest).expect("an encoded event") as usize;
+                    let (payload, after) = rest.split_at(len);
+                    rest = after;
+                    let to = match field {
+                        6 if results > 0 => {
+                            results -= 1;
+                            2
+                        }
+                        7 => 3,
+                        _ => continue,
+                    };
+                    encode_key(to, WireType::LengthDelimited, buf);
+                    encode_varint(len as u64, buf);
+                    buf.put_slice(payload);
+                }
+                other => unreachable!("a ChangeEvent has no {other:?} field"),
+            }
         }
     }
 }
@@ -238,7 +259,7 @@ mod tests {
     fn replies_are_the_bytes_of_the_responses_they_stand_for() {
         for results in [0, 1, 3] {
             let e = event(results);
-            let change = &e.change;
+            let change = e.change();
             let update = pb::UpdateCellResponse {
                 revision: change.revision,
                 result: change.results.first().cloned(),

@@ -106,7 +106,7 @@ impl GridApi {
         };
         tracing::Span::current().record("revision", outcome.event.revision);
         Ok(pb::Revision {
-            change: history::visible(&caller, outcome.event.change.clone()),
+            change: history::visible(&caller, outcome.event.change().clone()),
             reverted_by: 0,
         })
     }

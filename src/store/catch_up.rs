@@ -158,7 +158,7 @@ fn insert_changelog(conn: &Connection, pending: &[Revision]) -> duckdb::Result<(
             Arc::new(text(|r| &r.actor)),
             Arc::new(text(|r| &r.request_id)),
             Arc::new(BinaryArray::from_iter_values(
-                pending.iter().map(|r| r.event.as_slice()),
+                pending.iter().map(|r| &r.event[..]),
             )),
             Arc::new(text(|r| &r.session)),
             Arc::new(column(|r| r.reverts)),

@@ -46,8 +46,8 @@ pub struct Revision {
     #[prost(int64, tag = "6")]
     pub reverts: i64,
     /// The encoded `duckgrid.v1.ChangeEvent`.
-    #[prost(bytes = "vec", tag = "7")]
-    pub event: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "7")]
+    pub event: prost::bytes::Bytes,
     /// The fact values it changed, a column each (`fact_history`'s rows).
     #[prost(int64, repeated, tag = "8")]
     pub fact_ids: Vec<i64>,
@@ -216,7 +216,7 @@ mod tests {
                     request_id,
                     session,
                     reverts,
-                    event,
+                    event: event.into(),
                     fact_ids,
                     measures,
                     before,

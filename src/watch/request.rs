@@ -9,6 +9,7 @@ use prost::Message;
 use prost::bytes::{BufMut, Bytes, BytesMut};
 
 use crate::error::{Error, Result};
+use crate::feed::Event;
 use crate::grid::{self, GridQuery, check_list_len};
 use crate::model::Model;
 use crate::proto::v1 as pb;
@@ -36,11 +37,11 @@ impl Selection {
     /// The `WatchUpdatesResponse` carrying the selected part of `event`,
     /// encoded: what every watch with this selection sends (see
     /// [`crate::feed::Event::encoded`]).
-    pub fn encode(&self, event: &pb::ChangeEvent) -> Bytes {
+    pub fn encode(&self, event: &Event) -> Bytes {
         if self.selects_everything() {
-            return encode_change(event);
+            return wrap_change(event.bytes());
         }
-        encode_change(&self.filter(event))
+        wrap_change(&self.filter(event.change()).encode_to_vec())
     }
 
     /// The event with only the selected cells.
@@ -88,16 +89,16 @@ impl Selection {
     }
 }
 
-/// `WatchUpdatesResponse { kind: Change(change) }`, encoded without
-/// building it: `change` is field 2 of the oneof, length-delimited.
-fn encode_change(change: &pb::ChangeEvent) -> Bytes {
+/// `WatchUpdatesResponse { kind: Change(change) }` around an encoded
+/// `ChangeEvent`, without building it: `change` is field 2 of the oneof,
+/// length-delimited.
+fn wrap_change(change: &[u8]) -> Bytes {
     const CHANGE_TAG: u8 = (2 << 3) | 2;
-    let len = change.encoded_len();
+    let len = change.len();
     let mut bytes = BytesMut::with_capacity(1 + prost::length_delimiter_len(len) + len);
     bytes.put_u8(CHANGE_TAG);
-    change
-        .encode_length_delimited(&mut bytes)
-        .expect("the buffer was sized for the message");
+    prost::encode_length_delimiter(len, &mut bytes).expect("the buffer was sized for it");
+    bytes.put_slice(change);
     bytes.freeze()
 }
 
@@ -233,6 +234,7 @@ mod tests {
     fn an_encoded_change_is_the_response_prost_would_send() {
         use pb::watch_updates_response::Kind;
         let event = event();
+        let shared = Event::new(event.revision, event.clone());
         let narrow = Selection {
             sheet: Some("sheets/s".into()),
             row_prefix: vec!["North".into()],
@@ -242,7 +244,7 @@ mod tests {
             let expected = pb::WatchUpdatesResponse {
                 kind: Some(Kind::Change(selection.filter(&event))),
             };
-            assert_eq!(selection.encode(&event), expected.encode_to_vec());
+            assert_eq!(selection.encode(&shared), expected.encode_to_vec());
         }
     }
 }

@@ -22,12 +22,12 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use duckdb::Connection;
-use prost::Message;
 
 use std::collections::VecDeque;
 
 use super::apply::{Applier, ApplyError, clean};
 use super::changes::Changes;
+use super::event;
 use super::faults::FaultPoint;
 use super::request_ids::RequestIds;
 use super::tx::GroupTx;
@@ -201,14 +201,8 @@ impl Writer {
             self.published.publish(Arc::clone(&self.committed));
         }
         for outcome in results.iter().flatten().filter(|o| !o.replayed) {
-            let facts: i64 = outcome
-                .event
-                .change
-                .results
-                .iter()
-                .map(|r| r.facts_changed)
-                .sum();
-            self.config.metrics.facts_changed.observe(facts as f64);
+            let facts = outcome.facts_changed as f64;
+            self.config.metrics.facts_changed.observe(facts);
         }
         for (cmd, result) in group.iter().zip(&results) {
             // Each event on its own: one that fails to go out does not keep
@@ -355,7 +349,7 @@ fn apply_request(
         // The group's own revisions, then the changelog when it may hold
         // the id (it holds every earlier group's: see `take_group`).
         let earlier = match group.revisions.iter().find(|r| r.request_id == key) {
-            Some(r) => Some((r.revision, r.event.clone())),
+            Some(r) => Some((r.revision, r.event.to_vec())),
             None if known.may_hold(&key) => {
                 changelog::find_by_request_id(conn, &key).map_err(|e| clean(e.into()))?
             }
@@ -421,20 +415,23 @@ fn apply_request(
         deltas.coalesce();
     }
     let now = Utc::now();
-    let change = pb::ChangeEvent {
+    let facts_changed = results.iter().map(|r| r.facts_changed).sum();
+    let request_id = request.request_id.as_deref().unwrap_or_default();
+    let session = request.session.as_deref().unwrap_or_default();
+    let header = event::Header {
         revision,
-        commit_time: Some(prost_types::Timestamp {
+        commit_time: prost_types::Timestamp {
             seconds: now.timestamp(),
             nanos: now.timestamp_subsec_nanos() as i32,
-        }),
-        actor: request.actor.clone(),
-        request_id: request.request_id.clone().unwrap_or_default(),
-        edits: request.source.clone(),
-        results,
-        changes: changes.to_proto(model),
+        },
+        actor: &request.actor,
+        request_id,
+        edits: &request.source,
+        results: &results,
         reverts_revision: reverts.unwrap_or(0),
-        session_id: request.session.clone().unwrap_or_default(),
+        session_id: session,
     };
+    let event = event::encode(&header, &changes, model);
     if let Some(target) = reverts {
         // Later reverts and Undo see what is in effect.
         tx.begin().map_err(storage)?;
@@ -445,16 +442,17 @@ fn apply_request(
         committed_at_micros: now.timestamp_micros(),
         actor: request.actor.clone(),
         request_id: request.dedup_key().unwrap_or_default(),
-        session: request.session.clone().unwrap_or_default(),
+        session: session.to_owned(),
         reverts: reverts.unwrap_or(0),
-        event: change.encode_to_vec(),
+        event: event.bytes().clone(),
         ..Default::default()
     };
     deltas.into_record(&mut record);
     group.revisions.push(record);
     Ok(WriteOutcome {
-        event: Event::new(revision, change),
+        event,
         replayed: false,
+        facts_changed,
     })
 }
 
@@ -463,20 +461,23 @@ fn apply_request(
 fn replay(request: &WriteRequest, original: i64, bytes: &[u8]) -> Result<WriteOutcome, ApplyError> {
     let id = request.request_id.as_deref().unwrap_or_default();
     let event = Event::decode(original, bytes).map_err(clean)?;
+    let change = event.change();
     let same_target = match request.revert.as_ref().map(|r| &r.target) {
-        None => event.change.reverts_revision == 0,
-        Some(RevertTarget::Revision(r)) => event.change.reverts_revision == *r,
-        Some(RevertTarget::LatestOf { .. }) => event.change.reverts_revision != 0,
+        None => change.reverts_revision == 0,
+        Some(RevertTarget::Revision(r)) => change.reverts_revision == *r,
+        Some(RevertTarget::LatestOf { .. }) => change.reverts_revision != 0,
     };
-    if event.change.edits != request.source || !same_target {
+    if change.edits != request.source || !same_target {
         return Err(clean(Error::invalid(format!(
             "request_id {} was already used by revision {original} for different edits",
             crate::error::quoted(id)
         ))));
     }
+    let facts_changed = change.results.iter().map(|r| r.facts_changed).sum();
     Ok(WriteOutcome {
         event,
         replayed: true,
+        facts_changed,
     })
 }
 

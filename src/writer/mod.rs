@@ -30,6 +30,7 @@
 mod apply;
 mod changes;
 mod deltas;
+mod event;
 mod faults;
 mod group;
 mod mirror;
@@ -125,6 +126,8 @@ pub struct WriteOutcome {
     pub event: EventRef,
     /// True when the request id had been seen before and nothing was applied.
     pub replayed: bool,
+    /// How many facts its edits changed or created, over all of them.
+    pub facts_changed: i64,
 }
 
 struct Command {

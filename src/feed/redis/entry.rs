@@ -29,7 +29,7 @@ pub const DB_FIELD: &str = "db";
 
 /// The fields of a revision's stream entry, written by the database `db`.
 pub fn entry_fields(event: &Event, db: &str) -> Vec<(&'static str, Value)> {
-    let c = &event.change;
+    let c = event.change();
     let time = c
         .commit_time
         .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos as u32))
@@ -41,10 +41,7 @@ pub fn entry_fields(event: &Event, db: &str) -> Vec<(&'static str, Value)> {
         ("actor", c.actor.clone().into()),
         ("request_id", c.request_id.clone().into()),
         (DB_FIELD, db.into()),
-        (
-            "event",
-            Value::Bytes(prost::Message::encode_to_vec(c).into()),
-        ),
+        ("event", Value::Bytes(event.bytes().clone())),
         ("json", event_json(c, &time).to_string().into()),
     ]
 }
