@@ -59,13 +59,13 @@ pub(super) fn string_len(s: &str) -> usize {
     if s.is_empty() { 0 } else { element_len(s) }
 }
 
-/// The encoded size of one element of a repeated string field.
+/// The encoded size of one element of a repeated string field (a key of
+/// one byte: every string field written here is numbered below 16).
 pub(super) fn element_len(s: &str) -> usize {
     1 + encoded_len_varint(s.len() as u64) + s.len()
 }
 
-/// A proto3 string field: left out when empty. (Keys of one byte: every
-/// field written here is below 16.)
+/// A proto3 string field: left out when empty.
 pub(super) fn put_string(field: u32, s: &str, buf: &mut Vec<u8>) {
     if !s.is_empty() {
         put_element(field, s, buf);
