@@ -57,7 +57,11 @@ pub struct Mirror {
     values: Vec<[i64; MAX_MEASURES]>,
     /// False for a removed fact.
     live: Vec<bool>,
-    /// `by_leaf[dimension][leaf]`: the ids of the facts of that leaf, ascending.
+    /// `by_leaf[dimension][leaf]`: the ids of the facts of that leaf, by
+    /// month and then id. A leaf cell is one month of a leaf: its facts are
+    /// one run of the list, found by two binary searches rather than by
+    /// testing the leaf's every month (at 1,000,000 facts, ~10,000
+    /// candidates for ~400 facts).
     by_leaf: Vec<Vec<Vec<u32>>>,
     /// Changes since the last [`Mirror::commit`], newest last.
     undo: Vec<Undo>,
@@ -103,6 +107,7 @@ impl Mirror {
                 mirror.live[index] = false;
             }
         }
+        mirror.index();
         Ok(mirror)
     }
 
@@ -129,6 +134,7 @@ impl Mirror {
         for f in facts {
             mirror.push(f);
         }
+        mirror.index();
         mirror
     }
 
@@ -143,15 +149,43 @@ impl Mirror {
         }
     }
 
+    /// Adds a fact's columns; [`Mirror::index`] indexes them all at once.
     fn push(&mut self, fact: &NewFact) {
-        let id = self.keys.len() as u32;
         self.keys.push(fact.keys);
         self.months.push(fact.month);
         self.values.push(fact.values.map(|v| v as i64));
         self.live.push(true);
-        for (d, leaves) in self.by_leaf.iter_mut().enumerate() {
-            leaves[fact.keys[d] as usize].push(id);
+    }
+
+    /// Builds the index over every fact: visited in (month, id) order (a
+    /// counting sort by month), each leaf's list comes out in that order.
+    fn index(&mut self) {
+        let mut starts = vec![0usize; self.months.iter().max().map_or(0, |m| *m as usize + 2)];
+        for &m in &self.months {
+            starts[m as usize + 1] += 1;
         }
+        for i in 1..starts.len() {
+            starts[i] += starts[i - 1];
+        }
+        let mut order = vec![0u32; self.months.len()];
+        for (id, &m) in self.months.iter().enumerate() {
+            order[starts[m as usize]] = id as u32;
+            starts[m as usize] += 1;
+        }
+        for leaves in &mut self.by_leaf {
+            leaves.iter_mut().for_each(Vec::clear);
+        }
+        for id in order {
+            let keys = &self.keys[id as usize];
+            for (d, leaves) in self.by_leaf.iter_mut().enumerate() {
+                leaves[keys[d] as usize].push(id);
+            }
+        }
+    }
+
+    /// Where fact `id` of `month` goes in (or is found in) a leaf's list.
+    fn position(months: &[u16], list: &[u32], id: u32, month: u16) -> usize {
+        list.partition_point(|&x| (months[x as usize], x) < (month, id))
     }
 
     /// The id the next new fact gets.
@@ -178,13 +212,15 @@ impl Mirror {
         match narrowest.filter(|_| expected * 16 <= self.keys.len()) {
             None => ids.extend((0..self.keys.len() as u32).filter(beneath)),
             Some((d, range)) => {
-                ids.extend(
-                    self.by_leaf[*d][*range.start() as usize..=*range.end() as usize]
-                        .iter()
-                        .flatten()
-                        .filter(|id| beneath(id)),
-                );
-                // Leaves are visited in key order; spreading wants id order.
+                let (first, end) = (filter.months.start, filter.months.end);
+                let before = |month| move |&x: &u32| self.months[x as usize] < month;
+                for list in &self.by_leaf[*d][*range.start() as usize..=*range.end() as usize] {
+                    let from = list.partition_point(before(first));
+                    let to = from + list[from..].partition_point(before(end));
+                    ids.extend(list[from..to].iter().filter(|id| beneath(id)));
+                }
+                // Leaves and months are visited in order; spreading wants
+                // id order.
                 ids.sort_unstable();
             }
         }
@@ -251,7 +287,13 @@ impl Mirror {
     /// Records a new fact (its id must be [`Mirror::next_id`]).
     pub fn append(&mut self, fact: &NewFact) {
         debug_assert_eq!(fact.fact_id, self.next_id());
+        let id = self.keys.len() as u32;
         self.push(fact);
+        for (d, leaves) in self.by_leaf.iter_mut().enumerate() {
+            let list = &mut leaves[fact.keys[d] as usize];
+            let at = Self::position(&self.months, list, id, fact.month);
+            list.insert(at, id);
+        }
         self.undo.push(Undo::Appended);
     }
 
@@ -270,17 +312,80 @@ impl Mirror {
                 Undo::Live { id, old } => self.live[id as usize] = old,
                 Undo::Appended => {
                     let id = self.keys.len() as u32 - 1;
-                    let keys = self.keys.pop().expect("an appended fact");
+                    let (keys, month) = (self.keys[id as usize], self.months[id as usize]);
+                    for (d, leaves) in self.by_leaf.iter_mut().enumerate() {
+                        let list = &mut leaves[keys[d] as usize];
+                        let at = Self::position(&self.months, list, id, month);
+                        debug_assert_eq!(list.get(at), Some(&id));
+                        list.remove(at);
+                    }
+                    self.keys.pop();
                     self.months.pop();
                     self.values.pop();
                     self.live.pop();
-                    for (d, leaves) in self.by_leaf.iter_mut().enumerate() {
-                        let list = &mut leaves[keys[d] as usize];
-                        debug_assert_eq!(list.last(), Some(&id));
-                        list.pop();
-                    }
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::tests::tiny_model;
+
+    /// The facts beneath every filter the tiny model allows, by index and
+    /// by scan, equal those found by testing every fact: after loading,
+    /// after appending facts in earlier months, and after rolling those
+    /// back.
+    #[test]
+    fn the_index_finds_what_testing_every_fact_finds() {
+        let model = tiny_model();
+        let mut seed = 7u64;
+        let mut next = |n: u64| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+            ((seed >> 33) % n) as u32
+        };
+        let mut fact = |id: i64| NewFact {
+            fact_id: id,
+            month: next(5) as u16,
+            keys: [next(4), next(3), 0, 0],
+            values: [i128::from(id), 0, 0, 0],
+        };
+        let facts: Vec<NewFact> = (0..200).map(&mut fact).collect();
+        let mut mirror = Mirror::from_facts(&model, &facts);
+        mirror.set(3, 0, 0);
+        mirror.set_live(3, false);
+        mirror.commit();
+        let check = |mirror: &Mirror| {
+            for (p, c, m) in (0..4u32)
+                .flat_map(|p| (0..3u32).map(move |c| (p, c)))
+                .flat_map(|(p, c)| (0..5u16).map(move |m| (p, c, m)))
+            {
+                let filter = AtomFilter {
+                    keys: vec![(0, p..=3), (1, 0..=c)],
+                    months: m..(m + 2).min(5),
+                };
+                let all = (0..mirror.keys.len() as u32)
+                    .filter(|&i| {
+                        mirror.live[i as usize]
+                            && filter.contains(&mirror.keys[i as usize], mirror.months[i as usize])
+                    })
+                    .collect::<Vec<_>>();
+                let by_index = mirror.atoms(&filter, 0, 0);
+                assert_eq!(by_index.ids, all, "{filter:?}");
+                assert_eq!(mirror.atoms(&filter, 0, mirror.keys.len()).ids, all);
+                let values: Vec<i64> = all.iter().map(|&i| i64::from(i)).collect();
+                assert_eq!(by_index.values, values);
+            }
+        };
+        check(&mirror);
+        for id in 200..230 {
+            mirror.append(&fact(id));
+        }
+        check(&mirror);
+        mirror.rollback();
+        assert_eq!(mirror.next_id(), 200);
+        check(&mirror);
     }
 }
