@@ -157,12 +157,15 @@ pub type EventRef = Arc<Event>;
 impl Event {
     /// An event from its fields (encoded here).
     pub fn new(revision: i64, change: pb::ChangeEvent) -> EventRef {
-        let encoded = Bytes::from(change.encode_to_vec());
-        let resident = Resident::of(&change, encoded.len());
+        Event::with_fields(revision, Bytes::from(change.encode_to_vec()), change)
+    }
+
+    /// An event whose fields are already decoded from `encoded`.
+    fn with_fields(revision: i64, encoded: Bytes, change: pb::ChangeEvent) -> EventRef {
         Arc::new(Event {
             revision,
             size: encoded.len(),
-            resident,
+            resident: Resident::of(&change, encoded.len()),
             encoded,
             decoded: OnceLock::from(change),
             encodings: Encodings::default(),
@@ -220,16 +223,11 @@ impl Event {
                 change.revision
             )));
         }
-        let encoded = Bytes::copy_from_slice(bytes);
-        let resident = Resident::of(&change, encoded.len());
-        Ok(Arc::new(Event {
+        Ok(Event::with_fields(
             revision,
-            size: encoded.len(),
-            resident,
-            encoded,
-            decoded: OnceLock::from(change),
-            encodings: Encodings::default(),
-        }))
+            Bytes::copy_from_slice(bytes),
+            change,
+        ))
     }
 }
 
