@@ -39,9 +39,13 @@ impl Selection {
     /// [`crate::feed::Event::encoded`]).
     pub fn encode(&self, event: &Event) -> Bytes {
         if self.selects_everything() {
-            return wrap_change(event.bytes());
+            let bytes = event.bytes();
+            return wrap_change(bytes.len(), |out| out.put_slice(bytes));
         }
-        wrap_change(&self.filter(event.change()).encode_to_vec())
+        let filtered = self.filter(event.change());
+        wrap_change(filtered.encoded_len(), |out| {
+            filtered.encode(out).expect("the buffer was sized for it")
+        })
     }
 
     /// The event with only the selected cells.
@@ -89,16 +93,17 @@ impl Selection {
     }
 }
 
-/// `WatchUpdatesResponse { kind: Change(change) }` around an encoded
-/// `ChangeEvent`, without building it: `change` is field 2 of the oneof,
-/// length-delimited.
-fn wrap_change(change: &[u8]) -> Bytes {
+/// `WatchUpdatesResponse { kind: Change(change) }` around a `ChangeEvent`
+/// of `len` encoded bytes that `write` puts in, without building the
+/// response: `change` is field 2 of the oneof, length-delimited.
+fn wrap_change(len: usize, write: impl FnOnce(&mut BytesMut)) -> Bytes {
     const CHANGE_TAG: u8 = (2 << 3) | 2;
-    let len = change.len();
-    let mut bytes = BytesMut::with_capacity(1 + prost::length_delimiter_len(len) + len);
+    let size = 1 + prost::length_delimiter_len(len) + len;
+    let mut bytes = BytesMut::with_capacity(size);
     bytes.put_u8(CHANGE_TAG);
     prost::encode_length_delimiter(len, &mut bytes).expect("the buffer was sized for it");
-    bytes.put_slice(change);
+    write(&mut bytes);
+    debug_assert_eq!(bytes.len(), size, "the event is {len} bytes");
     bytes.freeze()
 }
 
