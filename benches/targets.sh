@@ -13,6 +13,9 @@
 #   grid at 1,000,000 facts    the same at ten times the facts
 #   fanout at 100, 1,000 and 5,000 subscribers, 100 revisions/s, writer and
 #                              two edges (DUCKGRID_BENCH_SUBSCRIBER_COUNTS)
+#   store_floor                DuckDB alone storing what a leaf write at
+#                              1,000,000 facts stores, in groups of 16 and
+#                              32: the yardstick for the 32-client row
 # Each benchmark's whole output is kept in $DUCKGRID_BENCH_LOGS (default: a
 # temporary folder, named at the end).
 set -euo pipefail
@@ -31,7 +34,7 @@ else
     counts="${DUCKGRID_BENCH_SUBSCRIBER_COUNTS:-100 1000 5000}"
 fi
 
-cargo bench --locked --profile dev --bench grid --bench fanout --no-run
+cargo bench --locked --profile dev --bench grid --bench fanout --bench store_floor --no-run
 
 # run NAME BENCH VAR=VALUE...: one benchmark, its output kept, its
 # figures shown.
@@ -44,7 +47,7 @@ run() {
         echo "targets: $name failed (whole output: $out)" >&2
         exit 1
     fi
-    grep -E '^(floor|duckgrid|raw redis|UpdateCell|commit cost|  )' "$out" || true
+    grep -E '^(floor|storage floor|duckgrid|raw redis|UpdateCell|commit cost|  )' "$out" || true
 }
 
 for n in "${facts[@]}"; do
@@ -53,6 +56,7 @@ done
 for n in $counts; do
     run "fanout-$n" fanout DUCKGRID_BENCH_SUBSCRIBERS="$n" DUCKGRID_BENCH_RATE=100
 done
+run store-floor store_floor
 
 echo
 echo "## Targets ($(date -u +%Y-%m-%d), $(nproc) cores; figures and floors from the same runs)"
