@@ -11,7 +11,9 @@
 //!   the floor measured first in the same run: a single-row DuckDB UPDATE
 //!   and COMMIT on the same disk (the ratio is issue 14's target);
 //! - leaf writes from 32 concurrent clients, in revisions per second
-//!   (`DUCKGRID_BENCH_CONCURRENT_WRITES`, default 20,000);
+//!   (`DUCKGRID_BENCH_CONCURRENT_WRITES`, default 20,000), next to DuckDB
+//!   alone storing what those revisions store, measured first in the same
+//!   run with the sizes the leaf writes had (`common::store_floor`);
 //! - the time of a write to a top-level subtotal over >= 100,000 facts, and
 //!   of one to the grand total (every fact of the measure);
 //! - full-grid GetSheet latency for both sheets;
@@ -25,11 +27,13 @@
 //! iterations) for CI. Its `TARGET |` lines are rows of the table
 //! `benches/targets.sh` prints.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use duckgrid::proto::v1 as pb;
+use prost::Message;
 
 mod common;
+use common::store_floor::{self, Floor, Load};
 use common::writes::{PRODUCT, leaf_edit, leaves, spread_edit, write_revisions};
 use common::{Server, edit, grid, ms, report};
 const REGION: &str = "sheets/sales_by_region";
@@ -40,6 +44,8 @@ struct Settings {
     big_writes: usize,
     concurrent_writes: i64,
     reads: usize,
+    /// How long the storage floor runs, for each group size.
+    store_floor: Duration,
 }
 
 fn settings() -> Settings {
@@ -55,6 +61,7 @@ fn settings() -> Settings {
             big_writes: 2,
             concurrent_writes: 500,
             reads: 10,
+            store_floor: Duration::from_secs(2),
         }
     } else {
         Settings {
@@ -66,6 +73,7 @@ fn settings() -> Settings {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(20_000),
             reads: 50,
+            store_floor: Duration::from_secs(10),
         }
     }
 }
@@ -92,6 +100,10 @@ async fn main() -> anyhow::Result<()> {
     );
     floor.sort();
     let floor = common::percentile(&floor, 0.5);
+    let mut floors = Floors {
+        commit: floor,
+        storage: None,
+    };
     for variant in common::variants() {
         println!("-- {}: {}", variant.label, variant.bin.display());
         let path = dir
@@ -113,7 +125,7 @@ async fn main() -> anyhow::Result<()> {
             &path,
             &province,
             province_facts,
-            floor,
+            &mut floors,
         )
         .await?;
     }
@@ -126,14 +138,20 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The floors the figures are set against, measured in the same run.
+struct Floors {
+    /// A single-row UPDATE and COMMIT (p50): a leaf write's.
+    commit: Duration,
+    /// DuckDB alone storing what the leaf writes store, 32 a commit: the
+    /// 32 clients' (measured once, in the first variant's run, from its
+    /// leaf writes).
+    storage: Option<Floor>,
+}
+
 /// The floor a leaf write is measured against: one single-row UPDATE and
 /// its COMMIT, on a DuckDB file in the same directory holding a table as
 /// long as the facts, `n` times at random rows.
-fn duckdb_floor(
-    dir: &std::path::Path,
-    facts: u64,
-    n: usize,
-) -> anyhow::Result<Vec<std::time::Duration>> {
+fn duckdb_floor(dir: &std::path::Path, facts: u64, n: usize) -> anyhow::Result<Vec<Duration>> {
     let conn = duckdb::Connection::open(dir.join("floor.duckdb"))?;
     conn.execute_batch(&format!(
         "CREATE TABLE t AS SELECT range AS id, 0::BIGINT AS v FROM range({facts}); CHECKPOINT;"
@@ -185,8 +203,9 @@ async fn scenario(
     path: &std::path::Path,
     province: &str,
     province_facts: i64,
-    floor: std::time::Duration,
+    floors: &mut Floors,
 ) -> anyhow::Result<()> {
+    let floor = floors.commit;
     let started = Instant::now();
     let server = start_demo(variant, dir, path, s.facts).await?;
     println!(
@@ -224,18 +243,23 @@ async fn scenario(
     let leaves = leaves(&mut client).await;
     let mut samples = Vec::new();
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    // What they store: the reply carries the event's changed cells and
+    // result (all but a few dozen bytes of it), and the facts changed.
+    let (mut event_bytes, mut deltas) = (0, 0);
     for i in 0..s.leaf_writes {
         let request = leaf_edit(&mut x, &leaves, format!("{}.{:02}", 100 + i, i % 100));
         let t = Instant::now();
-        client.update_cell(request).await?;
+        let response = client.update_cell(request).await?.into_inner();
         samples.push(t.elapsed());
+        event_bytes += response.encoded_len();
+        deltas += response.result.map_or(0, |r| r.facts_changed as usize);
     }
     samples.sort();
     let (p50, p99) = (
         common::percentile(&samples, 0.5),
         common::percentile(&samples, 0.99),
     );
-    let ratio = |d: std::time::Duration| d.as_secs_f64() / floor.as_secs_f64();
+    let ratio = |d: Duration| d.as_secs_f64() / floor.as_secs_f64();
     report(
         "UpdateCell leaf (family x month)",
         samples,
@@ -257,6 +281,23 @@ async fn scenario(
         );
     }
 
+    // Its floor: DuckDB alone storing what these writes store, 16 (the
+    // groups 32 clients form, as half of them wait for their replies) and
+    // 32 (every client) revisions a commit.
+    if floors.storage.is_none() {
+        for group in [16, 32] {
+            let load = Load {
+                group,
+                event_bytes: event_bytes / s.leaf_writes,
+                deltas: deltas / s.leaf_writes,
+            };
+            let floor = store_floor::measure(dir, load, s.store_floor)?;
+            println!("{floor}");
+            floors.storage = Some(floor);
+        }
+    }
+    let storage = floors.storage.as_ref().expect("measured");
+
     // Leaf writes from 32 concurrent clients: revisions per second.
     let t = Instant::now();
     write_revisions(&server, &leaves, None, s.concurrent_writes).await?;
@@ -270,7 +311,10 @@ async fn scenario(
     );
     common::target_row(
         &format!("leaf writes from 32 clients, {at}"),
-        &format!("{:.0}/s (1 / floor)", 1.0 / floor.as_secs_f64()),
+        &format!(
+            "{:.0}/s (DuckDB storing the same, {} a commit)",
+            storage.revisions_per_second, storage.load.group
+        ),
         &format!("{rate:.0} revisions/s"),
         ">= 5,000 revisions/s",
         rate >= 5_000.0,

@@ -2,20 +2,19 @@
 # The write path and fan-out targets (issue 14) in one table: runs the
 # benchmarks that measure them and prints every row they report, each
 # figure next to the floor measured in the same run (the DuckDB single-row
-# commit, raw Redis fan-out). The README's targets table is this output.
+# commit, DuckDB alone storing what 32 clients' writes store, raw Redis
+# fan-out). The README's targets table is this output.
 #
 #   benches/targets.sh                  the whole table (~15 minutes)
 #   DUCKGRID_BENCH_QUICK=1 benches/targets.sh    a brief smoke version
 #
 # Runs, in order:
 #   grid at 100,000 facts      leaf p50/p99 against the floor, 32 concurrent
-#                              clients, a spread over every fact (~100,000)
+#                              clients against DuckDB alone storing the same
+#                              revisions, a spread over every fact (~100,000)
 #   grid at 1,000,000 facts    the same at ten times the facts
 #   fanout at 100, 1,000 and 5,000 subscribers, 100 revisions/s, writer and
 #                              two edges (DUCKGRID_BENCH_SUBSCRIBER_COUNTS)
-#   store_floor                DuckDB alone storing what a leaf write at
-#                              1,000,000 facts stores, in groups of 16 and
-#                              32: the yardstick for the 32-client row
 # Each benchmark's whole output is kept in $DUCKGRID_BENCH_LOGS (default: a
 # temporary folder, named at the end).
 set -euo pipefail
@@ -34,7 +33,7 @@ else
     counts="${DUCKGRID_BENCH_SUBSCRIBER_COUNTS:-100 1000 5000}"
 fi
 
-cargo bench --locked --profile dev --bench grid --bench fanout --bench store_floor --no-run
+cargo bench --locked --profile dev --bench grid --bench fanout --no-run
 
 # run NAME BENCH VAR=VALUE...: one benchmark, its output kept, its
 # figures shown.
@@ -56,7 +55,6 @@ done
 for n in $counts; do
     run "fanout-$n" fanout DUCKGRID_BENCH_SUBSCRIBERS="$n" DUCKGRID_BENCH_RATE=100
 done
-run store-floor store_floor
 
 echo
 echo "## Targets ($(date -u +%Y-%m-%d), $(nproc) cores; figures and floors from the same runs)"

@@ -6,6 +6,7 @@
 pub mod light_watch;
 pub mod model_size;
 pub mod socket_floor;
+pub mod store_floor;
 pub mod writes;
 
 use std::path::{Path, PathBuf};

@@ -1,27 +1,16 @@
-//! The storage floor under concurrent writes: DuckDB alone, on this disk,
-//! committing what duckgrid's tables must end up holding for each
-//! revision — its changelog row (with an encoded event of the given size)
-//! and its fact history rows — straight into those tables, a group of
-//! revisions per commit, durable at each commit. No journal, no catch-up,
-//! no spreading, no gRPC, nothing else on the cores: the plain way to keep
-//! these revisions in DuckDB, and the yardstick for duckgrid's figure with
-//! 32 clients (which also spreads, rolls up, encodes and serves gRPC to
-//! those clients on the same two cores). Not a proof that no design could
-//! store less: it is what storing them costs here.
+//! The floor under the 32-client write rate: DuckDB alone, on the same
+//! disk, storing what duckgrid's tables must end up holding for each
+//! revision — its changelog row (with an encoded event of the size the
+//! run's writes produce) and its fact history rows (as many as they
+//! change) — appended straight into those tables as Arrow batches, a
+//! group of revisions per commit, durable at each commit.
 //!
-//! Writes are appended as Arrow batches (DuckDB's cheapest insert); DuckDB
-//! runs one thread and checkpoints at 128 MiB of log, as duckgrid sets it.
-//!
-//!   cargo bench --profile dev --bench store_floor
-//!   DUCKGRID_BENCH_SECONDS (a run, default 20; 3 with
-//!   DUCKGRID_BENCH_QUICK=1), DUCKGRID_BENCH_GROUPS
-//!   (revisions a commit, a run each; default "16 32": the groups 32
-//!   closed-loop clients form, two halves answered in turn, and every
-//!   client in every commit),
-//!   DUCKGRID_BENCH_EVENT_BYTES (default 10,000), DUCKGRID_BENCH_DELTAS
-//!   (fact values a revision changes, default 230): the defaults are what
-//!   a leaf write of `grid` at 1,000,000 facts stores (231 facts on
-//!   average over 200,000 writes, its debug log; events of ~10 KB).
+//! No journal, no catch-up, no spreading, no gRPC, nothing else on the
+//! cores: the plain way to keep these revisions in DuckDB, set against
+//! duckgrid, which also spreads, rolls up, encodes and serves 32 clients
+//! on the same two cores. Not a proof that no design could store less: it
+//! is what storing them costs here. DuckDB runs one thread and checkpoints
+//! at 128 MiB of log, with row groups of 8,192 rows, as duckgrid sets it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,29 +22,58 @@ use duckdb::arrow::array::{
 use duckdb::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use duckdb::arrow::record_batch::RecordBatch;
 
-fn var(name: &str, default: u64) -> u64 {
-    std::env::var(name).map_or(default, |v| {
-        v.parse()
-            .unwrap_or_else(|_| panic!("{name}: a whole number"))
-    })
+/// What each revision stores, and how many a commit.
+#[derive(Debug, Clone, Copy)]
+pub struct Load {
+    pub group: usize,
+    pub event_bytes: usize,
+    pub deltas: usize,
 }
 
-fn main() {
-    let quick = std::env::var("DUCKGRID_BENCH_QUICK").is_ok_and(|v| v == "1");
-    let seconds = var("DUCKGRID_BENCH_SECONDS", if quick { 3 } else { 20 });
-    let event_bytes = var("DUCKGRID_BENCH_EVENT_BYTES", 10_000) as usize;
-    let deltas = var("DUCKGRID_BENCH_DELTAS", 230) as usize;
-    let groups = std::env::var("DUCKGRID_BENCH_GROUPS").unwrap_or_else(|_| "16 32".into());
-    for group in groups.split_whitespace() {
-        let group = group.parse().expect("DUCKGRID_BENCH_GROUPS: whole numbers");
-        run(seconds, group, event_bytes, deltas);
+/// One measurement.
+pub struct Floor {
+    pub load: Load,
+    pub revisions_per_second: f64,
+    pub commit_p50_ms: f64,
+    pub commit_max_ms: f64,
+    /// CPU (this process, user and system) a revision, in microseconds.
+    pub cpu_us: f64,
+    /// Cores busy on average.
+    pub cores: f64,
+    pub seconds: f64,
+}
+
+impl std::fmt::Display for Floor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Load {
+            group,
+            event_bytes,
+            deltas,
+        } = self.load;
+        write!(
+            f,
+            "storage floor, {group:>2} revisions a commit ({event_bytes}-byte events, {deltas} \
+             fact deltas each): {:.0} revisions/s, commit p50 {:.2} ms, max {:.0} ms, {:.0} µs \
+             CPU a revision ({:.2} cores, {:.0} s)",
+            self.revisions_per_second,
+            self.commit_p50_ms,
+            self.commit_max_ms,
+            self.cpu_us,
+            self.cores,
+            self.seconds
+        )
     }
 }
 
-/// One run: `group` revisions a commit for `seconds`, on a new database.
-fn run(seconds: u64, group: usize, event_bytes: usize, deltas: usize) {
-    let dir = tempfile::tempdir().expect("a scratch directory");
-    let conn = Connection::open_in_memory().unwrap();
+/// Stores `load` for `run` on a new database in `dir`.
+pub fn measure(dir: &std::path::Path, load: Load, run: Duration) -> anyhow::Result<Floor> {
+    let Load {
+        group,
+        event_bytes,
+        deltas,
+    } = load;
+    let path = dir.join(format!("store-floor-{group}.duckdb"));
+    let conn = Connection::open_in_memory()?;
     conn.execute_batch(&format!(
         "ATTACH '{}' AS g (ROW_GROUP_SIZE 8192); USE g;
          SET threads = 1; SET checkpoint_threshold = '128MiB';
@@ -64,9 +82,8 @@ fn run(seconds: u64, group: usize, event_bytes: usize, deltas: usize) {
              reverts BIGINT, reverted_by BIGINT);
          CREATE TABLE fact_history (revision BIGINT NOT NULL, fact_id BIGINT NOT NULL,
              measure UTINYINT NOT NULL, before BIGINT NOT NULL, after BIGINT NOT NULL);",
-        dir.path().join("floor.duckdb").display()
-    ))
-    .unwrap();
+        path.display()
+    ))?;
     // Text-like bytes (an event is protobuf of names and decimals); DuckDB
     // stores large blobs uncompressed either way.
     let mut seed = 1u64;
@@ -80,16 +97,16 @@ fn run(seconds: u64, group: usize, event_bytes: usize, deltas: usize) {
         .map(|_| b'a' + (next() % 26) as u8)
         .collect();
 
-    let cpu = cpu_seconds();
+    let cpu = super::stat_cpu_time("/proc/self/stat");
     let started = Instant::now();
     let mut revision = 0i64;
     let mut commits = Vec::new();
-    while started.elapsed() < Duration::from_secs(seconds) {
+    while started.elapsed() < run {
         let t = Instant::now();
-        let first = revision + 1;
+        let revisions: Vec<i64> = (revision + 1..=revision + group as i64).collect();
         revision += group as i64;
-        let revisions: Vec<i64> = (first..=revision).collect();
-        conn.execute_batch("BEGIN").unwrap();
+        let rows = group * deltas;
+        conn.execute_batch("BEGIN")?;
         append(
             &conn,
             "changelog",
@@ -123,8 +140,7 @@ fn run(seconds: u64, group: usize, event_bytes: usize, deltas: usize) {
                 Arc::new(Int64Array::from(vec![0; group])),
                 Arc::new(Int64Array::from(vec![0; group])),
             ],
-        );
-        let rows = group * deltas;
+        )?;
         append(
             &conn,
             "fact_history",
@@ -152,40 +168,37 @@ fn run(seconds: u64, group: usize, event_bytes: usize, deltas: usize) {
                     (0..rows).map(|_| (next() % 100_000_000) as i64),
                 )),
             ],
-        );
-        conn.execute_batch("COMMIT").unwrap();
+        )?;
+        conn.execute_batch("COMMIT")?;
         commits.push(t.elapsed().as_secs_f64() * 1e3);
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    let cpu = cpu_seconds() - cpu;
+    let seconds = started.elapsed().as_secs_f64();
+    let cpu = (super::stat_cpu_time("/proc/self/stat") - cpu).as_secs_f64();
+    drop(conn);
+    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(format!("{}.wal", path.display()));
     commits.sort_by(f64::total_cmp);
-    println!(
-        "storage floor, {group:>2} revisions a commit ({event_bytes}-byte events, {deltas} fact deltas \
-         each): {:.0} revisions/s, commit p50 {:.2} ms, max {:.0} ms, {:.0} µs CPU a revision \
-         ({:.2} cores, {elapsed:.0} s)",
-        revision as f64 / elapsed,
-        commits[commits.len() / 2],
-        commits[commits.len() - 1],
-        cpu / revision as f64 * 1e6,
-        cpu / elapsed
-    );
+    Ok(Floor {
+        load,
+        revisions_per_second: revision as f64 / seconds,
+        commit_p50_ms: commits[commits.len() / 2],
+        commit_max_ms: commits[commits.len() - 1],
+        cpu_us: cpu / revision as f64 * 1e6,
+        cores: cpu / seconds,
+        seconds,
+    })
 }
 
 /// Appends one columnar batch to `table`.
-fn append(conn: &Connection, table: &str, fields: Vec<Field>, columns: Vec<ArrayRef>) {
-    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
-    let mut app = conn.appender(table).unwrap();
-    app.append_record_batch(batch).unwrap();
-    app.flush().unwrap();
-}
-
-/// This process's CPU time so far (user and system), in seconds.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    // The fields after the command name, which is in parentheses.
-    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
-        .split_whitespace()
-        .collect();
-    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-    ticks / 100.0
+fn append(
+    conn: &Connection,
+    table: &str,
+    fields: Vec<Field>,
+    columns: Vec<ArrayRef>,
+) -> anyhow::Result<()> {
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
+    let mut app = conn.appender(table)?;
+    app.append_record_batch(batch)?;
+    app.flush()?;
+    Ok(())
 }
