@@ -217,3 +217,55 @@ fn up_the_rows(
         push(row, col, cell);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::model::tests::tiny_model;
+
+    /// Both ways to a sheet's sums, over the same changes.
+    fn both(model: &Model, sheet: usize, facts: &[FactDelta]) -> [Vec<CellDelta>; 2] {
+        let months = model.def.months.count as usize;
+        let s = &model.sheets[sheet];
+        [
+            Sums::Dense(sheet, RowMonths::new(s, months)),
+            Sums::Sparse(sheet, s, HashMap::default()),
+        ]
+        .map(|mut sums| {
+            for f in facts {
+                sums.add(f);
+            }
+            sums.into_cells()
+        })
+    }
+
+    proptest! {
+        /// The hash maps of the touched cells give exactly the cells, in
+        /// the order, that the dense array gives, on every sheet (nested
+        /// rows, quarters and years, a filter), whatever cancels out.
+        #[test]
+        fn the_sparse_sums_are_the_dense_sums(
+            changes in prop::collection::vec(
+                (0u32..4, 0u32..3, 0u16..5, -1i64..=1, -1_000i128..1_000),
+                0..40,
+            )
+        ) {
+            let model = tiny_model();
+            let facts: Vec<FactDelta> = changes
+                .iter()
+                .map(|&(product, customer, month, facts, value)| FactDelta {
+                    keys: [product, customer, 0, 0],
+                    month,
+                    facts,
+                    values: [value, -value, 0, 0],
+                })
+                .collect();
+            for sheet in 0..model.sheets.len() {
+                let [dense, sparse] = both(&model, sheet, &facts);
+                prop_assert_eq!(dense, sparse, "sheet {}", sheet);
+            }
+        }
+    }
+}
