@@ -2,8 +2,8 @@
 //! disk, storing what duckgrid's tables must end up holding for each
 //! revision — its changelog row (with an encoded event of the size the
 //! run's writes produce) and its fact history rows (as many as they
-//! change) — appended straight into those tables as Arrow batches, a
-//! group of revisions per commit, durable at each commit.
+//! change) — straight into those tables, by duckgrid's own catch-up (Arrow
+//! batches), a group of revisions per commit, durable at each commit.
 //!
 //! No journal, no catch-up, no spreading, no gRPC, nothing else on the
 //! cores: the plain way to keep these revisions in DuckDB, set against
@@ -12,15 +12,12 @@
 //! is what storing them costs here. DuckDB runs one thread and checkpoints
 //! at 128 MiB of log, with row groups of 8,192 rows, as duckgrid sets it.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use duckdb::Connection;
-use duckdb::arrow::array::{
-    ArrayRef, BinaryArray, Int64Array, StringArray, TimestampMicrosecondArray, UInt8Array,
-};
-use duckdb::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
-use duckdb::arrow::record_batch::RecordBatch;
+use duckgrid::store::journal::Revision;
+use duckgrid::store::{catch_up, schema};
+use prost::bytes::Bytes;
 
 /// What each revision stores, and how many a commit.
 #[derive(Debug, Clone, Copy)]
@@ -76,14 +73,14 @@ pub fn measure(dir: &std::path::Path, load: Load, run: Duration) -> anyhow::Resu
     let conn = Connection::open_in_memory()?;
     conn.execute_batch(&format!(
         "ATTACH '{}' AS g (ROW_GROUP_SIZE 8192); USE g;
-         SET threads = 1; SET checkpoint_threshold = '128MiB';
-         CREATE TABLE changelog (revision BIGINT PRIMARY KEY, committed_at TIMESTAMP NOT NULL,
-             actor VARCHAR NOT NULL, request_id VARCHAR, event BLOB NOT NULL, session VARCHAR,
-             reverts BIGINT, reverted_by BIGINT);
-         CREATE TABLE fact_history (revision BIGINT NOT NULL, fact_id BIGINT NOT NULL,
-             measure UTINYINT NOT NULL, before BIGINT NOT NULL, after BIGINT NOT NULL);",
+         SET threads = 1; SET checkpoint_threshold = '128MiB';",
         path.display()
     ))?;
+    // duckgrid's own tables (the demo model's), written by its own
+    // catch-up: the changelog rows and fact history of each group's
+    // revisions, one transaction a group.
+    let def = duckgrid::demo::model(dir)?;
+    conn.execute_batch(&schema::ddl(&def))?;
     // Text-like bytes (an event is protobuf of names and decimals); DuckDB
     // stores large blobs uncompressed either way.
     let mut seed = 1u64;
@@ -93,9 +90,10 @@ pub fn measure(dir: &std::path::Path, load: Load, run: Duration) -> anyhow::Resu
             .wrapping_add(1442695040888963407);
         seed >> 33
     };
-    let event: Vec<u8> = (0..event_bytes)
+    let event: Bytes = (0..event_bytes)
         .map(|_| b'a' + (next() % 26) as u8)
-        .collect();
+        .collect::<Vec<u8>>()
+        .into();
 
     let cpu = super::stat_cpu_time("/proc/self/stat");
     let started = Instant::now();
@@ -103,73 +101,21 @@ pub fn measure(dir: &std::path::Path, load: Load, run: Duration) -> anyhow::Resu
     let mut commits = Vec::new();
     while started.elapsed() < run {
         let t = Instant::now();
-        let revisions: Vec<i64> = (revision + 1..=revision + group as i64).collect();
+        let records: Vec<Revision> = (revision + 1..=revision + group as i64)
+            .map(|r| Revision {
+                revision: r,
+                committed_at_micros: 1_700_000_000_000_000 + r,
+                actor: "bench".into(),
+                event: event.clone(),
+                fact_ids: (0..deltas).map(|_| (next() % 1_000_000) as i64).collect(),
+                measures: vec![0; deltas],
+                before: (0..deltas).map(|_| (next() % 100_000_000) as i64).collect(),
+                after: (0..deltas).map(|_| (next() % 100_000_000) as i64).collect(),
+                ..Revision::default()
+            })
+            .collect();
+        catch_up::catch_up(&conn, def.measures.len(), revision, &records, false)?;
         revision += group as i64;
-        let rows = group * deltas;
-        conn.execute_batch("BEGIN")?;
-        append(
-            &conn,
-            "changelog",
-            vec![
-                Field::new("revision", DataType::Int64, false),
-                Field::new(
-                    "committed_at",
-                    DataType::Timestamp(TimeUnit::Microsecond, None),
-                    false,
-                ),
-                Field::new("actor", DataType::Utf8, false),
-                Field::new("request_id", DataType::Utf8, false),
-                Field::new("event", DataType::Binary, false),
-                Field::new("session", DataType::Utf8, false),
-                Field::new("reverts", DataType::Int64, false),
-                Field::new("reverted_by", DataType::Int64, false),
-            ],
-            vec![
-                Arc::new(Int64Array::from(revisions.clone())),
-                Arc::new(TimestampMicrosecondArray::from_iter_values(
-                    revisions.iter().map(|r| 1_700_000_000_000_000 + r),
-                )),
-                Arc::new(StringArray::from_iter_values(
-                    revisions.iter().map(|_| "bench"),
-                )),
-                Arc::new(StringArray::from_iter_values(revisions.iter().map(|_| ""))),
-                Arc::new(BinaryArray::from_iter_values(
-                    revisions.iter().map(|_| &event[..]),
-                )),
-                Arc::new(StringArray::from_iter_values(revisions.iter().map(|_| ""))),
-                Arc::new(Int64Array::from(vec![0; group])),
-                Arc::new(Int64Array::from(vec![0; group])),
-            ],
-        )?;
-        append(
-            &conn,
-            "fact_history",
-            vec![
-                Field::new("revision", DataType::Int64, false),
-                Field::new("fact_id", DataType::Int64, false),
-                Field::new("measure", DataType::UInt8, false),
-                Field::new("before", DataType::Int64, false),
-                Field::new("after", DataType::Int64, false),
-            ],
-            vec![
-                Arc::new(Int64Array::from_iter_values(
-                    revisions
-                        .iter()
-                        .flat_map(|&r| std::iter::repeat_n(r, deltas)),
-                )),
-                Arc::new(Int64Array::from_iter_values(
-                    (0..rows).map(|_| (next() % 1_000_000) as i64),
-                )),
-                Arc::new(UInt8Array::from(vec![0u8; rows])),
-                Arc::new(Int64Array::from_iter_values(
-                    (0..rows).map(|_| (next() % 100_000_000) as i64),
-                )),
-                Arc::new(Int64Array::from_iter_values(
-                    (0..rows).map(|_| (next() % 100_000_000) as i64),
-                )),
-            ],
-        )?;
-        conn.execute_batch("COMMIT")?;
         commits.push(t.elapsed().as_secs_f64() * 1e3);
     }
     let seconds = started.elapsed().as_secs_f64();
@@ -187,18 +133,4 @@ pub fn measure(dir: &std::path::Path, load: Load, run: Duration) -> anyhow::Resu
         cores: cpu / seconds,
         seconds,
     })
-}
-
-/// Appends one columnar batch to `table`.
-fn append(
-    conn: &Connection,
-    table: &str,
-    fields: Vec<Field>,
-    columns: Vec<ArrayRef>,
-) -> anyhow::Result<()> {
-    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
-    let mut app = conn.appender(table)?;
-    app.append_record_batch(batch)?;
-    app.flush()?;
-    Ok(())
 }
