@@ -5,8 +5,9 @@
 //! change) — straight into those tables, by duckgrid's own catch-up (Arrow
 //! batches), a group of revisions per commit, durable at each commit.
 //!
-//! No journal, no catch-up, no spreading, no gRPC, nothing else on the
-//! cores: the plain way to keep these revisions in DuckDB, set against
+//! No journal rows (the catch-up's delete of the journal finds none), no
+//! writer, no spreading, no gRPC, nothing else on the cores: the plain way
+//! to keep these revisions in DuckDB, set against
 //! duckgrid, which also spreads, rolls up, encodes and serves 32 clients
 //! on the same two cores. Not a proof that no design could store less: it
 //! is what storing them costs here. DuckDB runs one thread and checkpoints
