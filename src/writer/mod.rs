@@ -437,6 +437,14 @@ impl Writer {
                 let waiting = inbox.backlog.len() + rx.len();
                 self.config.metrics.queue_depth.set(waiting as i64);
             }
+            // The scribe's batch first, if it is done: what it wrote is no
+            // longer due. (Taken in after the check, it left the revisions
+            // committed while it wrote looking due, and the writer wrote
+            // them itself, 150-550 at a time, after every batch under
+            // load.)
+            if let Some(done) = self.scribe.poll() {
+                let _ = self.caught_up(done);
+            }
             let due = self.catch_up_due();
             if inbox.catch_ups.is_empty() {
                 if let Some(facts) = due {

@@ -33,9 +33,6 @@ impl Writer {
     /// facts too) while the writer goes on, unless it is still busy with
     /// the last batch (then this waits for the next call).
     pub(super) fn hand_over(&mut self, facts: bool) {
-        if let Some(done) = self.scribe.poll() {
-            let _ = self.caught_up(done);
-        }
         if self.scribe.busy() {
             return;
         }
