@@ -35,7 +35,7 @@ use prost::Message;
 mod common;
 use common::store_floor::{self, Floor, Load};
 use common::writes::{PRODUCT, leaf_edit, leaves, spread_edit, write_revisions};
-use common::{Server, edit, grid, ms, report};
+use common::{edit, grid, ms, report};
 const REGION: &str = "sheets/sales_by_region";
 
 struct Settings {
@@ -110,7 +110,9 @@ async fn main() -> anyhow::Result<()> {
             .path()
             .join(format!("{}.duckdb", variant.label.replace([' ', ','], "-")));
         let started = Instant::now();
-        let server = start_demo(&variant, dir.path(), &path, s.facts).await?;
+        let server = variant
+            .start_demo(dir.path(), "duckgrid", &path, s.facts)
+            .await?;
         println!(
             "{:<44} {:>10}   (target at 1,000,000 facts: <= 20 s)",
             "first start: create the demo database",
@@ -172,19 +174,6 @@ fn duckdb_floor(dir: &std::path::Path, facts: u64, n: usize) -> anyhow::Result<V
     Ok(samples)
 }
 
-/// The demo server on the database at `path` (created from `facts` demo
-/// facts on its first start).
-async fn start_demo(
-    variant: &common::Variant,
-    dir: &std::path::Path,
-    path: &std::path::Path,
-    facts: u64,
-) -> anyhow::Result<Server> {
-    let facts = facts.to_string();
-    let args = ["--db", path.to_str().unwrap(), "--facts", &facts];
-    variant.start(dir, "duckgrid", &args).await
-}
-
 /// The province with the most facts (schemas of both generations).
 fn largest_province(path: &std::path::Path) -> anyhow::Result<(String, i64)> {
     let conn = duckdb::Connection::open(path)?;
@@ -207,7 +196,7 @@ async fn scenario(
 ) -> anyhow::Result<()> {
     let floor = floors.commit;
     let started = Instant::now();
-    let server = start_demo(variant, dir, path, s.facts).await?;
+    let server = variant.start_demo(dir, "duckgrid", path, s.facts).await?;
     println!(
         "{:<44} {:>10}",
         "restart (summary + writer's fact copy)",

@@ -14,7 +14,7 @@
 //! after the other (the `grid` benchmark's row), differs by 20–30% between
 //! runs of the same code, so an A/B of a write-path change needs the
 //! variants measured in the same minutes. Rounds here still swing (4,400
-//! to 7,300 revisions/s at 100,000 facts for one build), but every variant
+//! to 7,800 revisions/s at 100,000 facts for one build), but every variant
 //! sees the same swings.
 
 use std::time::Instant;
@@ -44,13 +44,9 @@ async fn main() -> anyhow::Result<()> {
     let mut runs = Vec::new();
     for (i, variant) in common::variants().into_iter().enumerate() {
         let path = dir.path().join(format!("{i}.duckdb"));
-        let args = [
-            "--db",
-            path.to_str().expect("a UTF-8 path"),
-            "--facts",
-            &facts.to_string(),
-        ];
-        let server = variant.start(dir.path(), &format!("v{i}"), &args).await?;
+        let server = variant
+            .start_demo(dir.path(), &format!("v{i}"), &path, facts)
+            .await?;
         let leaves = leaves(&mut server.client().await?).await;
         // Warm up: the first writes of a fresh server are the fastest.
         write_revisions(&server, &leaves, None, writes / 2).await?;

@@ -100,6 +100,21 @@ impl Variant {
         server.ca = self.ca.clone();
         Ok(server)
     }
+
+    /// Starts the demo server `name` on the database at `path` (created
+    /// from `facts` demo facts on its first start).
+    pub async fn start_demo(
+        &self,
+        dir: &Path,
+        name: &str,
+        path: &Path,
+        facts: u64,
+    ) -> anyhow::Result<Server> {
+        let facts = facts.to_string();
+        let db = path.to_str().expect("a UTF-8 path");
+        self.start(dir, name, &["--db", db, "--facts", &facts])
+            .await
+    }
 }
 
 /// What a benchmark measures, side by side in one run: this build; with
