@@ -193,6 +193,7 @@ impl Server {
                     Arc::clone(&published),
                     writer_config,
                     Arc::clone(&feed),
+                    db.journal,
                 )?;
                 let (handle, head) = (writer.handle.clone(), Arc::clone(&published));
                 pool.follow_writer(store::PoolWriter {

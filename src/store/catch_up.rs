@@ -59,23 +59,31 @@ pub fn facts_at(conn: &Connection) -> duckdb::Result<i64> {
     })
 }
 
-/// Writes everything the journal holds into the tables, and the facts up
-/// to the head (at start, before anything reads them).
+/// Writes everything the journal holds — the `journal` table's rows and
+/// `from_file`, the records of its file's segments — into the tables, and
+/// the facts up to the head (at start, before anything reads them).
 ///
 /// A database made before the journal (schema version 4) may have facts
 /// behind its fact history (a crash before they caught up): those are
 /// written too.
-pub fn replay(conn: &Connection, measures: usize) -> anyhow::Result<CaughtUp> {
+pub fn replay(
+    conn: &Connection,
+    measures: usize,
+    from_file: Vec<Revision>,
+) -> anyhow::Result<CaughtUp> {
     let logged = read::head_revision(conn)?;
-    let pending = journal::read(conn, logged)?;
-    if let Some(first) = pending.first()
-        && first.revision != logged + 1
-    {
-        anyhow::bail!(
-            "the journal's oldest revision is {} where {} was due after the changelog's",
-            first.revision,
-            logged + 1
-        );
+    let mut pending = journal::read(conn)?;
+    pending.extend(from_file);
+    // What a catch-up wrote before a crash kept its segment from going.
+    pending.retain(|r| r.revision > logged);
+    pending.sort_by_key(|r| r.revision);
+    for (expected, r) in (logged + 1..).zip(&pending) {
+        if r.revision != expected {
+            anyhow::bail!(
+                "the journal holds revision {} where {expected} was due after the changelog's {logged}",
+                r.revision
+            );
+        }
     }
     catch_up(conn, measures, logged, &pending, true)
 }

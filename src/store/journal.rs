@@ -1,20 +1,22 @@
 //! The journal: the durable record of committed revisions that the other
 //! tables do not hold yet.
 //!
-//! A commit group appends one row to `journal`: its newest revision and
-//! one [`Group`] message holding every revision of the group — what its
-//! changelog row holds (the encoded event, actor, request id, session, the
-//! revision it reverts) and every fact value it changed, before and after.
-//! That is all a commit writes, but for the facts its writes created (rare:
-//! writes to empty cells): DuckDB charges a commit for every table and
-//! every column it appends to, so one row of two columns is the cheapest
-//! durable record there is. The changelog, the fact history
-//! and the facts are written from the journal behind the commits
-//! ([`super::catch_up`]), which then deletes the rows it has written.
+//! A commit group's record is one [`Group`] message holding every revision
+//! of the group — what its changelog row holds (the encoded event, actor,
+//! request id, session, the revision it reverts) and every fact value it
+//! changed, before and after. That is all a commit writes, but for the
+//! facts its writes created (rare: writes to empty cells) and a revert's
+//! marks. A group that writes nothing else appends its record to the
+//! journal's file ([`super::journal_file`]); one that writes into the
+//! tables appends it as a row of the `journal` table (its newest revision
+//! and the record) in the same transaction. The changelog, the fact
+//! history and the facts are written from the records behind the commits
+//! ([`super::catch_up`]), which then deletes the rows (and the writer the
+//! segments) it has written.
 //!
-//! The row's blob is protobuf, from the messages below (private to the
+//! The record is protobuf, from the messages below (private to the
 //! database, not part of the gRPC contract): a new field gets a new tag,
-//! so rows written before stay readable.
+//! so records written before stay readable.
 
 use duckdb::{Connection, params};
 use prost::Message;
@@ -67,19 +69,19 @@ impl Revision {
 }
 
 /// Appends a committed group's row (on the group's open transaction).
-pub fn append(conn: &Connection, group: &Group) -> duckdb::Result<()> {
+pub fn append(conn: &Connection, group: &Group, record: &[u8]) -> duckdb::Result<()> {
     let newest = group.revisions.last().map_or(0, |r| r.revision);
     conn.prepare_cached("INSERT INTO journal VALUES (?, ?)")?
-        .execute(params![newest, encode(group)])?;
+        .execute(params![newest, record])?;
     Ok(())
 }
 
-/// The group's row: what `Group::encode_to_vec` makes, byte for byte, in
+/// The group's record: what `Group::encode_to_vec` makes, byte for byte, in
 /// one pass over each column of deltas. Prost sizes every nested message
 /// and packed field before it writes them, which walks each column three
 /// more times, and writes each byte through `BufMut`: ~30 ms of a spread
 /// over 1,000,000 facts, whose revision has 4,000,000 values.
-fn encode(group: &Group) -> Vec<u8> {
+pub fn encode(group: &Group) -> Vec<u8> {
     use prost::encoding::{WireType, bytes, encode_key, encode_varint, int64, string};
     let (mut out, mut body, mut column) = (Vec::new(), Vec::new(), Vec::new());
     for r in &group.revisions {
@@ -148,30 +150,23 @@ fn encode(group: &Group) -> Vec<u8> {
     }
 }
 
-/// Every revision the journal holds after `after`, in order.
-pub fn read(conn: &Connection, after: i64) -> anyhow::Result<Vec<Revision>> {
+/// Every revision the `journal` table's rows hold, in the order of the
+/// rows (the replay checks that they follow on, with the file's).
+pub fn read(conn: &Connection) -> anyhow::Result<Vec<Revision>> {
     // Sorted here: an ORDER BY would have DuckDB sort the blobs too.
     let mut rows: Vec<(i64, Vec<u8>)> = conn
-        .prepare("SELECT revision, record FROM journal WHERE revision > ?")?
-        .query_map([after], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .prepare("SELECT revision, record FROM journal")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<duckdb::Result<_>>()?;
     rows.sort_unstable_by_key(|(newest, _)| *newest);
     let mut out: Vec<Revision> = Vec::new();
     for (newest, blob) in rows {
         let group = Group::decode(blob.as_slice())
             .map_err(|e| anyhow::anyhow!("the journal row of revision {newest} is corrupt: {e}"))?;
-        for r in group.revisions {
-            let expected = out.last().map_or(r.revision, |last| last.revision + 1);
-            if r.revision != expected || r.revision > newest {
-                anyhow::bail!(
-                    "the journal holds revision {} where {expected} was due (row of {newest})",
-                    r.revision
-                );
-            }
-            if r.revision > after {
-                out.push(r);
-            }
+        if group.revisions.last().map(|r| r.revision) != Some(newest) {
+            anyhow::bail!("the journal row of revision {newest} holds other revisions");
         }
+        out.extend(group.revisions);
     }
     Ok(out)
 }

@@ -17,6 +17,7 @@ pub mod facts;
 pub mod file;
 pub mod history;
 pub mod journal;
+pub mod journal_file;
 mod pool;
 pub mod read;
 pub mod schema;
@@ -35,6 +36,7 @@ use crate::import::{self, ImportError};
 use crate::model::def::ModelDef;
 use crate::model::file::ModelFile;
 use crate::model::{Dimension, Model};
+use journal_file::JournalFile;
 
 /// Where a database's model comes from.
 pub enum ModelSource {
@@ -64,6 +66,9 @@ pub struct Database {
     /// The database's identity: random, made when it was created, recorded
     /// in every stream entry so another database's stream is recognised.
     pub database_id: String,
+    /// Where the writer's commits append their records (none for an
+    /// in-memory database: its commits write a `journal` row).
+    pub journal: Option<JournalFile>,
 }
 
 /// Opens the database at `path` (or an in-memory one for `:memory:`),
@@ -75,6 +80,17 @@ pub fn open(
     memory_limit_mib: Option<u64>,
 ) -> anyhow::Result<Database> {
     let existed = path != ":memory:" && Path::new(path).exists();
+    if !existed && path != ":memory:" {
+        // Left by a database that was moved away: not this one's.
+        let stale = journal_file::remove(Path::new(path))
+            .with_context(|| format!("removing the journal segments of a former {path}"))?;
+        if stale > 0 {
+            tracing::warn!(
+                segments = stale,
+                "removed the journal segments of a former {path}"
+            );
+        }
+    }
     let (conn, row_group_size) = file::connect(path)?;
     if let Some(mib) = memory_limit_mib {
         // A number, never text from outside: nothing to quote.
@@ -123,8 +139,17 @@ pub fn open(
     // What the last run left in the journal (it stopped before writing it
     // into the tables, or crashed) is written before anything reads them.
     let started = std::time::Instant::now();
-    let caught_up = catch_up::replay(&conn, model.def.measures.len())
+    let database_id = meta(&conn, "database_id")?;
+    let file = (path != ":memory:").then(|| Path::new(path));
+    let from_file = match file {
+        Some(file) => journal_file::read(file, &database_id)?,
+        None => Vec::new(),
+    };
+    let caught_up = catch_up::replay(&conn, model.def.measures.len(), from_file)
         .context("writing the revisions committed before the last stop into the tables")?;
+    if let Some(file) = file {
+        journal_file::remove(file).context("removing the replayed journal segments")?;
+    }
     let head = caught_up.logged;
     if caught_up.values > 0 {
         tracing::info!(
@@ -136,7 +161,8 @@ pub fn open(
     }
     Ok(Database {
         head,
-        database_id: meta(&conn, "database_id")?,
+        journal: file.map(|file| JournalFile::new(file, &database_id)),
+        database_id,
         conn,
         model,
     })

@@ -308,8 +308,8 @@ impl Writer {
                 .flush(conn, &self.model, &self.mirror)
                 .map_err(|e| GroupFailure::Commit(e, applied))?;
         }
-        tx.commit(&record)
-            .map_err(|e| GroupFailure::Commit(e.into(), applied))?;
+        tx.commit(&record, self.journal.as_mut())
+            .map_err(|e| GroupFailure::Commit(e, applied))?;
         let metrics = &self.config.metrics;
         metrics
             .commit_seconds

@@ -61,6 +61,7 @@ use crate::history::Retention;
 use crate::metrics::WriterMetrics;
 use crate::model::Model;
 use crate::store::journal::Revision;
+use crate::store::journal_file::JournalFile;
 use crate::store::{catch_up, history};
 use crate::summary::{Published, Snapshot};
 
@@ -279,6 +280,7 @@ pub fn spawn(
     published: Arc<Published>,
     config: WriterConfig,
     feed: Arc<dyn Feed>,
+    journal: Option<JournalFile>,
 ) -> anyhow::Result<Running> {
     // A commit that finds the log over DuckDB's threshold checkpoints
     // before it returns, adding a few hundred milliseconds to a large
@@ -313,6 +315,7 @@ pub fn spawn(
         facts_behind_since: (facts_at < committed.revision).then(Instant::now),
         pending: Vec::new(),
         pending_deltas: 0,
+        journal,
         request_ids,
         scribe,
         behind_since: None,
@@ -358,6 +361,8 @@ struct Writer {
     /// catch-up, and how many fact values they changed.
     pending: Vec<Revision>,
     pending_deltas: usize,
+    /// Where groups that write nothing else append their records.
+    journal: Option<JournalFile>,
     /// When the oldest revision the changelog lacks committed.
     behind_since: Option<Instant>,
     /// The revision `facts` holds, and since when it has been behind.

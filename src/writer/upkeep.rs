@@ -88,6 +88,12 @@ impl Writer {
         }
         self.pending_deltas = 0;
         self.behind_since = None;
+        if !self.pending.is_empty()
+            && let Some(journal) = &mut self.journal
+        {
+            // Its segment goes once these records are in the tables.
+            journal.seal();
+        }
         Some(Batch {
             logged: self.logged,
             records: std::mem::take(&mut self.pending),
@@ -117,6 +123,9 @@ impl Writer {
                     "tables caught up"
                 );
                 self.logged = caught_up.logged;
+                if let Some(journal) = &mut self.journal {
+                    journal.written_through(self.logged);
+                }
                 if batch.facts {
                     self.facts_at = caught_up.facts_at;
                     // Revisions committed meanwhile are still behind.

@@ -18,6 +18,17 @@ fn db_path(dir: &tempfile::TempDir) -> String {
         .into_owned()
 }
 
+/// The journal file's segments beside `dir`'s database.
+fn journal_segments(dir: &tempfile::TempDir) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("grid.duckdb.journal."))
+        .collect();
+    names.sort();
+    names
+}
+
 /// A server in a process of its own (to be SIGKILLed) on `dir`'s
 /// database, generated from seed 7, with the tables catching up idle only
 /// after ten minutes; and a client of it.
@@ -139,9 +150,10 @@ async fn the_largest_amounts_survive_a_restart() {
 }
 
 /// An acknowledged write survives SIGKILL before the tables have caught
-/// up with it (the server here would wait ten minutes idle): the file
-/// holds it in the journal, and the next start writes it into the
-/// changelog, the fact history and the facts before serving.
+/// up with it (the server here would wait ten minutes idle): the journal
+/// holds it (the journal file, or the `journal` table for a write that
+/// made new facts), and the next start writes it into the changelog, the
+/// fact history and the facts before serving.
 #[tokio::test]
 async fn acknowledged_writes_survive_sigkill_before_the_facts_catch_up() {
     let dir = tempfile::tempdir().unwrap();
@@ -184,20 +196,29 @@ async fn acknowledged_writes_survive_sigkill_before_the_facts_catch_up() {
     child.kill().unwrap();
     child.wait().unwrap();
 
-    // What the killed server left: five revisions in the journal, the
-    // tables at none of them yet (so the next start has to write them).
-    let (facts_at, journal, changelog): (String, i64, i64) = {
+    // What the killed server left: the four that wrote no new facts in
+    // the journal's file, the one that did as a `journal` row, the tables
+    // at none of them yet (so the next start has to write them).
+    assert_eq!(
+        journal_segments(&dir),
+        ["grid.duckdb.journal.00000000000000000001"]
+    );
+    let (facts_at, journal_rows, journal, changelog): (String, i64, i64, i64) = {
         let conn = duckdb::Connection::open(&path).unwrap();
         conn.query_row(
             "SELECT (SELECT value FROM duckgrid_meta WHERE key = 'facts_at'),
+                    (SELECT count(*) FROM journal),
                     (SELECT max(revision) FROM journal),
                     (SELECT count(*) FROM changelog)",
             [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
         .unwrap()
     };
-    assert_eq!((facts_at.as_str(), journal, changelog), ("0", 5, 0));
+    assert_eq!(
+        (facts_at.as_str(), journal_rows, journal, changelog),
+        ("0", 1, 5, 0)
+    );
 
     let app = spawn_with(test_config_with(|c| c.db = path.clone())).await;
     assert_eq!(app.grid(PRODUCT).await, before, "every acknowledged write");
@@ -225,6 +246,7 @@ async fn acknowledged_writes_survive_sigkill_before_the_facts_catch_up() {
         app.query::<i64>("SELECT count(*) FROM changelog UNION ALL SELECT count(*) FROM journal"),
         [[5], [0]]
     );
+    assert!(journal_segments(&dir).is_empty(), "replayed and removed");
     let mut client = app.client.clone();
     let again = update(
         &mut client,
@@ -343,6 +365,7 @@ async fn the_tables_catch_up_under_load_and_survive_sigkill_mid_batch() {
         [[head], [head]],
         "every revision logged once"
     );
+    assert!(journal_segments(&dir).is_empty(), "replayed and removed");
     let last_total = units(Cells::of(&before).get(&[], "total", "net_amount"), 2);
     // Measure 255 records facts the writes created, not a value.
     let logged_deltas = &app.query::<String>(
@@ -355,5 +378,55 @@ async fn the_tables_catch_up_under_load_and_survive_sigkill_mid_batch() {
     );
     let facts = &app.query::<String>("SELECT CAST(sum(net_amount) AS VARCHAR) FROM cube")[0][0];
     assert_eq!(units(facts, 2), last_total, "the facts hold every write");
+    app.shutdown().await;
+}
+
+/// A commit whose record cannot be written to the journal file fails
+/// whole: its caller is told (UNAVAILABLE, COMMIT_FAILED), nothing of it
+/// is served or kept, and the next write takes its revision once the file
+/// can be written again, which a restart then finds exactly once.
+#[tokio::test]
+async fn a_journal_file_that_cannot_be_written_fails_the_commit_and_keeps_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let app = spawn_with(test_config_with(|c| c.db = path.clone())).await;
+    let grid = app.grid(PRODUCT).await;
+    let leaf = first_leaf_with_value(&grid, "2024-03", "net_amount")
+        .path
+        .clone();
+    let edit = |v: &str| set(cell(PRODUCT, &leaf, "2024-03", "net_amount"), v);
+    assert_eq!(app.update(edit("10.00")).await.unwrap().revision, 1);
+    assert_eq!(
+        journal_segments(&dir),
+        ["grid.duckdb.journal.00000000000000000001"]
+    );
+    // A read of the history has the tables catch up: the segment is sealed
+    // and, once written, removed; the next write starts another.
+    crate::history::list(&app, Default::default())
+        .await
+        .unwrap();
+    assert!(journal_segments(&dir).is_empty());
+
+    // The next segment's name is taken: making it fails.
+    let blocked = dir.path().join("grid.duckdb.journal.00000000000000000002");
+    std::fs::create_dir(&blocked).unwrap();
+    let before = app.grid(PRODUCT).await;
+    let status = app.update(edit("20.00")).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    assert_eq!(error_info(&status).reason, "COMMIT_FAILED");
+    assert_eq!(app.grid(PRODUCT).await, before, "nothing was applied");
+
+    std::fs::remove_dir(&blocked).unwrap();
+    assert_eq!(app.update(edit("20.00")).await.unwrap().revision, 2);
+    let after = app.grid(PRODUCT).await;
+    assert_ne!(after, before);
+    app.shutdown().await;
+
+    let app = spawn_with(test_config_with(|c| c.db = path.clone())).await;
+    assert_eq!(app.grid(PRODUCT).await, after);
+    assert_eq!(
+        app.query::<i64>("SELECT revision FROM changelog ORDER BY revision"),
+        [[1], [2]]
+    );
     app.shutdown().await;
 }
