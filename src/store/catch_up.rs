@@ -1,11 +1,14 @@
 //! Writing what the journal holds into the tables it stands for, behind
 //! the commits, in two steps that cost differently:
 //!
-//! - **The log** ([`catch_up`] with records): the journal's oldest rows
-//!   become changelog rows and `fact_history` rows, and are deleted, in
-//!   one transaction — so the journal and the changelog never both hold a
-//!   revision, and together they hold every one. It costs about the same
-//!   per revision however often it runs; reads of recent history need it.
+//! - **The log** ([`catch_up`] with records): the journal's oldest
+//!   records become changelog rows and `fact_history` rows, and the
+//!   `journal` table's rows among them are deleted, in one transaction —
+//!   so together the journal and the changelog hold every revision. (The
+//!   writer removes the journal file's segments once the transaction has
+//!   committed; one a crash kept holds revisions the replay skips.) It
+//!   costs about the same per revision however often it runs; reads of
+//!   recent history need it.
 //! - **The facts** (`facts: true`): each fact the revisions after
 //!   `duckgrid_meta.facts_at` changed is set to the last value they left
 //!   in it (from `fact_history`), and `facts_at` moves. Each run scans
