@@ -11,8 +11,9 @@
 //!   happens while publishing: a durable write is never reported failed.
 //! - A group stops taking requests once it has touched the fact budget
 //!   (`--max-facts-per-write`); the rest wait for the next group.
-//! - What a group writes is one journal row (`store::journal`): every
-//!   revision's event, changelog columns, fact deltas and new facts. The
+//! - What a group writes is one journal record (`store::journal`), to the
+//!   journal file or, with its new facts, as a `journal` row: every
+//!   revision's event, changelog columns and fact deltas. The
 //!   tables catch up from it later (`store::catch_up`), so a request that
 //!   reads them — a revert, an Undo, a retried request id — starts a group
 //!   of its own once they have ([`Writer::take_group`]).

@@ -4,11 +4,11 @@
 //! DuckDB query it costs a millisecond for a leaf and a large share of a
 //! spread over 100,000 facts. The writer is the only one who changes facts,
 //! so it can keep a columnar copy (a few tens of bytes per fact) and look
-//! them up through a per-leaf index instead. DuckDB stays the source of
-//! truth: the copy is loaded from it at start-up, every change is recorded
-//! in it in the same transaction (the group's journal row, which `facts`
-//! catches up with), and a rolled-back transaction is undone in the copy
-//! too.
+//! them up through a per-leaf index instead. The database (its tables and
+//! the journal) stays the source of truth: the copy is loaded from it at
+//! start-up, every change is recorded durably with its commit (the group's
+//! journal record, which `facts` catches up with), and a rolled-back group
+//! is undone in the copy too.
 //!
 //! Fact ids (`fact_id`) are dense: the import numbers facts 0..n and
 //! adjustment facts take the next id, so a fact's id is its index here. A

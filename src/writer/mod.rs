@@ -9,11 +9,13 @@
 //! the group back and the rest are re-applied without it).
 //!
 //! Architecture invariant: revisions are gap-free. A revision is assigned
-//! only to a request that commits, in the same transaction as its journal
-//! record (its event, changelog columns and fact deltas) and its new facts.
+//! only to a request that commits: its journal record (its event,
+//! changelog columns and fact deltas) synced to the journal file, or in
+//! the same transaction as its new facts.
 //!
-//! A commit appends one journal row (`store::journal`), and inserts the
-//! facts its writes created, if any; nothing else. The changelog and the
+//! A commit appends one journal record (`store::journal`, to the file of
+//! `store::journal_file`), or inserts the facts its writes created and
+//! the record as a `journal` row in one transaction; nothing else. The changelog and the
 //! fact history catch up with the journal behind the writes
 //! (`store::catch_up`): when the writer has been idle for `catch_up_idle`,
 //! under load once the oldest revision they lack is [`CATCH_UP_AGE`] old

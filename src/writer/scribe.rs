@@ -10,8 +10,8 @@
 //! One batch at a time: the writer hands over what it has pending only
 //! when the scribe has finished the last batch, so the tables always catch
 //! up in revision order. Their transactions never touch the same rows as
-//! the writer's commits (journal rows are appended by one and deleted by
-//! the other only once caught up; the facts a catch-up updates were
+//! the writer's commits (journal records are appended by one and deleted
+//! by the other only once caught up; the facts a catch-up updates were
 //! inserted by commits before it). Whatever must read the tables (a
 //! revert, an Undo, a retried request id, a history read, a prune, the
 //! stop) first waits for the batch in flight, then catches up the rest on

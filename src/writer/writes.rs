@@ -2,7 +2,7 @@
 //! the group commits.
 //!
 //! Changed values are not written here: their durable record is the
-//! group's journal row (its deltas), and `facts` catches up with them
+//! group's journal record (its deltas), and `facts` catches up with them
 //! behind the writes (`store::catch_up`). A new fact has no row to catch
 //! up in, so it is inserted by the revision that creates it, with its
 //! values from the mirror (the group's final state; the catch-up writes
