@@ -56,7 +56,9 @@ struct Segment {
     path: PathBuf,
     file: File,
     len: u64,
-    /// Its newest revision.
+    /// The revision it is named after, and its newest (`first - 1` while
+    /// it holds none).
+    first: i64,
     last: i64,
 }
 
@@ -111,9 +113,17 @@ impl JournalFile {
     /// The catch-up has taken every record so far: later groups go to a
     /// new segment.
     pub fn seal(&mut self) {
-        if let Some(segment) = self.current.take() {
-            self.sealed.push((segment.path, segment.last));
+        let Some(segment) = self.current.take() else {
+            return;
+        };
+        if segment.last < segment.first {
+            // Its only append failed: the next segment may need its name.
+            if let Err(e) = std::fs::remove_file(&segment.path) {
+                tracing::warn!(path = %segment.path.display(), error = %e, "could not remove an empty journal segment");
+            }
+            return;
         }
+        self.sealed.push((segment.path, segment.last));
     }
 
     /// The tables hold every revision up to `logged`: the sealed segments
@@ -151,6 +161,7 @@ impl JournalFile {
             path,
             file,
             len: head.len() as u64,
+            first,
             last: first - 1,
         })
     }
@@ -422,6 +433,28 @@ mod tests {
         let later = journal.append(&next, &encode(&next)).unwrap_err();
         assert!(later.to_string().contains("restart the server"), "{later}");
         assert_eq!(numbers(&read(&db, "id-1").unwrap()), [1]);
+    }
+
+    #[test]
+    fn a_segment_whose_only_append_failed_goes_at_the_seal_and_frees_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("grid.duckdb");
+        let mut journal = JournalFile::new(&db, "id-1");
+        append(&mut journal, 1..=1);
+        journal.seal();
+        // Revision 2's segment was made, and its append failed and was cut
+        // back: a header and no frame. Revision 2 is used again after.
+        journal.current = Some(journal.create(2).unwrap());
+        journal.seal();
+        assert_eq!(
+            files(dir.path()),
+            ["grid.duckdb.journal.00000000000000000001"]
+        );
+        append(&mut journal, 2..=3);
+        assert_eq!(numbers(&read(&db, "id-1").unwrap()), [1, 2, 3]);
+        journal.seal();
+        journal.written_through(3);
+        assert!(files(dir.path()).is_empty());
     }
 
     #[test]
