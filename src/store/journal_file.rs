@@ -327,6 +327,14 @@ mod tests {
         }
     }
 
+    /// A journal of database `id-1` in a new directory.
+    fn fresh() -> (tempfile::TempDir, PathBuf, JournalFile) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("grid.duckdb");
+        let journal = JournalFile::new(&db, "id-1");
+        (dir, db, journal)
+    }
+
     fn append(journal: &mut JournalFile, revisions: std::ops::RangeInclusive<i64>) {
         let group = group(revisions);
         journal.append(&group, &encode(&group)).unwrap();
@@ -347,9 +355,7 @@ mod tests {
 
     #[test]
     fn segments_are_read_in_order_and_go_once_the_tables_hold_them() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("grid.duckdb");
-        let mut journal = JournalFile::new(&db, "id-1");
+        let (dir, db, mut journal) = fresh();
         journal.seal(); // nothing to seal: no file
         assert!(files(dir.path()).is_empty());
         append(&mut journal, 1..=3);
@@ -385,9 +391,7 @@ mod tests {
 
     #[test]
     fn a_torn_last_frame_is_ignored_but_damage_before_the_newest_segment_is_not() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("grid.duckdb");
-        let mut journal = JournalFile::new(&db, "id-1");
+        let (_dir, db, mut journal) = fresh();
         append(&mut journal, 1..=2);
         journal.seal();
         append(&mut journal, 3..=3);
@@ -420,9 +424,7 @@ mod tests {
 
     #[test]
     fn an_append_that_fails_and_cannot_be_cut_back_stops_every_later_one() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("grid.duckdb");
-        let mut journal = JournalFile::new(&db, "id-1");
+        let (_dir, db, mut journal) = fresh();
         append(&mut journal, 1..=1);
         // The segment's handle can neither write nor cut any more.
         let segment = journal.current.as_mut().unwrap();
@@ -437,9 +439,7 @@ mod tests {
 
     #[test]
     fn a_segment_whose_only_append_failed_goes_at_the_seal_and_frees_its_name() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("grid.duckdb");
-        let mut journal = JournalFile::new(&db, "id-1");
+        let (dir, db, mut journal) = fresh();
         append(&mut journal, 1..=1);
         journal.seal();
         // Revision 2's segment was made, and its append failed and was cut
@@ -459,9 +459,7 @@ mod tests {
 
     #[test]
     fn a_segment_of_another_database_is_an_error_and_remove_clears_them() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("grid.duckdb");
-        let mut journal = JournalFile::new(&db, "id-1");
+        let (dir, db, mut journal) = fresh();
         append(&mut journal, 1..=1);
         let error = read(&db, "id-2").unwrap_err().to_string();
         assert!(error.contains("another database"), "{error}");
