@@ -15,7 +15,10 @@
 //! runs of the same code, so an A/B of a write-path change needs the
 //! variants measured in the same minutes. Rounds here still swing (4,400
 //! to 7,800 revisions/s at 100,000 facts for one build), but every variant
-//! sees the same swings.
+//! sees the same swings. Before each turn every server is left to finish
+//! catching up its tables: otherwise the variant measured second in a
+//! round shared the machine with the first one's catch-up, and at
+//! 1,000,000 facts whichever went first won every round by ~50%.
 
 use std::time::Instant;
 
@@ -58,6 +61,8 @@ async fn main() -> anyhow::Result<()> {
             order.reverse();
         }
         for i in order {
+            let pids: Vec<u32> = runs.iter().map(|r| r.1.pid()).collect();
+            common::settle(&pids).await;
             let (variant, server, leaves, rates) = &mut runs[i];
             let t = Instant::now();
             write_revisions(server, leaves, None, writes).await?;

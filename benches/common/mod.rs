@@ -338,6 +338,21 @@ pub fn stat_cpu_time(path: &str) -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
+/// Waits (at most 30 s) until the processes are idle: under 20 ms of CPU
+/// over a quarter second. A server catches up its tables in the
+/// background for a second or two after a burst of writes; the next
+/// measurement should not share the machine with it.
+pub async fn settle(pids: &[u32]) {
+    let total = || pids.iter().map(|&p| cpu_time(p)).sum::<Duration>();
+    for _ in 0..120 {
+        let before = total();
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        if total() - before < Duration::from_millis(20) {
+            return;
+        }
+    }
+}
+
 /// CPU time of named processes between two points.
 pub struct CpuMeter(Vec<(String, u32, Duration)>);
 
