@@ -15,6 +15,8 @@
 //! fact removed by a revert keeps its slot (and its id), holding zeros;
 //! lookups and aggregations skip it.
 
+use std::ops::Range;
+
 use duckdb::Connection;
 
 use crate::decimal::Units;
@@ -50,6 +52,49 @@ enum Undo {
     Appended,
 }
 
+/// One leaf's facts, by month and then id. A leaf cell is one month of a
+/// leaf: its facts are one run of `ids`, found by two binary searches
+/// rather than by testing the leaf's every month (at 1,000,000 facts,
+/// ~10,000 candidates for ~400 facts). The searches run over the leaf's own
+/// copy of the months, two bytes a fact: through the fact columns instead,
+/// every step was a cache miss, and they took a tenth of the writer's time
+/// (perf, 32 clients at 1,000,000 facts).
+#[derive(Clone, Default)]
+struct Leaf {
+    months: Vec<u16>,
+    ids: Vec<u32>,
+}
+
+impl Leaf {
+    /// The run of `ids` dated in `months`.
+    fn run(&self, months: Range<u16>) -> &[u32] {
+        let from = self.months.partition_point(|&m| m < months.start);
+        let to = from + self.months[from..].partition_point(|&m| m < months.end);
+        &self.ids[from..to]
+    }
+
+    /// Where a fact of `month` newer than every fact here goes: the end of
+    /// its month's run.
+    fn end_of(&self, month: u16) -> usize {
+        self.months.partition_point(|&m| m <= month)
+    }
+
+    fn clear(&mut self) {
+        self.months.clear();
+        self.ids.clear();
+    }
+
+    fn insert(&mut self, at: usize, id: u32, month: u16) {
+        self.months.insert(at, month);
+        self.ids.insert(at, id);
+    }
+
+    fn remove(&mut self, at: usize) {
+        self.months.remove(at);
+        self.ids.remove(at);
+    }
+}
+
 /// The facts, columnar, indexed by leaf of every dimension.
 pub struct Mirror {
     keys: Vec<[u32; MAX_DIMENSIONS]>,
@@ -57,12 +102,9 @@ pub struct Mirror {
     values: Vec<[i64; MAX_MEASURES]>,
     /// False for a removed fact.
     live: Vec<bool>,
-    /// `by_leaf[dimension][leaf]`: the ids of the facts of that leaf, by
-    /// month and then id. A leaf cell is one month of a leaf: its facts are
-    /// one run of the list, found by two binary searches rather than by
-    /// testing the leaf's every month (at 1,000,000 facts, ~10,000
-    /// candidates for ~400 facts).
-    by_leaf: Vec<Vec<Vec<u32>>>,
+    /// `by_leaf[dimension][leaf]`: the facts of that leaf, by month and
+    /// then id.
+    by_leaf: Vec<Vec<Leaf>>,
     /// Changes since the last [`Mirror::commit`], newest last.
     undo: Vec<Undo>,
 }
@@ -121,7 +163,7 @@ impl Mirror {
             by_leaf: model
                 .dimensions
                 .iter()
-                .map(|d| vec![Vec::new(); d.leaf_count() as usize])
+                .map(|d| vec![Leaf::default(); d.leaf_count() as usize])
                 .collect(),
             undo: Vec::new(),
         }
@@ -173,19 +215,16 @@ impl Mirror {
             starts[m as usize] += 1;
         }
         for leaves in &mut self.by_leaf {
-            leaves.iter_mut().for_each(Vec::clear);
+            leaves.iter_mut().for_each(Leaf::clear);
         }
         for id in order {
-            let keys = &self.keys[id as usize];
+            let (keys, month) = (&self.keys[id as usize], self.months[id as usize]);
             for (d, leaves) in self.by_leaf.iter_mut().enumerate() {
-                leaves[keys[d] as usize].push(id);
+                let leaf = &mut leaves[keys[d] as usize];
+                leaf.months.push(month);
+                leaf.ids.push(id);
             }
         }
-    }
-
-    /// Where fact `id` of `month` goes in (or is found in) a leaf's list.
-    fn position(months: &[u16], list: &[u32], id: u32, month: u16) -> usize {
-        list.partition_point(|&x| (months[x as usize], x) < (month, id))
     }
 
     /// The id the next new fact gets.
@@ -212,12 +251,9 @@ impl Mirror {
         match narrowest.filter(|_| expected * 16 <= self.keys.len()) {
             None => ids.extend((0..self.keys.len() as u32).filter(beneath)),
             Some((d, range)) => {
-                let (first, end) = (filter.months.start, filter.months.end);
-                let before = |month| move |&x: &u32| self.months[x as usize] < month;
-                for list in &self.by_leaf[*d][*range.start() as usize..=*range.end() as usize] {
-                    let from = list.partition_point(before(first));
-                    let to = from + list[from..].partition_point(before(end));
-                    ids.extend(list[from..to].iter().filter(|id| beneath(id)));
+                for leaf in &self.by_leaf[*d][*range.start() as usize..=*range.end() as usize] {
+                    let run = leaf.run(filter.months.clone());
+                    ids.extend(run.iter().filter(|id| beneath(id)));
                 }
                 // Leaves and months are visited in order; spreading wants
                 // id order.
@@ -290,9 +326,8 @@ impl Mirror {
         let id = self.keys.len() as u32;
         self.push(fact);
         for (d, leaves) in self.by_leaf.iter_mut().enumerate() {
-            let list = &mut leaves[fact.keys[d] as usize];
-            let at = Self::position(&self.months, list, id, fact.month);
-            list.insert(at, id);
+            let leaf = &mut leaves[fact.keys[d] as usize];
+            leaf.insert(leaf.end_of(fact.month), id, fact.month);
         }
         self.undo.push(Undo::Appended);
     }
@@ -314,10 +349,11 @@ impl Mirror {
                     let id = self.keys.len() as u32 - 1;
                     let (keys, month) = (self.keys[id as usize], self.months[id as usize]);
                     for (d, leaves) in self.by_leaf.iter_mut().enumerate() {
-                        let list = &mut leaves[keys[d] as usize];
-                        let at = Self::position(&self.months, list, id, month);
-                        debug_assert_eq!(list.get(at), Some(&id));
-                        list.remove(at);
+                        // The newest fact ends its month's run.
+                        let leaf = &mut leaves[keys[d] as usize];
+                        let at = leaf.end_of(month) - 1;
+                        debug_assert_eq!(leaf.ids.get(at), Some(&id));
+                        leaf.remove(at);
                     }
                     self.keys.pop();
                     self.months.pop();
