@@ -250,15 +250,27 @@ fn corrupt(revision: i64) -> duckdb::Error {
 /// measure, each confirmed (it must change exactly the facts the history
 /// names: ids are dense, no fact is ever deleted). Returns how many values
 /// were written.
+///
+/// The history's rows are aggregated once, for every measure, into a
+/// temporary table the updates read: under load a run covers ~10 s of
+/// writes, ~10,000,000 rows at 1,000,000 facts, and aggregating them
+/// once to count the facts and again in each update cost most of the run.
 fn write_facts(conn: &Connection, measures: usize, from: i64, to: i64) -> anyhow::Result<usize> {
+    conn.execute(
+        "CREATE OR REPLACE TEMP TABLE changed_facts AS
+         SELECT measure, fact_id, arg_max(after, revision) AS after, max(revision) AS revision
+         FROM fact_history WHERE revision > ? AND revision <= ?
+         GROUP BY measure, fact_id",
+        params![from, to],
+    )?;
     // Per measure: how many facts changed, and the range of their ids (so
     // that zone maps skip the row groups outside it).
     let touched: Vec<(u8, usize, i64, i64)> = conn
         .prepare_cached(
-            "SELECT measure, count(DISTINCT fact_id), min(fact_id), max(fact_id)
-             FROM fact_history WHERE revision > ? AND revision <= ? GROUP BY measure",
+            "SELECT measure, count(*), min(fact_id), max(fact_id) FROM changed_facts
+             GROUP BY measure ORDER BY measure",
         )?
-        .query_map(params![from, to], |r| {
+        .query_map([], |r| {
             Ok((
                 r.get(0)?,
                 r.get::<_, i64>(1)? as usize,
@@ -282,14 +294,11 @@ fn write_facts(conn: &Connection, measures: usize, from: i64, to: i64) -> anyhow
         };
         let updated = conn
             .prepare_cached(&format!(
-                "UPDATE facts SET {column} = {value}
-                 FROM (SELECT fact_id, arg_max(after, revision) AS after, max(revision) AS revision
-                       FROM fact_history
-                       WHERE revision > ? AND revision <= ? AND measure = ?
-                       GROUP BY fact_id) j
-                 WHERE facts.fact_id = j.fact_id AND facts.fact_id BETWEEN ? AND ?"
+                "UPDATE facts SET {column} = {value} FROM changed_facts j
+                 WHERE j.measure = ? AND facts.fact_id = j.fact_id
+                   AND facts.fact_id BETWEEN ? AND ?"
             ))?
-            .execute(params![from, to, measure, lo, hi])?;
+            .execute(params![measure, lo, hi])?;
         if updated != count {
             anyhow::bail!(
                 "{updated} facts were written where {count} changed (measure {measure}, \
@@ -298,5 +307,6 @@ fn write_facts(conn: &Connection, measures: usize, from: i64, to: i64) -> anyhow
         }
         written += count;
     }
+    conn.execute_batch("DROP TABLE changed_facts")?;
     Ok(written)
 }
