@@ -251,9 +251,18 @@ impl Mirror {
         match narrowest.filter(|_| expected * 16 <= self.keys.len()) {
             None => ids.extend((0..self.keys.len() as u32).filter(beneath)),
             Some((d, range)) => {
+                // A run holds only facts of that dimension's range and of
+                // the filter's months: what is left to test is the other
+                // dimensions (none, for a leaf cell) and whether each is
+                // live. Testing the whole filter read every candidate's
+                // keys too, a cache miss each: a third of the lookup.
+                let others: Vec<_> = filter.keys.iter().filter(|(x, _)| x != d).collect();
+                let sift = |&&id: &&u32| {
+                    let i = id as usize;
+                    self.live[i] && others.iter().all(|(x, r)| r.contains(&self.keys[i][*x]))
+                };
                 for leaf in &self.by_leaf[*d][*range.start() as usize..=*range.end() as usize] {
-                    let run = leaf.run(filter.months.clone());
-                    ids.extend(run.iter().filter(|id| beneath(id)));
+                    ids.extend(leaf.run(filter.months.clone()).iter().filter(sift));
                 }
                 // Leaves and months are visited in order; spreading wants
                 // id order.
