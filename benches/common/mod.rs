@@ -338,9 +338,9 @@ pub fn stat_cpu_time(path: &str) -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
-/// Waits (at most 30 s) until the processes are idle: under 20 ms of CPU
-/// over a quarter second. A server catches up its tables in the
-/// background for a second or two after a burst of writes; the next
+/// Waits (at most 30 s, then says so) until the processes are idle: under
+/// 20 ms of CPU over a quarter second. A server catches up its tables in
+/// the background for a second or two after a burst of writes; the next
 /// measurement should not share the machine with it.
 pub async fn settle(pids: &[u32]) {
     let total = || pids.iter().map(|&p| cpu_time(p)).sum::<Duration>();
@@ -351,6 +351,7 @@ pub async fn settle(pids: &[u32]) {
             return;
         }
     }
+    println!("(the servers were still busy after 30 s; measuring anyway)");
 }
 
 /// CPU time of named processes between two points.

@@ -237,10 +237,6 @@ impl Mirror {
     /// facts a sequential pass beats the index, whose ids are scattered
     /// over memory.
     pub fn atoms(&self, filter: &AtomFilter, measure: usize, expected: usize) -> Atoms {
-        let beneath = |&id: &u32| {
-            let i = id as usize;
-            self.live[i] && filter.contains(&self.keys[i], self.months[i])
-        };
         let mut ids = Vec::with_capacity(expected);
         // The index of the dimension whose range is narrowest (relative to
         // its size) finds the candidates; the rest of the filter sifts them.
@@ -249,7 +245,10 @@ impl Mirror {
             (u64::from(r.end() - r.start()) + 1) * 1_000_000 / size
         });
         match narrowest.filter(|_| expected * 16 <= self.keys.len()) {
-            None => ids.extend((0..self.keys.len() as u32).filter(beneath)),
+            None => ids.extend((0..self.keys.len() as u32).filter(|&id| {
+                let i = id as usize;
+                self.live[i] && filter.contains(&self.keys[i], self.months[i])
+            })),
             Some((d, range)) => {
                 // A run holds only facts of that dimension's range and of
                 // the filter's months: what is left to test is the other
